@@ -1,0 +1,1 @@
+"""Export a Hugging Face transformer into a verified, complete Triton model repository."""

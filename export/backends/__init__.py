@@ -1,0 +1,1 @@
+"""Triton Python-backend model files shipped into exported repositories."""

@@ -1,0 +1,43 @@
+"""Errors a user can act on. The library raises them; only the CLI turns them into exit codes."""
+
+from __future__ import annotations
+
+
+class ExportError(Exception):
+    """Base class: the message is shown to the user as it is, without a stack trace."""
+
+    exit_code = 1
+
+
+class UsageError(ExportError):
+    """The command line asks for something impossible (exit code 2)."""
+
+    exit_code = 2
+
+
+class ModelNotFoundError(ExportError):
+    """The model id is neither a local folder nor a reachable hub repository."""
+
+
+class UnsupportedModelError(ExportError):
+    """The architecture or task cannot be exported."""
+
+
+class ExportFailedError(ExportError):
+    """Tracing or conversion of the model failed."""
+
+
+class VerificationError(ExportError):
+    """An exported artifact disagrees with PyTorch beyond the tolerance.
+
+    Attributes:
+        report: The verification numbers (``export.verify.Report``), when artifacts were compared.
+    """
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class RepositoryError(ExportError):
+    """The model repository cannot be written as asked."""

@@ -1,0 +1,187 @@
+"""The export pipeline: resolve → load → export → verify → configs → repository."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from export.backends import tokenizer_model
+from export.backends.tokenizer_model import TOKENIZER_FILE, TextEncoder
+from export.errors import UsageError, VerificationError
+from export.heads import build_head, run_head
+from export.load import LoadedModel, load_model, read_info
+from export.progress import Progress
+from export.repository import ModelFolder, check_name, choose_version, write_models
+from export.settings import ExportSettings, Format
+from export.signature import Signature, Task
+from export.source import default_name, resolve_source
+from export.to_onnx import check_opset, export_onnx
+from export.to_torchscript import export_torchscript
+from export.triton_config import (
+    LABELS_FILENAME,
+    ModelNames,
+    artifact_config,
+    ensemble_config,
+    tokenizer_config,
+)
+from export.verify import (
+    VERIFICATION_TEXTS,
+    Report,
+    onnx_runner,
+    torchscript_runner,
+    verification_inputs,
+    verify,
+)
+
+MODEL_PY = "model.py"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote and measured.
+
+    Attributes:
+        model_id: The exported model.
+        names: Names of the written models.
+        task: The exported task.
+        signature: Tensor interface of the artifacts.
+        version: Version folder written.
+        formats: Artifacts written.
+        ensemble_format: Artifact the ensemble calls.
+        report: Verification numbers.
+        files: Files written into the repository.
+        repository: The repository.
+        max_length: Token limit of the tokenizer model.
+        labels: Class names (classification).
+    """
+
+    model_id: str
+    names: ModelNames
+    task: Task
+    signature: Signature
+    version: int
+    formats: tuple[Format, ...]
+    ensemble_format: Format
+    report: Report
+    files: list[Path]
+    repository: Path
+    max_length: int
+    labels: tuple[str, ...]
+
+
+def run_export(settings: ExportSettings, progress: Progress | None = None) -> ExportResult:
+    """Export, verify and write one model; nothing is written unless every check passes.
+
+    Raises:
+        ExportError: Any failure a user can act on (see :mod:`export.errors`).
+    """
+    progress = progress or Progress(stream=None)
+    ensemble_format = _validate(settings)
+    with progress.step("Resolving model"):
+        source = resolve_source(settings.model, settings.revision)
+        info = read_info(source, settings.task)
+    names = ModelNames(check_name(settings.name or default_name(source.model_id)))
+    model_names = [names.ensemble, names.tokenizer, *(names.artifact(fmt) for fmt in settings.formats)]
+    version = choose_version(settings.repository, model_names, settings.version, settings.force)
+    with progress.step(f"Loading {source.model_id}"):
+        loaded = load_model(info, settings.trust_remote_code)
+    tokenizer_json = loaded.tokenizer.backend_tokenizer.to_str()
+    encoder = _encoder(loaded, tokenizer_json, settings.batching.pad_to_multiple_of)
+    _check_tokenizer(loaded, encoder)
+    signature = loaded.signature
+    head = build_head(loaded)
+    batches = verification_inputs(encoder)
+    references = [run_head(head, batch, signature.input_names) for batch in batches]
+    with tempfile.TemporaryDirectory(prefix="tritonize-export-") as tmp:
+        artifacts: dict[Format, Path] = {}
+        for fmt in settings.formats:
+            folder = Path(tmp) / fmt
+            folder.mkdir()
+            with progress.step(f"Exporting {fmt}"):
+                if fmt == "onnx":
+                    artifacts[fmt] = export_onnx(head, signature, batches[2], folder, settings.opset)
+                else:
+                    artifacts[fmt] = export_torchscript(head, signature, batches[2], folder)
+        checks = []
+        for fmt, path in artifacts.items():
+            with progress.step(f"Verifying {fmt} on {len(batches)} batches"):
+                runner = onnx_runner(path, signature) if fmt == "onnx" else torchscript_runner(path, signature)
+                checks.extend(verify(fmt, runner, signature, batches, references, settings.atol, settings.min_cosine))
+        report = Report(tuple(checks))
+        if not report.passed:
+            failed = [c for c in report.checks if not c.passed][0]
+            raise VerificationError(
+                f"Verification failed: {failed.artifact} output '{failed.output}' differs from PyTorch by "
+                f"{failed.max_abs_diff:.3g} (atol {settings.atol:g})"
+                + (f", cosine {failed.min_cosine:.6f} (min {settings.min_cosine})" if failed.min_cosine is not None
+                   else "")
+                + ". Nothing was written.",
+                report,
+            )
+        models = _model_folders(names, settings, loaded, ensemble_format, artifacts, tokenizer_json)
+        with progress.step(f"Writing version {version} to {settings.repository}"):
+            files = write_models(settings.repository, models, version)
+    return ExportResult(
+        model_id=source.model_id, names=names, task=info.task, signature=signature, version=version,
+        formats=settings.formats, ensemble_format=ensemble_format, report=report, files=files,
+        repository=settings.repository.resolve(), max_length=loaded.max_length, labels=info.labels,
+    )
+
+
+def _validate(settings: ExportSettings) -> Format:
+    if not settings.formats:
+        raise UsageError("Choose at least one --format.")
+    ensemble_format = settings.ensemble_format or settings.formats[0]
+    if ensemble_format not in settings.formats:
+        raise UsageError(f"--ensemble-format {ensemble_format} is not among the exported formats.")
+    if settings.batching.max_batch_size < 0 or settings.instance_count < 1 or settings.batching.pad_to_multiple_of < 1:
+        raise UsageError("--max-batch-size must be ≥ 0, --instance-count and --pad-to-multiple-of ≥ 1.")
+    if "onnx" in settings.formats:
+        check_opset(settings.opset, settings.triton_release)
+    return ensemble_format
+
+
+def _encoder(loaded: LoadedModel, tokenizer_json: str, pad_to_multiple_of: int) -> TextEncoder:
+    """The encoder the served tokenizer model will build, from the same tokenizer.json and parameters."""
+    return TextEncoder(Tokenizer.from_str(tokenizer_json), loaded.signature.input_names, loaded.max_length,
+                       pad_to_multiple_of, loaded.pad_token_id)
+
+
+def _check_tokenizer(loaded: LoadedModel, encoder: TextEncoder) -> None:
+    """The served tokenizer must produce the same tokens as transformers' tokenizer."""
+    for index, text in enumerate(VERIFICATION_TEXTS):
+        expected = loaded.tokenizer(text, truncation=True, max_length=loaded.max_length)["input_ids"]
+        if encoder.tokenizer.encode(text).ids != list(expected):
+            raise VerificationError(
+                f"The tokenizer model disagrees with transformers' tokenizer on verification text {index}. "
+                f"Nothing was written.",
+                None,
+            )
+
+
+def _model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedModel, ensemble_format: Format,
+                   artifacts: dict[Format, Path], tokenizer_json: str) -> list[ModelFolder]:
+    signature = loaded.signature
+    labels = loaded.info.labels
+    label_files = {LABELS_FILENAME: ("\n".join(labels) + "\n").encode()} if labels else {}
+    has_labels = bool(labels)
+    backend_source = Path(tokenizer_model.__file__).read_bytes()
+    models = [
+        ModelFolder(
+            ensemble_config(names, ensemble_format, signature, settings, has_labels), root_files=label_files
+        ),
+        ModelFolder(
+            tokenizer_config(names, signature, settings, loaded.max_length, loaded.pad_token_id),
+            version_files={MODEL_PY: backend_source, TOKENIZER_FILE: tokenizer_json.encode()},
+        ),
+    ]
+    for fmt, path in artifacts.items():
+        files: dict[str, Path | bytes] = {p.name: p for p in path.parent.iterdir()}
+        models.append(
+            ModelFolder(artifact_config(names, fmt, signature, settings, has_labels), version_files=files,
+                        root_files=label_files)
+        )
+    return models

@@ -1,0 +1,87 @@
+"""Typed settings of one export, as the CLI collects them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from export.signature import Task
+
+Format = Literal["onnx", "torchscript"]
+InstanceKind = Literal["gpu", "cpu"]
+
+#: NGC release of the Triton container we target; Triton 2.51 = 24.10.
+DEFAULT_TRITON_RELEASE = "24.10"
+
+#: Highest ONNX opset the ONNX Runtime inside each supported Triton release runs (ORT release notes).
+MAX_OPSET_BY_RELEASE = {"24.10": 21}
+
+#: Opset we export with: the TorchScript-based exporter is fastest and verified at 17.
+DEFAULT_OPSET = 17
+
+FORMATS: tuple[Format, ...] = ("onnx", "torchscript")
+
+#: Above this size ONNX weights move to an external data file (protobuf's 2 GB limit).
+EXTERNAL_DATA_THRESHOLD_BYTES = 2 * 1024**3 - 64 * 1024**2
+
+
+@dataclass(frozen=True)
+class BatchingSettings:
+    """How Triton batches requests for the exported models.
+
+    Attributes:
+        max_batch_size: Largest batch a model instance executes.
+        max_queue_delay_us: How long the dynamic batcher waits to fill a batch.
+        preferred_batch_sizes: Batch sizes the batcher aims for; empty lets Triton choose.
+        pad_to_multiple_of: The tokenizer pads each request to a multiple of this many tokens, so that
+            requests of similar length have equal shapes and can be batched together.
+    """
+
+    max_batch_size: int = 64
+    max_queue_delay_us: int = 2000
+    preferred_batch_sizes: tuple[int, ...] = ()
+    pad_to_multiple_of: int = 16
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """Everything one export needs.
+
+    Attributes:
+        model: Hub id or local folder; ``None`` is the bundled all-MiniLM-L6-v2.
+        repository: Triton model repository to write into.
+        name: Base name of the models; derived from the model id when ``None``.
+        task: Overrides the task detected from the model folder.
+        formats: Artifacts to export.
+        ensemble_format: Artifact the ensemble calls; the first of ``formats`` when ``None``.
+        revision: Hub revision (branch, tag or commit).
+        trust_remote_code: Allow custom model code from the hub.
+        batching: Dynamic batching and padding settings.
+        instance_kind: Where Triton runs the model instances.
+        instance_count: Instances per device.
+        version: Version folder to write; the next free one when ``None``.
+        force: Replace an existing version.
+        atol: Largest absolute difference allowed against PyTorch.
+        min_cosine: Smallest cosine similarity allowed for embeddings.
+        opset: ONNX opset.
+        triton_release: NGC release of the target Triton container.
+    """
+
+    model: str | None = None
+    repository: Path = Path("model_repository")
+    name: str | None = None
+    task: Task | None = None
+    formats: tuple[Format, ...] = ("onnx",)
+    ensemble_format: Format | None = None
+    revision: str | None = None
+    trust_remote_code: bool = False
+    batching: BatchingSettings = field(default_factory=BatchingSettings)
+    instance_kind: InstanceKind = "gpu"
+    instance_count: int = 1
+    version: int | None = None
+    force: bool = False
+    atol: float = 1e-4
+    min_cosine: float = 0.9999
+    opset: int = DEFAULT_OPSET
+    triton_release: str = DEFAULT_TRITON_RELEASE

@@ -1,0 +1,137 @@
+"""The tensor truth: names, dtypes and dims that drive export, verification, configs and clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+from tritonclient.grpc import model_config_pb2 as mc
+
+
+class Task(str, Enum):
+    """What an exported model returns."""
+
+    FEATURE_EXTRACTION = "feature-extraction"
+    TEXT_CLASSIFICATION = "text-classification"
+    TOKEN_CLASSIFICATION = "token-classification"
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """All task names, for help texts and error messages."""
+        return [task.value for task in cls]
+
+
+#: Triton data type → numpy dtype, for the types this project moves over the wire.
+NUMPY_DTYPES: dict[int, type] = {
+    mc.TYPE_INT64: np.int64,
+    mc.TYPE_INT32: np.int32,
+    mc.TYPE_FP32: np.float32,
+    mc.TYPE_FP16: np.float16,
+    mc.TYPE_STRING: np.object_,
+}
+
+#: Name of a dynamic dimension in ONNX graphs, by position after the batch dimension.
+SEQUENCE_AXIS = "sequence"
+BATCH_AXIS = "batch"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One tensor of a model's interface, per batch item.
+
+    Attributes:
+        name: Public tensor name (in ONNX graphs, configs and client requests).
+        dtype: Triton data type (``model_config_pb2.TYPE_*``).
+        dims: Shape without the batch dimension; ``-1`` is dynamic (the token sequence).
+        labelled: The last dimension indexes the model's labels (Triton's classification extension).
+    """
+
+    name: str
+    dtype: int
+    dims: tuple[int, ...]
+    labelled: bool = False
+
+    @property
+    def numpy_dtype(self) -> type:
+        """The numpy dtype that carries this tensor."""
+        return NUMPY_DTYPES[self.dtype]
+
+    @property
+    def triton_dtype(self) -> str:
+        """The dtype as the inference protocol spells it (``INT64``, ``FP32``, ``BYTES``)."""
+        name = mc.DataType.Name(self.dtype).removeprefix("TYPE_")
+        return "BYTES" if name == "STRING" else name
+
+    def dynamic_axes(self) -> dict[int, str]:
+        """ONNX dynamic axes: the batch axis and every ``-1`` dimension."""
+        axes = {0: BATCH_AXIS}
+        axes.update({i + 1: SEQUENCE_AXIS for i, dim in enumerate(self.dims) if dim == -1})
+        return axes
+
+
+#: What clients send to the ensemble: one UTF-8 text per batch item.
+TEXT_INPUT = TensorSpec("TEXT", mc.TYPE_STRING, (1,))
+
+#: Token tensors a tokenizer may produce, in the order models take them.
+TOKEN_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """The interface of one exported model: token tensors in, task tensors out.
+
+    Attributes:
+        task: The task the outputs serve.
+        inputs: Token tensors (INT64, ``[-1]``), in the model's argument order.
+        outputs: Task tensors, in the order the exported graph returns them.
+    """
+
+    task: Task
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    @property
+    def input_names(self) -> list[str]:
+        """Input tensor names in argument order."""
+        return [spec.name for spec in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        """Output tensor names in return order."""
+        return [spec.name for spec in self.outputs]
+
+    def output(self, name: str) -> TensorSpec:
+        """The output called ``name``."""
+        return next(spec for spec in self.outputs if spec.name == name)
+
+    def torchscript_output_name(self, name: str) -> str:
+        """The libtorch backend's name for an output: ``<name>__<index in the returned tuple>``."""
+        return f"{name}__{self.output_names.index(name)}"
+
+    @classmethod
+    def build(cls, task: Task, input_names: list[str] | tuple[str, ...], hidden_size: int,
+              num_labels: int) -> Signature:
+        """Derive the signature of ``task`` for a model taking ``input_names``.
+
+        Args:
+            task: What the exported graph returns.
+            input_names: Token tensors the model and tokenizer share (subset of :data:`TOKEN_INPUT_NAMES`).
+            hidden_size: Width of sentence embeddings (feature extraction).
+            num_labels: Number of classes (classification tasks).
+        """
+        ordered = [name for name in TOKEN_INPUT_NAMES if name in input_names]
+        inputs = tuple(TensorSpec(name, mc.TYPE_INT64, (-1,)) for name in ordered)
+        if task is Task.FEATURE_EXTRACTION:
+            outputs: tuple[TensorSpec, ...] = (TensorSpec("embeddings", mc.TYPE_FP32, (hidden_size,)),)
+        elif task is Task.TEXT_CLASSIFICATION:
+            outputs = (
+                TensorSpec("logits", mc.TYPE_FP32, (num_labels,), labelled=True),
+                TensorSpec("probabilities", mc.TYPE_FP32, (num_labels,), labelled=True),
+            )
+        else:
+            outputs = (
+                TensorSpec("logits", mc.TYPE_FP32, (-1, num_labels), labelled=True),
+                TensorSpec("probabilities", mc.TYPE_FP32, (-1, num_labels), labelled=True),
+            )
+        return cls(task=task, inputs=inputs, outputs=outputs)

@@ -1,0 +1,175 @@
+"""Build every model's Triton config as a ``ModelConfig`` protobuf from the one Signature."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from export.settings import ExportSettings, Format
+from export.signature import TEXT_INPUT, Signature, TensorSpec
+
+LABELS_FILENAME = "labels.txt"
+CONFIG_FILENAME = "config.pbtxt"
+
+#: Triton platform of each artifact format.
+PLATFORMS: dict[str, str] = {"onnx": "onnxruntime_onnx", "torchscript": "pytorch_libtorch"}
+
+#: ``--instance-kind`` → Triton instance group kind.
+INSTANCE_KINDS = {"gpu": mc.ModelInstanceGroup.KIND_GPU, "cpu": mc.ModelInstanceGroup.KIND_CPU}
+
+#: Queue delay of the tokenizer model's batcher: it only gathers requests that already wait.
+TOKENIZER_QUEUE_DELAY_US = 100
+
+
+@dataclass(frozen=True)
+class ModelNames:
+    """Names of the models one export writes, all derived from one base name."""
+
+    base: str
+
+    @property
+    def ensemble(self) -> str:
+        """The model clients call: text in, task outputs out."""
+        return self.base
+
+    @property
+    def tokenizer(self) -> str:
+        """The Python-backend tokenizer model."""
+        return f"{self.base}_tokenizer"
+
+    def artifact(self, fmt: Format) -> str:
+        """The model serving one exported artifact."""
+        return f"{self.base}_{fmt}"
+
+
+def artifact_config(names: ModelNames, fmt: Format, signature: Signature, settings: ExportSettings,
+                    has_labels: bool) -> mc.ModelConfig:
+    """Config of the ONNX or TorchScript model: token tensors in, task tensors out."""
+    batching = settings.batching
+    config = mc.ModelConfig(
+        name=names.artifact(fmt),
+        platform=PLATFORMS[fmt],
+        max_batch_size=batching.max_batch_size,
+        input=[_input(spec, batching.max_batch_size) for spec in signature.inputs],
+        output=[
+            _output(spec, batching.max_batch_size, has_labels, _artifact_output_name(signature, fmt, spec))
+            for spec in signature.outputs
+        ],
+        version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
+        instance_group=[
+            mc.ModelInstanceGroup(kind=INSTANCE_KINDS[settings.instance_kind], count=settings.instance_count)
+        ],
+        model_warmup=_warmups(signature, settings),
+    )
+    _add_dynamic_batching(config, batching.max_queue_delay_us, batching.preferred_batch_sizes)
+    return config
+
+
+def tokenizer_config(names: ModelNames, signature: Signature, settings: ExportSettings, max_length: int,
+                     pad_token_id: int) -> mc.ModelConfig:
+    """Config of the Python-backend tokenizer: ``TEXT`` in, padded token tensors out."""
+    batching = settings.batching
+    config = mc.ModelConfig(
+        name=names.tokenizer,
+        backend="python",
+        max_batch_size=batching.max_batch_size,
+        input=[_input(TEXT_INPUT, batching.max_batch_size)],
+        output=[_output(spec, batching.max_batch_size, False) for spec in signature.inputs],
+        version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
+        instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
+        parameters={
+            "max_length": mc.ModelParameter(string_value=str(max_length)),
+            "pad_to_multiple_of": mc.ModelParameter(string_value=str(batching.pad_to_multiple_of)),
+            "pad_token_id": mc.ModelParameter(string_value=str(pad_token_id)),
+        },
+    )
+    _add_dynamic_batching(config, TOKENIZER_QUEUE_DELAY_US, ())
+    return config
+
+
+def ensemble_config(names: ModelNames, fmt: Format, signature: Signature, settings: ExportSettings,
+                    has_labels: bool) -> mc.ModelConfig:
+    """Config of the ensemble clients call: tokenizer step, then the artifact step."""
+    max_batch_size = settings.batching.max_batch_size
+    steps = [
+        mc.ModelEnsembling.Step(
+            model_name=names.tokenizer,
+            model_version=-1,
+            input_map={TEXT_INPUT.name: TEXT_INPUT.name},
+            output_map={name: name for name in signature.input_names},
+        ),
+        mc.ModelEnsembling.Step(
+            model_name=names.artifact(fmt),
+            model_version=-1,
+            input_map={name: name for name in signature.input_names},
+            output_map={_artifact_output_name(signature, fmt, spec): spec.name for spec in signature.outputs},
+        ),
+    ]
+    return mc.ModelConfig(
+        name=names.ensemble,
+        platform="ensemble",
+        max_batch_size=max_batch_size,
+        input=[_input(TEXT_INPUT, max_batch_size)],
+        output=[_output(spec, max_batch_size, has_labels) for spec in signature.outputs],
+        ensemble_scheduling=mc.ModelEnsembling(step=steps),
+    )
+
+
+def render(config: mc.ModelConfig) -> str:
+    """Render as ``config.pbtxt`` text; ``max_batch_size: 0`` is written although it is the default."""
+    text = text_format.MessageToString(config)
+    if config.max_batch_size == 0:
+        text += "max_batch_size: 0\n"
+    return text
+
+
+def parse(text: str) -> mc.ModelConfig:
+    """Parse ``config.pbtxt`` text into a ``ModelConfig``."""
+    return text_format.Parse(text, mc.ModelConfig())
+
+
+def _artifact_output_name(signature: Signature, fmt: Format, spec: TensorSpec) -> str:
+    return signature.torchscript_output_name(spec.name) if fmt == "torchscript" else spec.name
+
+
+def _dims(spec: TensorSpec, max_batch_size: int) -> list[int]:
+    """Dims as configs state them: without the batch dim, unless the model does not batch."""
+    return list(spec.dims) if max_batch_size > 0 else [-1, *spec.dims]
+
+
+def _input(spec: TensorSpec, max_batch_size: int) -> mc.ModelInput:
+    return mc.ModelInput(name=spec.name, data_type=spec.dtype, dims=_dims(spec, max_batch_size))
+
+
+def _output(spec: TensorSpec, max_batch_size: int, has_labels: bool, name: str | None = None) -> mc.ModelOutput:
+    return mc.ModelOutput(
+        name=name or spec.name,
+        data_type=spec.dtype,
+        dims=_dims(spec, max_batch_size),
+        label_filename=LABELS_FILENAME if spec.labelled and has_labels else "",
+    )
+
+
+def _add_dynamic_batching(config: mc.ModelConfig, delay_us: int, preferred: tuple[int, ...]) -> None:
+    if config.max_batch_size > 0:
+        config.dynamic_batching.CopyFrom(
+            mc.ModelDynamicBatching(max_queue_delay_microseconds=delay_us, preferred_batch_size=list(preferred))
+        )
+
+
+def _warmups(signature: Signature, settings: ExportSettings) -> list[mc.ModelWarmup]:
+    """Warm up at batch 1 and at the largest batch, one length bucket long, with zeros."""
+    max_batch_size = settings.batching.max_batch_size
+    length = settings.batching.pad_to_multiple_of
+    sizes = sorted({1, max_batch_size}) if max_batch_size > 0 else [1]
+    warmups = []
+    for size in sizes:
+        dims = [length] if max_batch_size > 0 else [1, length]
+        inputs = {
+            spec.name: mc.ModelWarmup.Input(data_type=spec.dtype, dims=dims, zero_data=True)
+            for spec in signature.inputs
+        }
+        warmups.append(mc.ModelWarmup(name=f"batch_{size}", batch_size=size, inputs=inputs))
+    return warmups

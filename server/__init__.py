@@ -1,0 +1,1 @@
+"""Run the real Triton Inference Server locally on an exported repository."""

@@ -1,0 +1,72 @@
+"""The tritonserver command-line flags, defined once for the local server and the Docker image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+ModelControlMode = Literal["none", "poll", "explicit"]
+LogFormat = Literal["default", "ISO8601"]
+
+#: Where the container image keeps the model repository.
+CONTAINER_REPOSITORY = "/models"
+
+
+@dataclass(frozen=True)
+class ServerFlags:
+    """Settings that both `python -m server` and the Docker image pass to `tritonserver`.
+
+    Attributes:
+        model_repository: Path of the model repository as the server sees it.
+        http_port: HTTP/REST port (KServe v2 protocol).
+        grpc_port: gRPC port.
+        metrics_port: Prometheus metrics port.
+        model_control_mode: ``none`` loads everything once, ``poll`` picks up new versions, ``explicit`` loads
+            on request.
+        repository_poll_secs: How often ``poll`` mode rescans the repository.
+        strict_readiness: ``/v2/health/ready`` reports ready only when every model is ready.
+        exit_on_error: Exit when a model fails to load instead of serving the rest.
+        strict_model_config: Disable config auto-complete: configs are served exactly as written.
+        log_format: Triton's log line format.
+        log_verbose: Triton's verbose log level (0 = off).
+    """
+
+    model_repository: str = CONTAINER_REPOSITORY
+    http_port: int = 8000
+    grpc_port: int = 8001
+    metrics_port: int = 8002
+    model_control_mode: ModelControlMode = "none"
+    repository_poll_secs: int = 5
+    strict_readiness: bool = True
+    exit_on_error: bool = True
+    strict_model_config: bool = True
+    log_format: LogFormat = "default"
+    log_verbose: int = 0
+
+    def with_ports(self, http: int, grpc: int, metrics: int) -> ServerFlags:
+        """Return a copy listening on other ports."""
+        return replace(self, http_port=http, grpc_port=grpc, metrics_port=metrics)
+
+    def to_args(self) -> list[str]:
+        """Render the flags as tritonserver arguments (without the executable)."""
+        args = [
+            f"--model-repository={self.model_repository}",
+            f"--http-port={self.http_port}",
+            f"--grpc-port={self.grpc_port}",
+            f"--metrics-port={self.metrics_port}",
+            "--allow-metrics=true",
+            f"--model-control-mode={self.model_control_mode}",
+            f"--strict-readiness={_bool(self.strict_readiness)}",
+            f"--exit-on-error={_bool(self.exit_on_error)}",
+            f"--log-format={self.log_format}",
+            f"--log-verbose={self.log_verbose}",
+        ]
+        if self.model_control_mode == "poll":
+            args.append(f"--repository-poll-secs={self.repository_poll_secs}")
+        if self.strict_model_config:
+            args.append("--disable-auto-complete-config")
+        return args
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"

@@ -1,0 +1,109 @@
+"""Tiny Hugging Face model folders built from configs, with tokenizers made by the `tokenizers` library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+WORDS = (
+    "hello world triton serves many models at once on one gpu the quick brown fox jumps over lazy dog "
+    "customer review battery lasts two days screen is sharp but speaker far too quiet long inputs are "
+    "truncated to model maximum length short unicode emojis must survive tokenization a an and of in it"
+).split()
+LABELS = ("negative", "neutral", "positive")
+TOKEN_LABELS = ("O", "B-ORG", "I-ORG", "B-PER")
+
+
+def wordpiece_tokenizer() -> Tokenizer:
+    """A BERT-style WordPiece tokenizer over a small vocabulary."""
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = sorted({c for w in WORDS for c in w} | set("0123456789.,!?'"))
+    vocab = {t: i for i, t in enumerate(dict.fromkeys(specials + WORDS + chars + [f"##{c}" for c in chars]))}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    tok.decoder = decoders.WordPiece()
+    return tok
+
+
+def bpe_tokenizer() -> Tokenizer:
+    """A RoBERTa-style byte-level BPE tokenizer trained on a few sentences."""
+    from tokenizers import trainers
+
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([" ".join(WORDS)] * 20, trainer)
+    tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")))
+    return tok
+
+
+def make_bert(folder: Path, task: str = "feature-extraction", sentence_transformers: bool = False,
+              pooling: str = "mean", multi_label: bool = False) -> Path:
+    """Write a tiny BERT folder for ``task``; optionally as a sentence-transformers folder."""
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        BertForTokenClassification,
+        BertModel,
+        BertTokenizer,
+    )
+
+    torch.manual_seed(0)
+    tok = wordpiece_tokenizer()
+    labels = TOKEN_LABELS if task == "token-classification" else LABELS
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=37, max_position_embeddings=64, pad_token_id=0,
+        id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
+        problem_type="multi_label_classification" if multi_label else None,
+    )
+    model_class = {"feature-extraction": BertModel, "text-classification": BertForSequenceClassification,
+                   "token-classification": BertForTokenClassification}[task]
+    model = model_class(config).eval()
+    model.save_pretrained(folder)
+    BertTokenizer(tokenizer_object=tok, model_max_length=64).save_pretrained(folder)
+    if sentence_transformers:
+        (folder / "1_Pooling").mkdir()
+        (folder / "1_Pooling" / "config.json").write_text(json.dumps({
+            "word_embedding_dimension": 32, "pooling_mode_cls_token": pooling == "cls",
+            "pooling_mode_mean_tokens": pooling == "mean", "pooling_mode_max_tokens": pooling == "max"}))
+        (folder / "modules.json").write_text(json.dumps([
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+        ]))
+        (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 48}))
+    return folder
+
+
+def make_roberta(folder: Path, task: str = "text-classification") -> Path:
+    """Write a tiny RoBERTa folder (byte-level BPE, no token_type_ids) for ``task``."""
+    from transformers import (
+        RobertaConfig,
+        RobertaForSequenceClassification,
+        RobertaModel,
+        RobertaTokenizer,
+    )
+
+    torch.manual_seed(0)
+    tok = bpe_tokenizer()
+    config = RobertaConfig(
+        vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=37, max_position_embeddings=66, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+        type_vocab_size=1, id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)},
+    )
+    model_class = RobertaForSequenceClassification if task == "text-classification" else RobertaModel
+    model_class(config).eval().save_pretrained(folder)
+    RobertaTokenizer(tokenizer_object=tok, model_max_length=64, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+                     cls_token="<s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>").save_pretrained(folder)
+    return folder
