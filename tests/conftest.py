@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny model folders and exported repositories, built once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from export.pipeline import ExportResult, run_export
+from export.settings import BatchingSettings, ExportSettings
+from tests.tiny_models import make_bert, make_roberta
+
+os.environ.setdefault("HF_HUB_OFFLINE", "0")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny model folders by kind: BERT (WordPiece) for all tasks, RoBERTa (byte-level BPE)."""
+    root = tmp_path_factory.mktemp("tiny-models")
+    makers = {
+        "bert-classifier": lambda p: make_bert(p, "text-classification"),
+        "bert-multilabel": lambda p: make_bert(p, "text-classification", multi_label=True),
+        "bert-tokens": lambda p: make_bert(p, "token-classification"),
+        "bert-sentence": lambda p: make_bert(p, sentence_transformers=True, pooling="cls"),
+        "bert-base": lambda p: make_bert(p, "feature-extraction"),
+        "roberta-classifier": lambda p: make_roberta(p, "text-classification"),
+        "roberta-base": lambda p: make_roberta(p, "feature-extraction"),
+    }
+    folders = {}
+    for kind, make in makers.items():
+        folder = root / kind
+        folder.mkdir()
+        folders[kind] = make(folder)
+    return folders
+
+
+def export_into(repository: Path, model: str | None, name: str, **overrides: object) -> ExportResult:
+    """Export ``model`` into ``repository`` for CPU serving, with both formats unless told otherwise."""
+    settings = ExportSettings(
+        model=model, repository=repository, name=name, formats=overrides.pop("formats", ("onnx", "torchscript")),
+        instance_kind="cpu", batching=overrides.pop("batching", BatchingSettings(max_batch_size=16)), **overrides,
+    )
+    return run_export(settings)
+
+
+@pytest.fixture(scope="session")
+def tiny_repository(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[str, Path]) -> Path:
+    """A repository with a tiny classifier (``tiny_cls``), embedder (``tiny_emb``) and tagger (``tiny_tok``)."""
+    repository = tmp_path_factory.mktemp("tiny-repo") / "model_repository"
+    export_into(repository, str(tiny_models["bert-classifier"]), "tiny_cls")
+    export_into(repository, str(tiny_models["bert-sentence"]), "tiny_emb")
+    export_into(repository, str(tiny_models["bert-tokens"]), "tiny_tok", formats=("onnx",))
+    return repository
+
+
+@pytest.fixture(scope="session")
+def minilm_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled all-MiniLM-L6-v2 exported once (ONNX + TorchScript) as ``minilm``."""
+    repository = tmp_path_factory.mktemp("minilm-repo") / "model_repository"
+    export_into(repository, None, "minilm")
+    return repository

@@ -1,0 +1,39 @@
+"""The tokenizer model's TextEncoder: length buckets, truncation and refused texts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from export.backends.tokenizer_model import TextEncoder, TextError, decode_texts
+from tests.tiny_models import wordpiece_tokenizer
+
+
+def encoder(pad: int = 16, max_length: int = 40) -> TextEncoder:
+    return TextEncoder(wordpiece_tokenizer(), ["input_ids", "attention_mask", "token_type_ids"], max_length, pad, 0)
+
+
+def test_pads_to_bucket_and_masks_padding() -> None:
+    arrays = encoder().encode(["hello world", "the quick brown fox jumps over the lazy dog"])
+    assert arrays["input_ids"].shape == (2, 16) and arrays["input_ids"].dtype == np.int64
+    assert arrays["attention_mask"][0].tolist() == [1] * 4 + [0] * 12
+    assert arrays["input_ids"][0, 4:].tolist() == [0] * 12
+
+
+@pytest.mark.parametrize(("pad", "expected"), [(1, 4), (8, 8), (16, 16), (32, 32)])
+def test_bucket_sizes(pad: int, expected: int) -> None:
+    assert encoder(pad).encode(["hello world"])["input_ids"].shape[1] == expected
+
+
+def test_truncates_to_max_length_and_caps_the_bucket() -> None:
+    arrays = encoder(pad=16, max_length=40).encode([" ".join(["hello"] * 100)])
+    assert arrays["input_ids"].shape == (1, 40)
+    assert arrays["attention_mask"].sum() == 40
+
+
+def test_decode_refuses_invalid_utf8_and_empty_texts() -> None:
+    assert decode_texts(np.array([[b"caf\xc3\xa9"]], dtype=object)) == ["café"]
+    with pytest.raises(TextError, match=r"TEXT item 1 is not valid UTF-8 \(byte 0\)"):
+        decode_texts(np.array([b"ok", b"\xff\xfe"], dtype=object))
+    with pytest.raises(TextError, match="TEXT item 0 is empty"):
+        decode_texts(np.array([b"   "], dtype=object))

@@ -1,0 +1,77 @@
+"""Configs are ModelConfig protobufs: golden files, round trips, and the rules Triton enforces."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from export.settings import BatchingSettings, ExportSettings
+from export.signature import Signature, Task
+from export.triton_config import ModelNames, artifact_config, ensemble_config, parse, render, tokenizer_config
+
+GOLDEN = Path(__file__).parent / "golden"
+NAMES = ModelNames("reviews")
+SIGNATURE = Signature.build(Task.TEXT_CLASSIFICATION, ["input_ids", "attention_mask"], 32, 3)
+SETTINGS = ExportSettings(batching=BatchingSettings(max_batch_size=8, max_queue_delay_us=500,
+                                                    preferred_batch_sizes=(4, 8), pad_to_multiple_of=32))
+
+
+def configs() -> dict[str, mc.ModelConfig]:
+    return {
+        "ensemble": ensemble_config(NAMES, "torchscript", SIGNATURE, SETTINGS, True),
+        "tokenizer": tokenizer_config(NAMES, SIGNATURE, SETTINGS, max_length=128, pad_token_id=1),
+        "onnx": artifact_config(NAMES, "onnx", SIGNATURE, SETTINGS, True),
+        "torchscript": artifact_config(NAMES, "torchscript", SIGNATURE, SETTINGS, True),
+    }
+
+
+@pytest.mark.parametrize("kind", ["ensemble", "tokenizer", "onnx", "torchscript"])
+def test_golden(kind: str) -> None:
+    text = render(configs()[kind])
+    golden = GOLDEN / f"{kind}.pbtxt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text()
+    assert parse(text) == configs()[kind]
+
+
+def test_round_trip_through_text_format() -> None:
+    for config in configs().values():
+        assert text_format.Parse(render(config), mc.ModelConfig()) == config
+
+
+def test_max_batch_size_zero_is_written_and_dims_carry_the_batch() -> None:
+    settings = ExportSettings(batching=BatchingSettings(max_batch_size=0))
+    config = artifact_config(NAMES, "onnx", SIGNATURE, settings, False)
+    text = render(config)
+    assert "max_batch_size: 0" in text
+    assert not config.HasField("dynamic_batching")
+    assert list(config.input[0].dims) == [-1, -1]
+    assert list(config.output[0].dims) == [-1, 3]
+
+
+def test_ensemble_wiring_is_consistent_with_its_steps() -> None:
+    every = configs()
+    ensemble, tokenizer, model = every["ensemble"], every["tokenizer"], every["torchscript"]
+    first, second = ensemble.ensemble_scheduling.step
+    assert first.model_name == tokenizer.name and second.model_name == model.name
+    assert set(first.output_map) == {o.name for o in tokenizer.output} == {i.name for i in model.input}
+    assert set(second.input_map) == {i.name for i in model.input}
+    assert set(second.output_map) == {o.name for o in model.output}
+    assert set(second.output_map.values()) == {o.name for o in ensemble.output}
+    assert ensemble.max_batch_size == tokenizer.max_batch_size == model.max_batch_size
+    assert [o.label_filename for o in ensemble.output] == ["labels.txt", "labels.txt"]
+
+
+def test_instance_kind_and_warmup() -> None:
+    gpu = configs()["onnx"]
+    assert gpu.instance_group[0].kind == mc.ModelInstanceGroup.KIND_GPU
+    assert [w.batch_size for w in gpu.model_warmup] == [1, 8]
+    assert all(list(i.dims) == [32] and i.zero_data for w in gpu.model_warmup for i in w.inputs.values())
+    cpu = artifact_config(NAMES, "onnx", SIGNATURE, ExportSettings(instance_kind="cpu", instance_count=2), False)
+    assert (cpu.instance_group[0].kind, cpu.instance_group[0].count) == (mc.ModelInstanceGroup.KIND_CPU, 2)
+    assert all(o.label_filename == "" for o in cpu.output)
