@@ -8,11 +8,21 @@ from pathlib import Path
 import click
 
 from export.errors import ExportError, VerificationError
-from export.settings import DEFAULT_OPSET, DEFAULT_TRITON_RELEASE, FORMATS, BatchingSettings, ExportSettings
+from export.gates import GateOverrides
+from export.settings import (
+    DEFAULT_OPSET,
+    DEFAULT_TRITON_RELEASE,
+    FORMATS,
+    ONNXRUNTIME_BY_RELEASE,
+    Acceleration,
+    BatchingSettings,
+    ExportSettings,
+)
 from export.signature import Task
 
 _DEFAULTS = ExportSettings()
 _BATCHING = BatchingSettings()
+_ACCELERATION = Acceleration()
 
 
 class ExportFailed(click.ClickException):
@@ -50,19 +60,42 @@ class ExportFailed(click.ClickException):
               help="Model instances per device.")
 @click.option("--version", "version", type=click.IntRange(min=1), help="Version to write [default: next free].")
 @click.option("--force", is_flag=True, help="Replace an existing --version.")
-@click.option("--atol", type=click.FloatRange(min=0), default=_DEFAULTS.atol,
-              help="Largest absolute difference allowed against PyTorch.")
-@click.option("--min-cosine", type=click.FloatRange(-1, 1), default=_DEFAULTS.min_cosine,
-              help="Smallest cosine similarity allowed for embeddings.")
+@click.option("--optimize", is_flag=True,
+              help="ONNX Runtime transformer fusions (attention, layer norm, GELU) for the --instance-kind.")
+@click.option("--fp16", is_flag=True, help="Half precision for GPU instances (inputs stay INT64, outputs FP32).")
+@click.option("--quantize", type=click.Choice(["int8"]), help="Dynamic INT8 quantization for CPU instances.")
+@click.option("--tensorrt", is_flag=True, help="Serve the ONNX model through ONNX Runtime's TensorRT accelerator.")
+@click.option("--tensorrt-precision", type=click.Choice(["FP16", "FP32"]), default=_ACCELERATION.tensorrt_precision,
+              help="TensorRT precision.")
+@click.option("--tensorrt-workspace-mb", type=click.IntRange(min=64), default=_ACCELERATION.tensorrt_workspace_mb,
+              help="TensorRT builder workspace in MiB.")
+@click.option("--tensorrt-cache-path",
+              help="TensorRT engine cache as the server sees it (e.g. a mounted volume) "
+                   "[default: /models/NAME_onnx/trt_engine_cache].")
+@click.option("--atol", type=click.FloatRange(min=0),
+              help="Largest absolute difference allowed against PyTorch [default: 1e-4 for fp32; unchecked for "
+                   "optimised variants].")
+@click.option("--min-cosine", type=click.FloatRange(-1, 1),
+              help="Smallest per-text embedding cosine vs PyTorch [default: 0.9999 fp32/fused, 0.999 fp16, 0.97 int8].")
+@click.option("--mean-cosine", type=click.FloatRange(-1, 1),
+              help="Smallest mean embedding cosine [default: 0.99 for int8].")
+@click.option("--min-agreement", type=click.FloatRange(0, 1),
+              help="Smallest share of texts/tokens whose top class matches PyTorch [default: 0.99 for optimised "
+                   "variants].")
 @click.option("--opset", type=click.IntRange(min=11), default=DEFAULT_OPSET, help="ONNX opset.")
-@click.option("--triton-release", default=DEFAULT_TRITON_RELEASE, help="NGC release of the target Triton container.")
+@click.option("--triton-release", type=click.Choice(sorted(ONNXRUNTIME_BY_RELEASE)), default=DEFAULT_TRITON_RELEASE,
+              help="NGC release of the target Triton container.")
+@click.option("--skip-release-check", is_flag=True,
+              help="Do not verify the ONNX model in the exact ONNX Runtime of --triton-release.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
 @click.option("--debug", is_flag=True, help="Show stack traces.")
 def main(model: str | None, repository: Path, name: str | None, task: str | None, formats: tuple[str, ...],
          ensemble_format: str | None, revision: str | None, trust_remote_code: bool, max_batch_size: int,
          max_queue_delay_us: int, preferred: tuple[int, ...], pad_to_multiple_of: int, instance_kind: str,
-         instance_count: int, version: int | None, force: bool, atol: float, min_cosine: float, opset: int,
-         triton_release: str, quiet: bool, debug: bool) -> None:
+         instance_count: int, version: int | None, force: bool, optimize: bool, fp16: bool, quantize: str | None,
+         tensorrt: bool, tensorrt_precision: str, tensorrt_workspace_mb: int, tensorrt_cache_path: str | None,
+         atol: float | None, min_cosine: float | None, mean_cosine: float | None, min_agreement: float | None,
+         opset: int, triton_release: str, skip_release_check: bool, quiet: bool, debug: bool) -> None:
     """Export a Hugging Face MODEL (hub id or local folder) into a verified Triton model repository.
 
     With no MODEL, exports the bundled sentence-transformers/all-MiniLM-L6-v2. Writes an ensemble NAME
@@ -78,8 +111,11 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
         formats=tuple(dict.fromkeys(formats)), ensemble_format=ensemble_format, revision=revision,
         trust_remote_code=trust_remote_code,
         batching=BatchingSettings(max_batch_size, max_queue_delay_us, tuple(preferred), pad_to_multiple_of),
-        instance_kind=instance_kind, instance_count=instance_count, version=version, force=force, atol=atol,
-        min_cosine=min_cosine, opset=opset, triton_release=triton_release,
+        instance_kind=instance_kind, instance_count=instance_count, version=version, force=force,
+        acceleration=Acceleration(optimize, fp16, quantize, tensorrt, tensorrt_precision, tensorrt_workspace_mb,
+                                  tensorrt_cache_path),
+        gates=GateOverrides(atol, min_cosine, mean_cosine, min_agreement),
+        opset=opset, triton_release=triton_release, release_check=not skip_release_check,
     )
     try:
         result = run_export(settings, Progress(stream=None if quiet else sys.stderr))
@@ -87,7 +123,7 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
         if debug:
             raise
         if error.report is not None:
-            click.echo(verification_table(error.report, atol, min_cosine), err=True)
+            click.echo(verification_table(error.report), err=True)
         raise ExportFailed(error) from None
     except ExportError as error:
         if debug:

@@ -11,9 +11,12 @@ from tokenizers import Tokenizer
 from export.backends import tokenizer_model
 from export.backends.tokenizer_model import TOKENIZER_FILE, TextEncoder
 from export.errors import UsageError, VerificationError
+from export.gates import gate_for, variant_name
 from export.heads import build_head, run_head
 from export.load import LoadedModel, load_model, read_info
+from export.optimize import optimize_onnx
 from export.progress import Progress
+from export.release_check import run_in_release
 from export.repository import ModelFolder, check_name, choose_version, write_models
 from export.settings import ExportSettings, Format
 from export.signature import Signature, Task
@@ -30,6 +33,7 @@ from export.triton_config import (
 from export.verify import (
     VERIFICATION_TEXTS,
     Report,
+    compare,
     onnx_runner,
     torchscript_runner,
     verification_inputs,
@@ -96,31 +100,28 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
     batches = verification_inputs(encoder)
     references = [run_head(head, batch, signature.input_names) for batch in batches]
     with tempfile.TemporaryDirectory(prefix="tritonize-export-") as tmp:
-        artifacts: dict[Format, Path] = {}
-        for fmt in settings.formats:
-            folder = Path(tmp) / fmt
-            folder.mkdir()
-            with progress.step(f"Exporting {fmt}"):
-                if fmt == "onnx":
-                    artifacts[fmt] = export_onnx(head, signature, batches[2], folder, settings.opset)
-                else:
-                    artifacts[fmt] = export_torchscript(head, signature, batches[2], folder)
+        artifacts = {fmt: _export_artifact(fmt, head, loaded, batches[2], Path(tmp), settings, progress)
+                     for fmt in settings.formats}
         checks = []
         for fmt, path in artifacts.items():
-            with progress.step(f"Verifying {fmt} on {len(batches)} batches"):
+            gate = gate_for(_variant(fmt, settings), info.task, settings.gates)
+            with progress.step(f"Verifying {fmt} ({gate.variant}) on {len(batches)} batches"):
                 runner = onnx_runner(path, signature) if fmt == "onnx" else torchscript_runner(path, signature)
-                checks.extend(verify(fmt, runner, signature, batches, references, settings.atol, settings.min_cosine))
+                checks.extend(verify(fmt, runner, signature, batches, references, gate))
+            if fmt == "onnx" and settings.release_check:
+                # fp16 graphs are built for the CUDA provider; CPU kernels of older runtimes overflow in fp16,
+                # so there the release check proves that the graph loads and runs, not its numbers.
+                numbers = not settings.acceleration.fp16
+                what = "Verifying" if numbers else "Loading (fp16: numbers need a GPU)"
+                with progress.step(f"{what} onnx in the ONNX Runtime of Triton {settings.triton_release}"):
+                    ort_version, outputs = run_in_release(path, signature.output_names, batches,
+                                                          settings.triton_release)
+                if numbers:
+                    artifact = f"onnx@ort-{ort_version}"
+                    checks.extend(compare(artifact, signature, batches, references, outputs, gate))
         report = Report(tuple(checks))
         if not report.passed:
-            failed = [c for c in report.checks if not c.passed][0]
-            raise VerificationError(
-                f"Verification failed: {failed.artifact} output '{failed.output}' differs from PyTorch by "
-                f"{failed.max_abs_diff:.3g} (atol {settings.atol:g})"
-                + (f", cosine {failed.min_cosine:.6f} (min {settings.min_cosine})" if failed.min_cosine is not None
-                   else "")
-                + ". Nothing was written.",
-                report,
-            )
+            raise VerificationError(failure_message(report), report)
         models = _model_folders(names, settings, loaded, ensemble_format, artifacts, tokenizer_json)
         with progress.step(f"Writing version {version} to {settings.repository}"):
             files = write_models(settings.repository, models, version)
@@ -129,6 +130,49 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         formats=settings.formats, ensemble_format=ensemble_format, report=report, files=files,
         repository=settings.repository.resolve(), max_length=loaded.max_length, labels=info.labels,
     )
+
+
+def _variant(fmt: Format, settings: ExportSettings) -> str:
+    acceleration = settings.acceleration
+    if fmt == "torchscript":
+        return variant_name(acceleration.fp16, None, False)
+    return variant_name(acceleration.fp16, acceleration.quantize, acceleration.optimize)
+
+
+def _export_artifact(fmt: Format, head: object, loaded: LoadedModel, example: dict, tmp: Path,
+                     settings: ExportSettings, progress: Progress) -> Path:
+    """Export one format into its own folder under ``tmp``, accelerated as the settings ask."""
+    folder = tmp / fmt
+    folder.mkdir()
+    signature, acceleration = loaded.signature, settings.acceleration
+    with progress.step(f"Exporting {fmt}"):
+        if fmt == "torchscript":
+            return export_torchscript(head, signature, example, folder, fp16=acceleration.fp16)
+        path = export_onnx(head, signature, example, folder, settings.opset)
+    if not (acceleration.optimize or acceleration.fp16 or acceleration.quantize):
+        return path
+    variant = _variant(fmt, settings)
+    accelerated = tmp / f"{fmt}-{variant.replace(' ', '-')}"
+    accelerated.mkdir()
+    with progress.step(f"Optimising onnx ({variant})"):
+        config = loaded.model.config
+        return optimize_onnx(path, accelerated, acceleration, config.num_attention_heads, config.hidden_size,
+                             use_gpu=settings.instance_kind == "gpu")
+
+
+def failure_message(report: Report) -> str:
+    """One line naming the first check that missed its gate and by how much."""
+    failed = next(c for c in report.checks if not c.passed)
+    gate = failed.gate
+    parts = [f"max |diff| {failed.max_abs_diff:.3g}" + (f" (atol {gate.atol:g})" if gate.atol is not None else "")]
+    if failed.min_cosine is not None:
+        parts.append(f"min cosine {failed.min_cosine:.6f} (gate {gate.min_cosine})")
+    if failed.mean_cosine is not None and gate.mean_cosine is not None:
+        parts.append(f"mean cosine {failed.mean_cosine:.6f} (gate {gate.mean_cosine})")
+    if failed.agreement is not None:
+        parts.append(f"top-class agreement {failed.agreement:.1%} (gate {gate.min_agreement:.0%})")
+    return (f"Verification failed: {failed.artifact} ({gate.variant}) output '{failed.output}' differs from PyTorch: "
+            f"{', '.join(parts)}. Nothing was written.")
 
 
 def _validate(settings: ExportSettings) -> Format:
@@ -141,6 +185,17 @@ def _validate(settings: ExportSettings) -> Format:
         raise UsageError("--max-batch-size must be ≥ 0, --instance-count and --pad-to-multiple-of ≥ 1.")
     if "onnx" in settings.formats:
         check_opset(settings.opset, settings.triton_release)
+    acceleration = settings.acceleration
+    if acceleration.quantize and acceleration.fp16:
+        raise UsageError("--quantize int8 and --fp16 exclude each other: INT8 is for CPU, fp16 for GPU instances.")
+    if acceleration.quantize and settings.instance_kind != "cpu":
+        raise UsageError("--quantize int8 targets CPU instances: add --instance-kind cpu.")
+    if acceleration.quantize and "onnx" not in settings.formats:
+        raise UsageError("--quantize int8 applies to the ONNX export: add --format onnx.")
+    if acceleration.fp16 and settings.instance_kind != "gpu":
+        raise UsageError("--fp16 targets GPU instances: use --instance-kind gpu (int8 is the CPU option).")
+    if acceleration.tensorrt and (settings.instance_kind != "gpu" or "onnx" not in settings.formats):
+        raise UsageError("--tensorrt needs --instance-kind gpu and --format onnx.")
     return ensemble_format
 
 

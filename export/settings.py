@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from export.gates import GateOverrides
 from export.signature import Task
 
 Format = Literal["onnx", "torchscript"]
@@ -14,11 +15,17 @@ InstanceKind = Literal["gpu", "cpu"]
 #: NGC release of the Triton container we target; Triton 2.51 = 24.10.
 DEFAULT_TRITON_RELEASE = "24.10"
 
+#: ONNX Runtime inside each supported Triton release (Triton's compatibility matrix).
+ONNXRUNTIME_BY_RELEASE = {"24.09": "1.19.2", "24.10": "1.19.2", "24.11": "1.19.2", "24.12": "1.20.1"}
+
 #: Highest ONNX opset the ONNX Runtime inside each supported Triton release runs (ORT release notes).
-MAX_OPSET_BY_RELEASE = {"24.10": 21}
+MAX_OPSET_BY_RELEASE = {"24.09": 21, "24.10": 21, "24.11": 21, "24.12": 21}
 
 #: Opset we export with: the TorchScript-based exporter is fastest and verified at 17.
 DEFAULT_OPSET = 17
+
+#: Where the Triton container keeps the model repository (the Docker image mounts or copies it there).
+CONTAINER_REPOSITORY = "/models"
 
 FORMATS: tuple[Format, ...] = ("onnx", "torchscript")
 
@@ -45,6 +52,30 @@ class BatchingSettings:
 
 
 @dataclass(frozen=True)
+class Acceleration:
+    """Optimisations of the exported graphs, each behind an accuracy gate.
+
+    Attributes:
+        optimize: ONNX Runtime transformer fusions (attention, layer norm, GELU) for the instance kind.
+        fp16: Half-precision weights and compute (GPU targets); public inputs stay INT64, outputs FP32.
+        quantize: ``int8``: dynamic INT8 quantization of MatMul weights, per channel (CPU targets).
+        tensorrt: Serve the ONNX model through ONNX Runtime's TensorRT accelerator.
+        tensorrt_precision: TensorRT precision, ``FP16`` or ``FP32``.
+        tensorrt_workspace_mb: TensorRT builder workspace.
+        tensorrt_cache_path: Where TensorRT keeps built engines, as the server sees it; inside the model
+            folder in the container when ``None``.
+    """
+
+    optimize: bool = False
+    fp16: bool = False
+    quantize: Literal["int8"] | None = None
+    tensorrt: bool = False
+    tensorrt_precision: Literal["FP16", "FP32"] = "FP16"
+    tensorrt_workspace_mb: int = 1024
+    tensorrt_cache_path: str | None = None
+
+
+@dataclass(frozen=True)
 class ExportSettings:
     """Everything one export needs.
 
@@ -62,10 +93,11 @@ class ExportSettings:
         instance_count: Instances per device.
         version: Version folder to write; the next free one when ``None``.
         force: Replace an existing version.
-        atol: Largest absolute difference allowed against PyTorch.
-        min_cosine: Smallest cosine similarity allowed for embeddings.
+        acceleration: Graph optimisations, precision and TensorRT.
+        gates: Accuracy thresholds that override each variant's defaults.
         opset: ONNX opset.
         triton_release: NGC release of the target Triton container.
+        release_check: Also verify the ONNX model in the ONNX Runtime version of ``triton_release``.
     """
 
     model: str | None = None
@@ -81,7 +113,8 @@ class ExportSettings:
     instance_count: int = 1
     version: int | None = None
     force: bool = False
-    atol: float = 1e-4
-    min_cosine: float = 0.9999
+    acceleration: Acceleration = field(default_factory=Acceleration)
+    gates: GateOverrides = field(default_factory=GateOverrides)
     opset: int = DEFAULT_OPSET
     triton_release: str = DEFAULT_TRITON_RELEASE
+    release_check: bool = True

@@ -4,25 +4,40 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from export.gates import Gate
 from export.pipeline import ExportResult
 from export.settings import ExportSettings
 from export.verify import Report
 
 
-def verification_table(report: Report, atol: float, min_cosine: float) -> str:
-    """Worst numbers per artifact and output, with the number of batches checked."""
-    header = f"{'artifact':<12} {'output':<14} {'batches':>7} {'max |diff|':>11} {'min cosine':>11}  result"
+def verification_table(report: Report) -> str:
+    """Numbers per artifact and output over all verification texts, and the gates applied."""
+    header = (f"{'artifact':<18} {'variant':<10} {'output':<14} {'texts':>5} {'max |diff|':>10} "
+              f"{'min cos':>9} {'mean cos':>9} {'top-1 agr':>9}  result")
     lines = [header, "-" * len(header)]
-    for worst in report.worst():
-        count = sum(1 for c in report.checks if (c.artifact, c.output) == (worst.artifact, worst.output))
-        cosine = f"{worst.min_cosine:.7f}" if worst.min_cosine is not None else "-"
-        status = "ok" if worst.passed else "FAILED"
+    for check in report.checks:
         lines.append(
-            f"{worst.artifact:<12} {worst.output:<14} {count:>7} {worst.max_abs_diff:>11.2e} {cosine:>11}  {status}"
+            f"{check.artifact:<18} {check.gate.variant:<10} {check.output:<14} {check.texts:>5} "
+            f"{check.max_abs_diff:>10.2e} {_num(check.min_cosine, '.6f'):>9} {_num(check.mean_cosine, '.6f'):>9} "
+            f"{_num(check.agreement, '.1%'):>9}  {'ok' if check.passed else 'FAILED'}"
         )
-    lines.append(f"tolerances: max |diff| ≤ {atol:g}" + (f", cosine ≥ {min_cosine}" if any(
-        c.min_cosine is not None for c in report.checks) else ""))
+    gates = {check.gate.variant: check.gate for check in report.checks}
+    lines += [f"gate {name}: {describe(gate)}" for name, gate in gates.items()]
     return "\n".join(lines)
+
+
+def describe(gate: Gate) -> str:
+    """The thresholds of a gate in words."""
+    parts = []
+    if gate.atol is not None:
+        parts.append(f"max |diff| ≤ {gate.atol:g}")
+    if gate.min_cosine is not None:
+        parts.append(f"min cosine ≥ {gate.min_cosine}")
+    if gate.mean_cosine is not None:
+        parts.append(f"mean cosine ≥ {gate.mean_cosine}")
+    if gate.min_agreement is not None:
+        parts.append(f"top-1 agreement ≥ {gate.min_agreement:.0%}")
+    return ", ".join(parts) or "none"
 
 
 def files_table(files: list[Path], repository: Path) -> str:
@@ -49,7 +64,7 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
     lines += [
         "",
         "Verification against PyTorch:",
-        verification_table(result.report, settings.atol, settings.min_cosine),
+        verification_table(result.report),
         "",
         "Files written:",
         files_table(result.files, result.repository),
@@ -58,6 +73,10 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
         f"Query it:  client predict --model {names.ensemble} \"Hello world\"",
     ]
     return "\n".join(lines)
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
 
 
 def _size(count: float) -> str:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from export.settings import ExportSettings, Format
+from export.settings import CONTAINER_REPOSITORY, Acceleration, ExportSettings, Format
 from export.signature import TEXT_INPUT, Signature, TensorSpec
 
 LABELS_FILENAME = "labels.txt"
 CONFIG_FILENAME = "config.pbtxt"
+TENSORRT_CACHE_DIR = "trt_engine_cache"
 
 #: Triton platform of each artifact format.
 PLATFORMS: dict[str, str] = {"onnx": "onnxruntime_onnx", "torchscript": "pytorch_libtorch"}
@@ -64,7 +65,26 @@ def artifact_config(names: ModelNames, fmt: Format, signature: Signature, settin
         model_warmup=_warmups(signature, settings),
     )
     _add_dynamic_batching(config, batching.max_queue_delay_us, batching.preferred_batch_sizes)
+    if fmt == "onnx" and settings.acceleration.tensorrt:
+        config.optimization.CopyFrom(tensorrt_optimization(config.name, settings.acceleration))
     return config
+
+
+def tensorrt_optimization(model_name: str, acceleration: Acceleration) -> mc.ModelOptimizationPolicy:
+    """ONNX Runtime's TensorRT accelerator with a persistent engine cache, so restarts skip engine builds."""
+    cache = acceleration.tensorrt_cache_path or f"{CONTAINER_REPOSITORY}/{model_name}/{TENSORRT_CACHE_DIR}"
+    accelerator = mc.ModelOptimizationPolicy.ExecutionAccelerators.Accelerator(
+        name="tensorrt",
+        parameters={
+            "precision_mode": acceleration.tensorrt_precision,
+            "max_workspace_size_bytes": str(acceleration.tensorrt_workspace_mb * 1024 * 1024),
+            "trt_engine_cache_enable": "true",
+            "trt_engine_cache_path": cache,
+        },
+    )
+    return mc.ModelOptimizationPolicy(
+        execution_accelerators=mc.ModelOptimizationPolicy.ExecutionAccelerators(gpu_execution_accelerator=[accelerator])
+    )
 
 
 def tokenizer_config(names: ModelNames, signature: Signature, settings: ExportSettings, max_length: int,
