@@ -40,7 +40,8 @@ def export_into(repository: Path, model: str | None, name: str, **overrides: obj
     """Export ``model`` into ``repository`` for CPU serving, with both formats unless told otherwise."""
     settings = ExportSettings(
         model=model, repository=repository, name=name, formats=overrides.pop("formats", ("onnx", "torchscript")),
-        instance_kind="cpu", batching=overrides.pop("batching", BatchingSettings(max_batch_size=16)), **overrides,
+        instance_kind=overrides.pop("instance_kind", "cpu"),
+        batching=overrides.pop("batching", BatchingSettings(max_batch_size=16)), **overrides,
     )
     return run_export(settings)
 
