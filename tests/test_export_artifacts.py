@@ -130,3 +130,19 @@ def test_bundled_minilm_matches_sentence_transformers(minilm_repository: Path) -
     cosine = (embeddings * reference).sum(-1) / np.linalg.norm(embeddings, axis=-1) / np.linalg.norm(reference, axis=-1)
     assert cosine.min() >= 0.9999
     np.testing.assert_allclose(embeddings, reference, atol=1e-4)
+
+
+def test_large_models_use_one_external_data_file(tiny_models: dict[str, Path], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above the protobuf limit (lowered here to 0 bytes) weights move to model.onnx.data beside the graph."""
+    import export.to_onnx
+
+    monkeypatch.setattr(export.to_onnx, "EXTERNAL_DATA_THRESHOLD_BYTES", 0)
+    repository = tmp_path / "repo"
+    result = export_into(repository, str(tiny_models["bert-base"]), "big", formats=("onnx",))
+    assert result.report.passed
+    version = repository / "big_onnx" / "1"
+    assert sorted(p.name for p in version.iterdir()) == ["model.onnx", "model.onnx.data"]
+    assert (version / "model.onnx.data").stat().st_size > (version / "model.onnx").stat().st_size
+    session = ort.InferenceSession(str(version / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["embeddings"]

@@ -1,0 +1,61 @@
+"""In-process ONNX Runtime throughput on an exported model: the ceiling for CPU serving on this machine."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from export.backends.tokenizer_model import TextEncoder
+from export.triton_config import parse
+
+
+@dataclass(frozen=True)
+class InProcessResult:
+    """Sentences per second at one batch size (texts tokenized and padded as the served tokenizer does)."""
+
+    batch_size: int
+    sentences_per_s: float
+    seconds: float
+
+
+def encoder_for(repository: Path, name: str) -> TextEncoder:
+    """The served tokenizer model's encoder, built from its own config and tokenizer.json."""
+    folder = repository / f"{name}_tokenizer"
+    config = parse((folder / "config.pbtxt").read_text())
+    params = {key: int(value.string_value) for key, value in config.parameters.items()}
+    version = max(int(p.name) for p in folder.iterdir() if p.name.isdigit())
+    return TextEncoder(Tokenizer.from_file(str(folder / str(version) / "tokenizer.json")),
+                       [o.name for o in config.output], params["max_length"], params["pad_to_multiple_of"],
+                       params["pad_token_id"])
+
+
+def measure(model_path: Path, encoder: TextEncoder, texts: list[str], batch_sizes: tuple[int, ...] = (1, 8, 32),
+            threads: int = 0, repeats: int = 2) -> list[InProcessResult]:
+    """Tokenize + run ``texts`` in batches, best of ``repeats``, for each batch size."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    session.run(None, encoder.encode(texts[:8]))  # warm up
+    results = []
+    for batch_size in batch_sizes:
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for i in range(0, len(texts), batch_size):
+                arrays = encoder.encode(texts[i:i + batch_size])
+                session.run(None, {n: arrays[n] for n in names})
+            best = min(best, time.perf_counter() - start)
+        results.append(InProcessResult(batch_size, len(texts) / best, best))
+    return results
+
+
+def token_lengths(encoder: TextEncoder, texts: list[str]) -> np.ndarray:
+    """Unpadded token counts of ``texts``."""
+    return np.array([len(e.ids) for e in encoder.tokenizer.encode_batch(texts)])
