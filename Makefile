@@ -33,3 +33,4 @@ lint: setup
 
 clean:
 	rm -rf $(VENV) bench-results .pytest_cache .ruff_cache
+include docker/Makefile.fragment

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from export.settings import CONTAINER_REPOSITORY
+
 ModelControlMode = Literal["none", "poll", "explicit"]
 LogFormat = Literal["default", "ISO8601"]
-
-#: Where the container image keeps the model repository.
-CONTAINER_REPOSITORY = "/models"
 
 
 @dataclass(frozen=True)
