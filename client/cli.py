@@ -1,0 +1,245 @@
+"""``client``: health, repository, model configs and text predictions against a Triton server.
+
+The library raises :class:`~client.errors.ClientError`; this module alone turns errors into one line on stderr
+and an exit status: 1 for failures, 2 for usage errors (``--verbose`` adds the stack trace).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import click
+
+from client import output
+from client.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, PROTOCOLS
+from client.errors import ClientError, InputError, UsageProblem
+from client.plan import RequestPlan
+from client.results import Prediction
+from client.text_client import SORT_WINDOW, TextClient
+from client.texts import parse_texts, read_file
+
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The group's options, shared by every command through ``ctx.obj``.
+
+    Attributes:
+        url: Server URL (``None``: localhost on the protocol's default port).
+        protocol: ``http`` or ``grpc`` (``None``: from the URL's scheme, else http).
+        timeout: Seconds to wait for a connection and for each answer.
+        retries: Extra attempts for connection errors and 503/UNAVAILABLE answers.
+        verbose: Show stack traces and progress details on stderr.
+    """
+
+    url: str | None
+    protocol: str | None
+    timeout: float
+    retries: int
+    verbose: bool
+
+    def client(self) -> TextClient:
+        """A client for these settings, closed when the command ends."""
+        client = TextClient(self.url, self.protocol, timeout=self.timeout, retries=self.retries)
+        click.get_current_context().call_on_close(client.close)
+        return client
+
+
+class _Command(click.Command):
+    """Maps :class:`ClientError` to click's exceptions: one line on stderr, exit 1 (2 for usage problems)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ClientError as error:
+            settings = ctx.find_object(Settings)
+            if settings is not None and settings.verbose:
+                click.echo(traceback.format_exc().rstrip(), err=True)
+            if isinstance(error, UsageProblem):
+                raise click.UsageError(str(error), ctx) from error
+            raise click.ClickException(str(error)) from error
+
+
+class _Group(click.Group):
+    command_class = _Command
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--url", envvar="TRITON_URL", metavar="URL",
+              help="Triton server, e.g. localhost:8000, http://host:8000, grpc://host:8001 "
+                   "[env TRITON_URL; default localhost:8000 for http, localhost:8001 for grpc].")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), envvar="TRITON_PROTOCOL",
+              help="Protocol [env TRITON_PROTOCOL; default: the URL's scheme, else http].")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT_S,
+              show_default=True, envvar="TRITON_TIMEOUT", help="Seconds to wait for a connection and each answer.")
+@click.option("--retries", type=click.IntRange(min=0), default=DEFAULT_RETRIES, show_default=True,
+              envvar="TRITON_RETRIES",
+              help="Retries with backoff, only for connection errors and 503/UNAVAILABLE answers.")
+@click.option("--verbose", "-v", is_flag=True, help="Show stack traces and request details on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, url: str | None, protocol: str | None, timeout: float, retries: int,
+        verbose: bool) -> None:
+    """Query a Triton Inference Server that serves tritonize models."""
+    ctx.obj = Settings(url=url, protocol=protocol, timeout=timeout, retries=retries, verbose=verbose)
+
+
+@cli.command()
+@click.option("--model", "-m", metavar="NAME", help="Also require this model to be ready.")
+@click.option("--wait", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Poll until ready or this many seconds have passed.")
+@click.option("--json", "json_", is_flag=True, help="Print a JSON record.")
+@click.pass_context
+def health(ctx: click.Context, model: str | None, wait: float | None, json_: bool) -> None:
+    """Is the server live and ready (or, with --model, that model)? Exit 0 when ready, 1 otherwise."""
+    client = ctx.find_object(Settings).client()
+    state = client.wait_until_ready(wait, model) if wait is not None else client.health(model)
+    waited = f" (waited {wait:g} s)" if wait is not None and not state.ok else ""
+    if json_:
+        click.echo(output.json_document(state.to_record()))
+    elif state.error:
+        raise click.ClickException(state.error + waited)
+    else:
+        click.echo(output.health_line(state) + waited)
+    ctx.exit(0 if state.ok else 1)
+
+
+@cli.command()
+@click.option("--json", "json_", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def models(settings: Settings, json_: bool) -> None:
+    """The repository index: each model's version, state and why it failed to load."""
+    entries = settings.client().models()
+    if json_:
+        click.echo(output.json_document([asdict(entry) for entry in entries]))
+    else:
+        click.echo(output.models_table(entries))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--json", "json_", is_flag=True, help="Print the server's answer as JSON.")
+@click.pass_obj
+def metadata(settings: Settings, name: str, json_: bool) -> None:
+    """What the server says about model NAME: platform, versions, input and output tensors."""
+    answer = settings.client().model_metadata(name)
+    click.echo(output.json_document(answer) if json_ else output.metadata_text(answer))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--json", "json_", is_flag=True,
+              help="Print the config as the protocol carries it (HTTP: Triton's JSON; gRPC: the protobuf as JSON).")
+@click.pass_obj
+def config(settings: Settings, name: str, json_: bool) -> None:
+    """Model NAME's config as served: batching, instance groups, tensors, ensemble steps, parameters."""
+    client = settings.client()
+    if json_:
+        click.echo(output.json_document(client.model_config_json(name)))
+    else:
+        click.echo(output.config_text(client.model_config(name)))
+
+
+@cli.command()
+@click.argument("texts", nargs=-1)
+@click.option("--model", "-m", envvar="TRITON_MODEL", metavar="NAME",
+              help="Model to call [env TRITON_MODEL; default: the server's only text ensemble].")
+@click.option("--file", "-f", "file_", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=str),
+              help="Read texts from PATH (one per line; JSON Lines with --field or a .jsonl name); - is stdin.")
+@click.option("--field", metavar="NAME", help="Read JSON Lines and take this field of each record.")
+@click.option("--batch-size", "-b", type=click.IntRange(min=1),
+              help="Texts per request [default and maximum: the model's max_batch_size].")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Requests in flight.")
+@click.option("--top-k", "-k", type=click.IntRange(min=1), help="Classes per text (per token for token models).")
+@click.option("--tokenizer", type=click.Path(exists=True, path_type=Path),
+              help="Tokenize on the client for models taking token tensors: a tokenizer.json or NAME_tokenizer folder.")
+@click.option("--sort/--no-sort", default=True, show_default=True,
+              help="Batch texts of similar length together (less padding); output order is unchanged.")
+@click.option("--json", "json_", is_flag=True, help="Print one JSON array of records.")
+@click.option("--jsonl", is_flag=True, help="Stream one JSON record per text, with full vectors.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_obj
+def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_: str | None, field: str | None,
+            batch_size: int | None, concurrency: int, top_k: int | None, tokenizer: Path | None, sort: bool,
+            json_: bool, jsonl: bool, quiet: bool) -> None:
+    """Send TEXTS (or --file, or - for stdin) to a text model; print results in input order.
+
+    The default table shows each text's top label and score, or an embedding's size and first values.
+    """
+    if json_ and jsonl:
+        raise click.UsageError("Choose one of --json and --jsonl")
+    inputs, streamed = _read_texts(texts, file_, field)
+    client = settings.client()
+    plan = client.plan(model, batch_size=batch_size, top_k=top_k, tokenizer=tokenizer)
+    if settings.verbose:
+        click.echo(f"{len(inputs)} texts → {plan.model} at {client.url}, batches of {plan.batch_size}, "
+                   f"{concurrency} in flight", err=True)
+    started = time.perf_counter()
+    show = streamed and not quiet and _is_terminal() and len(inputs) > shutil.get_terminal_size().lines
+    predictions = _with_progress(client, plan, inputs, concurrency, SORT_WINDOW if sort else 0, show)
+    if jsonl:
+        for prediction in predictions:
+            click.echo(output.json_line(prediction))
+    elif json_:
+        click.echo(output.json_document([p.to_record() for p in predictions]))
+    else:
+        for prediction in predictions:
+            if prediction.index == 0:
+                click.echo(output.prediction_header())
+            click.echo(output.prediction_row(prediction, top_k or 1))
+    if settings.verbose:
+        elapsed = time.perf_counter() - started
+        click.echo(f"{len(inputs)} texts in {elapsed:.2f} s ({len(inputs) / elapsed:.1f} texts/s)", err=True)
+
+
+def _read_texts(arguments: tuple[str, ...], file_: str | None, field: str | None) -> tuple[list[str], bool]:
+    """The texts and whether they came from a file or stdin."""
+    if arguments == (STDIN,) and file_ is None:
+        file_ = STDIN
+        arguments = ()
+    if arguments and file_ is not None:
+        raise click.UsageError("Give texts as arguments or with --file, not both")
+    if file_ is None:
+        if field is not None:
+            raise click.UsageError("--field applies to --file or stdin input")
+        if not arguments:
+            raise click.UsageError("No texts given: pass TEXT arguments, --file PATH, or - to read stdin")
+        return list(arguments), False
+    if file_ == STDIN:
+        inputs = parse_texts(click.get_binary_stream("stdin").read(), "stdin", field)
+        source = "stdin"
+    else:
+        inputs = read_file(Path(file_), field)
+        source = file_
+    if not inputs:
+        raise InputError(f"No texts in {source}")
+    return inputs, True
+
+
+def _with_progress(client: TextClient, plan: RequestPlan, inputs: list[str], concurrency: int, sort_window: int,
+                   show: bool) -> Iterator[Prediction]:
+    """Predictions in order; with ``show``, a progress bar on stderr and output held until it completes."""
+    if not show:
+        yield from client.stream(plan, inputs, concurrency, sort_window=sort_window)
+        return
+    with click.progressbar(length=len(inputs), label="Predicting", file=sys.stderr, show_pos=True,
+                           show_eta=True) as bar:
+        held = list(client.stream(plan, inputs, concurrency, on_batch=bar.update, sort_window=sort_window))
+    yield from held
+
+
+def _is_terminal() -> bool:
+    """Stderr is a terminal: the bar goes there, so it shows even when results are redirected to a file."""
+    return sys.stderr.isatty()
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="client")

@@ -1,0 +1,276 @@
+"""The client's Python API: health, repository, model configs and text predictions against one Triton server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tritonclient.grpc import model_config_pb2 as mc
+
+from client.batching import ordered_map, restore_order, sorted_batches
+from client.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, Connection, Endpoint
+from client.errors import (
+    ClientError,
+    InputError,
+    ModelNotFound,
+    ModelNotReady,
+    RequestTimeout,
+    ServerRejected,
+    ServerUnreachable,
+    UsageProblem,
+)
+from client.metadata import Health, ModelInterface, RepositoryEntry
+from client.plan import RequestPlan
+from client.results import Prediction
+from client.tokenizing import load_encoder
+from export.backends.tokenizer_model import TextEncoder
+
+#: Seconds between checks while waiting for readiness.
+POLL_INTERVAL_S = 0.25
+#: Texts sorted by length together, by default (see :meth:`TextClient.stream`).
+SORT_WINDOW = 4096
+
+
+class TextClient:
+    """Send texts to a Triton text model and read what the server says about its models.
+
+    Tensor names, dtypes, batch limits and labels come from the server's model configs. Use as a context
+    manager (or call :meth:`close`) to close connections. Every error is a :class:`~client.errors.ClientError`.
+
+    Example:
+        >>> with TextClient("localhost:8000") as client:
+        ...     client.predict(["I love this"], model="sentiment")[0].labels[0].label
+        'positive'
+    """
+
+    def __init__(self, url: str | None = None, protocol: str | None = None, timeout: float = DEFAULT_TIMEOUT_S,
+                 retries: int = DEFAULT_RETRIES) -> None:
+        self.endpoint = Endpoint.parse(url, protocol, timeout=timeout, retries=retries)
+        self._local = threading.local()
+        self._connections: list[Connection] = []
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_size = 0
+
+    @property
+    def url(self) -> str:
+        """The server's URL with scheme."""
+        return self.endpoint.url
+
+    def connection(self) -> Connection:
+        """The calling thread's connection (tritonclient's clients are not thread-safe)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = Connection(self.endpoint)
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+    def close(self) -> None:
+        """Close every connection this client opened."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool, self._pool_size = None, 0
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+        self._local = threading.local()
+
+    def __enter__(self) -> TextClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # Server and repository -------------------------------------------------------------------------------------
+
+    def health(self, model: str | None = None) -> Health:
+        """Liveness, readiness and, when ``model`` is given, its state; a down server is a state, not an error."""
+        connection = self.connection()
+        try:
+            live = connection.live()
+            ready = live and connection.ready()
+            if model is None:
+                return Health(url=self.url, live=live, ready=ready)
+            model_ready = live and connection.model_ready(model)
+            state = "READY" if model_ready else self._state_of(model)
+            return Health(url=self.url, live=live, ready=ready, model=model, model_ready=model_ready,
+                          model_state=state)
+        except (ServerUnreachable, RequestTimeout) as error:
+            return Health(url=self.url, model=model, model_ready=False if model else None, error=str(error))
+
+    def wait_until_ready(self, seconds: float, model: str | None = None,
+                         interval: float = POLL_INTERVAL_S) -> Health:
+        """Poll :meth:`health` until it is ok or ``seconds`` have passed; return the last answer."""
+        deadline = time.monotonic() + seconds
+        while True:
+            health = self.health(model)
+            remaining = deadline - time.monotonic()
+            if health.ok or remaining <= 0:
+                return health
+            time.sleep(min(interval, remaining))
+
+    def models(self) -> list[RepositoryEntry]:
+        """The repository index: every model with its version, state and failure reason."""
+        return RepositoryEntry.from_index(self.connection().repository_index())
+
+    def model_config(self, name: str) -> mc.ModelConfig:
+        """Model ``name``'s config as Triton serves it (after its defaults are filled in)."""
+        return self._about(name, lambda: self.connection().model_config(name))
+
+    def model_config_json(self, name: str) -> dict[str, Any]:
+        """Model ``name``'s config as the protocol carries it."""
+        return self._about(name, lambda: self.connection().model_config_json(name))
+
+    def model_metadata(self, name: str) -> dict[str, Any]:
+        """Model ``name``'s metadata: versions, platform, input and output tensors with shapes."""
+        return self._about(name, lambda: self.connection().model_metadata(name))
+
+    def interface(self, name: str) -> ModelInterface:
+        """Model ``name``'s tensors, read from its config."""
+        return ModelInterface.from_config(self.model_config(name))
+
+    def text_models(self) -> list[str]:
+        """Ready ensembles that take one string tensor: the models ``predict`` can pick by itself."""
+        return [entry.name for entry in self.models()
+                if entry.ready and self.interface(entry.name).is_text_ensemble]
+
+    def resolve_model(self, name: str | None) -> str:
+        """``name``, or the only text ensemble the server holds.
+
+        Raises:
+            ClientError: No name was given and the server holds no ready text ensemble.
+            UsageProblem: No name was given and the server holds several.
+        """
+        if name:
+            return name
+        found = self.text_models()
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise ClientError(f"Triton at {self.url} holds no ready text ensemble; name a model with --model")
+        raise UsageProblem(f"Triton at {self.url} holds several text ensembles ({', '.join(found)}); "
+                           "choose one with --model or TRITON_MODEL")
+
+    # Predictions -----------------------------------------------------------------------------------------------
+
+    def plan(self, model: str | None = None, batch_size: int | None = None, top_k: int | None = None,
+             tokenizer: str | Path | TextEncoder | None = None) -> RequestPlan:
+        """Resolve the model, check it is ready and read its config into a :class:`RequestPlan`.
+
+        Args:
+            model: Model name; ``None`` picks the only text ensemble.
+            batch_size: Texts per request; capped at the model's ``max_batch_size`` (default: that maximum).
+            top_k: Classes per text (per token for token outputs); default: all per text, the best per token.
+            tokenizer: For models that take token tensors: a ``tokenizer.json``, a tokenizer model folder, or
+                a :class:`TextEncoder`.
+        """
+        name = self.resolve_model(model)
+        if not self.connection().model_ready(name):
+            self._raise_missing(name)
+        encoder = load_encoder(Path(tokenizer)) if isinstance(tokenizer, (str, Path)) else tokenizer
+        return RequestPlan.build(self.interface(name), batch_size=batch_size, top_k=top_k, encoder=encoder)
+
+    def predict(self, texts: Iterable[str], model: str | None = None, *, batch_size: int | None = None,
+                concurrency: int = 1, top_k: int | None = None, tokenizer: str | Path | TextEncoder | None = None,
+                sort_window: int = SORT_WINDOW) -> list[Prediction]:
+        """Predict every text, in input order; see :meth:`plan` and :meth:`stream` for the options."""
+        plan = self.plan(model, batch_size=batch_size, top_k=top_k, tokenizer=tokenizer)
+        return list(self.stream(plan, list(texts), concurrency=concurrency, sort_window=sort_window))
+
+    def stream(self, plan: RequestPlan, texts: Sequence[str], concurrency: int = 1,
+               on_batch: Callable[[int], None] | None = None,
+               sort_window: int = SORT_WINDOW) -> Iterator[Prediction]:
+        """Send ``texts`` in batches with ``concurrency`` requests in flight; yield predictions in input order.
+
+        Args:
+            plan: What to send and ask back (from :meth:`plan`).
+            texts: The texts.
+            concurrency: Requests in flight at once (each on its own thread and connection).
+            on_batch: Called with the number of texts of each batch once its predictions are in.
+            sort_window: Batch texts of similar length together within windows of this many texts (less
+                padding: about twice the throughput on mixed lengths); predictions still come in input order,
+                a window at a time. 0 sends texts in input order.
+
+        Raises:
+            InputError: ``texts`` is empty.
+            ServerRejected: Triton refused a batch; the message names the texts it held.
+        """
+        if not texts:
+            raise InputError("No texts to send")
+        if concurrency < 1:
+            raise UsageProblem(f"Concurrency must be at least 1, not {concurrency}")
+        batches = sorted_batches([len(text) for text in texts], plan.batch_size, sort_window)
+        pool = self._executor(concurrency) if concurrency > 1 else None
+
+        def send(indices: list[int]) -> list[tuple[int, Prediction]]:
+            predictions = self._send(plan, indices, [texts[i] for i in indices])
+            return [(p.index, p) for p in predictions]
+
+        def reported(results: Iterator[list[tuple[int, Prediction]]]) -> Iterator[list[tuple[int, Prediction]]]:
+            for result in results:
+                if on_batch is not None:
+                    on_batch(len(result))
+                yield result
+
+        yield from restore_order(reported(ordered_map(send, batches, concurrency, pool)))
+
+    def _executor(self, workers: int) -> ThreadPoolExecutor:
+        """A pool of ``workers`` threads, kept between calls so that their connections are reused."""
+        if self._pool is None or self._pool_size != workers:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+            self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="triton-request")
+            self._pool_size = workers
+        return self._pool
+
+    def _send(self, plan: RequestPlan, indices: Sequence[int], texts: Sequence[str]) -> list[Prediction]:
+        inputs = plan.inputs(texts, indices)
+        try:
+            arrays = self.connection().infer(plan.model, inputs, plan.outputs())
+        except ServerRejected as error:
+            raise ServerRejected(error.server_message, error.status,
+                                 context=f"Model '{plan.model}' rejected {describe_positions(indices)}") from error
+        return plan.predictions(texts, arrays, indices)
+
+    # Errors ----------------------------------------------------------------------------------------------------
+
+    def _about(self, name: str, request: Callable[[], Any]) -> Any:
+        try:
+            return request()
+        except ModelNotFound:
+            self._raise_missing(name)
+
+    def _state_of(self, name: str) -> str:
+        entries = [entry for entry in self.models() if entry.name == name]
+        return entries[-1].describe() if entries else "not found"
+
+    def _raise_missing(self, name: str) -> None:
+        """Raise :class:`ModelNotFound` (listing the models there are) or :class:`ModelNotReady` (with its state)."""
+        entries = self.models()
+        found = [entry for entry in entries if entry.name == name]
+        if found and not found[-1].ready:
+            raise ModelNotReady(f"Model '{name}' is not ready on Triton at {self.url}: {found[-1].describe()}")
+        if found:  # Ready by the index, yet the server refused: it raced a load or unload.
+            raise ModelNotReady(f"Model '{name}' is not ready on Triton at {self.url}")
+        available = ", ".join(sorted({entry.name for entry in entries})) or "none"
+        raise ModelNotFound(f"Model '{name}' not found on Triton at {self.url}; available: {available}")
+
+
+def describe_positions(indices: Sequence[int]) -> str:
+    """``text 3``, ``texts 3-5``, or ``texts 9, 3, 12 (in request order)`` for 0-based ``indices``.
+
+    The request order lets a reader map the server's "item N" to a text.
+    """
+    numbers = [i + 1 for i in indices]
+    if len(numbers) == 1:
+        return f"text {numbers[0]}"
+    if numbers == list(range(numbers[0], numbers[0] + len(numbers))):
+        return f"texts {numbers[0]}-{numbers[-1]}"
+    return f"texts {', '.join(map(str, numbers))} (in request order)"
