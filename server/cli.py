@@ -1,0 +1,134 @@
+"""Command line of ``python -m server``: serve a model repository with the bundled Triton until Ctrl-C."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from server.errors import ServerError
+from server.flags import ServerFlags
+
+if TYPE_CHECKING:
+    from server.local import LocalTriton
+
+_FLAGS = ServerFlags()
+
+
+class ServerFailed(click.ClickException):
+    """A server error shown as its message, with the error's own exit code."""
+
+    def __init__(self, error: ServerError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--repository", type=click.Path(file_okay=False, path_type=Path), default=Path("model_repository"),
+              envvar="TRITONIZE_REPOSITORY", show_envvar=True, help="Triton model repository to serve (unchanged).")
+@click.option("--http-port", type=click.IntRange(1, 65535), default=_FLAGS.http_port, help="HTTP/REST port.")
+@click.option("--grpc-port", type=click.IntRange(1, 65535), default=_FLAGS.grpc_port, help="gRPC port.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=_FLAGS.metrics_port,
+              help="Prometheus metrics port.")
+@click.option("--model-control-mode", type=click.Choice(["none", "poll", "explicit"]),
+              default=_FLAGS.model_control_mode,
+              help="none: load everything once; poll: pick up new versions and models; explicit: load on request.")
+@click.option("--poll-secs", type=click.IntRange(min=1), default=_FLAGS.repository_poll_secs,
+              help="How often poll mode rescans the repository.")
+@click.option("--ready-timeout", type=click.FloatRange(min=0), default=120.0,
+              help="Seconds to wait until the server and every model are ready.")
+@click.option("--explain", is_flag=True,
+              help="Print, model by model, how the bundled server will serve the repository, and exit.")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Keep Triton's log in this file [default: a temporary file, removed at exit].")
+@click.option("--cpu-only", is_flag=True, help="Run every instance on CPU even when a GPU is visible.")
+@click.option("--debug", is_flag=True,
+              help="Show stack traces and Triton's full error messages; Triton logs verbosely (see --log-file).")
+def main(repository: Path, http_port: int, grpc_port: int, metrics_port: int, model_control_mode: str,
+         poll_secs: int, ready_timeout: float, explain: bool, log_file: Path | None, cpu_only: bool,
+         debug: bool) -> None:
+    """Serve a Triton model repository with the real Triton Inference Server 2.51, locally, on CPU.
+
+    The repository is served unchanged: models whose backend the bundled server lacks (ONNX Runtime,
+    libtorch) run through Python-backend adapters with the same names, tensors, batching and versions, in
+    a temporary shadow repository. Exit codes: 0 stopped with Ctrl-C, 1 server error, 2 usage error.
+    """
+    from server.local import LocalTriton
+
+    _configure_logging(debug)
+    server = LocalTriton(
+        repository, http_port=http_port, grpc_port=grpc_port, metrics_port=metrics_port,
+        model_control_mode=model_control_mode, repository_poll_secs=poll_secs, ready_timeout=ready_timeout,
+        log_path=log_file, log_verbose=1 if debug else 0, gpu_count=0 if cpu_only else None,
+    )
+    try:
+        if explain:
+            click.echo(server.explain())
+            return
+        with _sigterm_as_interrupt():
+            models = server.translations  # a missing repository fails here, before anything is printed
+            click.echo(f"Starting Triton on {server.repository} ({len(models)} models) …", err=True)
+            server.start()
+            click.echo(_banner(server, log_file))
+            server.serve(lambda failure: click.echo(f"error: {failure.detail if debug else failure.line}", err=True))
+    except KeyboardInterrupt:
+        click.echo("Stopping Triton …", err=True)
+        server.stop()
+        click.echo("Stopped.", err=True)
+    except ServerError as error:
+        if debug:
+            raise
+        raise ServerFailed(error) from None
+    finally:
+        server.stop()
+
+
+def _banner(server: LocalTriton, log_file: Path | None) -> str:
+    """Where the server listens, and every model with its state and what serves it."""
+    from server.bundle import TRITON_VERSION
+
+    ports = server.ports
+    served = {t.name: t.summary() for t in server.translations}
+    models = server.models()
+    width = max((len(m.name) for m in models), default=0)
+    lines = [
+        f"Triton {TRITON_VERSION} is serving {server.repository} (ready in {server.startup_seconds:.1f} s)",
+        f"  HTTP     http://localhost:{ports['http']}",
+        f"  gRPC     localhost:{ports['grpc']}",
+        f"  Metrics  http://localhost:{ports['metrics']}/metrics",
+        f"  Models   {len(models)}",
+    ]
+    lines += [f"    {m.name:<{width}}  v{m.version or '-'}  {m.state:<7}  {served.get(m.name, '')}" for m in models]
+    if log_file is not None:
+        lines.append(f"  Log      {server.log_path}")
+    lines.append("Press Ctrl-C to stop.")
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, so ``kill`` stops the server as cleanly."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _configure_logging(debug: bool) -> None:
+    """Show the library's notes (what was translated, what was dropped) on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if debug else "note: %(message)s"))
+    package = logging.getLogger("server")
+    package.handlers[:] = [handler]
+    package.setLevel(logging.DEBUG if debug else logging.INFO)
+    package.propagate = False

@@ -1,0 +1,432 @@
+"""Run the real Triton Inference Server 2.51 (bundled in nvidia-pytriton) on a model repository, on this machine.
+
+``tritonserver`` runs as a subprocess in a process group of its own, on a shadow of the repository (see
+:mod:`server.shadow`) where models of backends the bundled server lacks are served by Python-backend
+adapters. Stopping kills the whole group, so no ``triton_python_backend_stub`` outlives the server.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from server import triton_log
+from server.bundle import TritonBundle
+from server.errors import (
+    ModelLoadError,
+    PortInUseError,
+    ServerError,
+    ServerExitedError,
+    ServerStartError,
+    UsageError,
+)
+from server.flags import ModelControlMode, ServerFlags
+from server.gpu import visible_gpu_count
+from server.ports import check_free, free_ports
+from server.shadow import ShadowRepository, plan
+from server.translate import Translation, describe
+
+logger = logging.getLogger(__name__)
+
+#: How often the shadow follows the user's repository in ``poll`` and ``explicit`` modes.
+SYNC_INTERVAL_S = 1.0
+#: How long Triton waits, once told to stop, for in-flight requests and open client connections.
+EXIT_TIMEOUT_S = 3
+#: How long a stop waits beyond that for Triton to unload its models before it kills the process group.
+UNLOAD_TIMEOUT_S = 10.0
+
+_PROTOCOLS = ("http", "grpc", "metrics")
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """One entry of Triton's repository index.
+
+    Attributes:
+        name: Model name.
+        version: Version (empty for a model that never loaded).
+        state: ``READY``, ``UNAVAILABLE``, ``LOADING``, ...
+        reason: Why it is not ready, if it is not.
+    """
+
+    name: str
+    version: str
+    state: str
+    reason: str = ""
+
+
+class LocalTriton:
+    """The bundled Triton serving ``repository`` until :meth:`stop`; a context manager.
+
+    Example::
+
+        with LocalTriton("model_repository") as server:        # free ports, waits until ready
+            client = tritonclient.http.InferenceServerClient(server.http_url)
+
+    Attributes:
+        repository: The user's repository (resolved); never written.
+        ready_timeout: Seconds :meth:`start` waits for ``/v2/health/ready``.
+        startup_seconds: How long the last :meth:`start` took until ready.
+    """
+
+    def __init__(self, repository: str | os.PathLike[str], *, http_port: int | None = None,
+                 grpc_port: int | None = None, metrics_port: int | None = None,
+                 model_control_mode: ModelControlMode = "none", repository_poll_secs: int = 5,
+                 ready_timeout: float = 120.0, log_path: str | os.PathLike[str] | None = None,
+                 log_verbose: int = 0, gpu_count: int | None = None, exit_timeout_secs: int = EXIT_TIMEOUT_S
+                 ) -> None:
+        """Prepare a server; nothing starts before :meth:`start` (or ``with``).
+
+        Args:
+            repository: The Triton model repository to serve, unchanged.
+            http_port: HTTP port; ``None`` picks a free one.
+            grpc_port: gRPC port; ``None`` picks a free one.
+            metrics_port: Metrics port; ``None`` picks a free one.
+            model_control_mode: ``none``, ``poll`` (new versions are picked up) or ``explicit``.
+            repository_poll_secs: How often ``poll`` mode rescans.
+            ready_timeout: Seconds to wait until the server and every model are ready.
+            log_path: Keep Triton's log in this file; ``None`` keeps it in a temporary folder until stop.
+            log_verbose: Triton's verbose log level.
+            gpu_count: GPUs to plan for; ``None`` counts the visible ones (0 turns GPU instances into CPU ones).
+            exit_timeout_secs: How long Triton, once stopping, waits for in-flight requests and open client
+                connections (Triton's own default, 30 s, is meant for container orchestrators).
+        """
+        if model_control_mode not in ("none", "poll", "explicit"):
+            raise UsageError(f"Invalid model control mode '{model_control_mode}': use none, poll or explicit.")
+        self.repository = Path(repository).resolve()
+        self.ready_timeout = ready_timeout
+        self.startup_seconds: float | None = None
+        self._asked_ports = {"http": http_port, "grpc": grpc_port, "metrics": metrics_port}
+        self._ports: dict[str, int] = {}
+        self._mode: ModelControlMode = model_control_mode
+        self._poll_secs = repository_poll_secs
+        self._log_verbose = log_verbose
+        self._gpu_count = gpu_count
+        self._exit_timeout = exit_timeout_secs
+        self._kept_log = Path(log_path).resolve() if log_path is not None else None
+        self._log_path: Path | None = self._kept_log
+        self._workdir: Path | None = None
+        self._shadow: ShadowRepository | None = None
+        self._process: subprocess.Popen | None = None
+        self._log_file = None
+        self._shm_prefix = f"tritonize_{uuid.uuid4().hex[:12]}_"
+        self._stop_sync = threading.Event()
+        self._sync_thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    def start(self) -> LocalTriton:
+        """Build the shadow repository, start ``tritonserver`` and wait until it is ready.
+
+        Raises:
+            RepositoryError: The repository cannot be read.
+            PortInUseError: A port is taken.
+            ModelLoadError: Triton could not load a model (its own error lines are in the message).
+            ServerStartError: Triton exited or was not ready within ``ready_timeout``.
+            BundleError: nvidia-pytriton is not installed.
+        """
+        if self._process is not None:
+            raise UsageError("This server is already started.")
+        began = time.perf_counter()
+        try:
+            self._launch()
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.perf_counter() - began
+        if self._mode != "none":
+            self._stop_sync.clear()
+            self._sync_thread = threading.Thread(target=self._follow_repository, name="tritonize-shadow-sync",
+                                                 daemon=True)
+            self._sync_thread.start()
+        return self
+
+    def stop(self) -> int | None:
+        """Stop Triton and every process of its group; idempotent.
+
+        Triton gets SIGTERM and ``exit_timeout_secs`` to finish in-flight requests, then some seconds to
+        unload its models; after that, or on a second Ctrl-C, the whole process group gets SIGKILL.
+
+        Returns:
+            Triton's exit code, or ``None`` when it was not running.
+        """
+        atexit.unregister(self.stop)
+        self._stop_sync.set()
+        if self._sync_thread is not None and self._sync_thread is not threading.current_thread():
+            self._sync_thread.join()
+        self._sync_thread = None
+        code = None
+        if self._process is not None:
+            code = self._process.poll()
+            if code is None:
+                _signal_group(self._process.pid, signal.SIGTERM)
+                try:
+                    code = self._process.wait(self._exit_timeout + UNLOAD_TIMEOUT_S)
+                except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                    _signal_group(self._process.pid, signal.SIGKILL)
+                    code = self._process.wait()
+            _signal_group(self._process.pid, signal.SIGKILL)  # stubs that outlived their server, if any
+            self._process = None
+            _remove_shared_memory(self._shm_prefix)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+            self._shadow = None
+            self._log_path = self._kept_log
+        return code
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait until Triton exits; return its exit code (``None`` on timeout or when not started)."""
+        if self._process is None:
+            return None
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def serve(self, report: Callable[[triton_log.LoadFailure], None] | None = None, interval: float = 1.0) -> None:
+        """Block while Triton serves (until Ctrl-C or a signal handler raises), reporting late load failures.
+
+        Args:
+            report: Called with each model version that fails to load after start (a new version in
+                ``poll`` mode, a load request in ``explicit`` mode).
+            interval: How often the log is checked.
+
+        Raises:
+            ServerExitedError: Triton exited on its own.
+        """
+        if self._process is None:
+            raise UsageError("Start the server before serve().")
+        _, offset = self.load_failures()
+        code = self.wait(interval)
+        while code is None:
+            failures, offset = self.load_failures(offset)
+            for failure in failures:
+                if report is not None:
+                    report(failure)
+            code = self.wait(interval)
+        raise ServerExitedError(code, triton_log.tail(self.log_text()))
+
+    def __enter__(self) -> LocalTriton:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.stop()
+
+    # -- what clients need ---------------------------------------------------------------------------------------
+
+    @property
+    def http_url(self) -> str:
+        """HTTP address as tritonclient and perf_analyzer take it (``127.0.0.1:8000``, no scheme)."""
+        return f"127.0.0.1:{self._port('http')}"
+
+    @property
+    def grpc_url(self) -> str:
+        """The gRPC address as tritonclient and perf_analyzer take it (``127.0.0.1:8001``)."""
+        return f"127.0.0.1:{self._port('grpc')}"
+
+    @property
+    def metrics_url(self) -> str:
+        """Prometheus metrics URL (``http://127.0.0.1:8002/metrics``)."""
+        return f"http://127.0.0.1:{self._port('metrics')}/metrics"
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """The ports in use: ``{"http": ..., "grpc": ..., "metrics": ...}``."""
+        return {protocol: self._port(protocol) for protocol in _PROTOCOLS}
+
+    @property
+    def log_path(self) -> Path | None:
+        """Triton's log file (removed at stop unless ``log_path`` was given)."""
+        return self._log_path
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of ``tritonserver`` (also its process group id)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def shadow_root(self) -> Path | None:
+        """The shadow repository Triton loads, while running."""
+        return self._shadow.root if self._shadow is not None else None
+
+    @property
+    def translations(self) -> list[Translation]:
+        """How each model is served (the plan of the last shadow sync, or a fresh plan before start)."""
+        if self._shadow is not None and self._shadow.translations:
+            return self._shadow.translations
+        return plan(self.repository, self._gpus())
+
+    def explain(self) -> str:
+        """Model by model: what serves it, and every change made for the bundled server."""
+        return describe(str(self.repository), self.translations, self._gpus())
+
+    def log_text(self, offset: int = 0) -> str:
+        """Triton's log so far, from byte ``offset`` to the last complete line."""
+        if self._log_path is None or not self._log_path.exists():
+            return ""
+        with open(self._log_path, "rb") as log:
+            log.seek(offset)
+            data = log.read()
+        return data[:data.rfind(b"\n") + 1].decode(errors="replace")
+
+    def load_failures(self, offset: int = 0) -> tuple[list[triton_log.LoadFailure], int]:
+        """Models Triton failed to load, in the log from byte ``offset``; and the offset to read on from.
+
+        While serving in ``poll`` mode, a newly exported version that does not load shows up here.
+        """
+        text = self.log_text(offset)
+        return triton_log.load_failures(text), offset + len(text.encode())
+
+    def is_ready(self) -> bool:
+        """``/v2/health/ready`` answers 200 (with strict readiness: every model is ready)."""
+        status, _ = self._call("GET", "/v2/health/ready")
+        return status == 200
+
+    def models(self) -> list[ModelStatus]:
+        """Triton's repository index: every model it knows, with its state."""
+        status, body = self._call("POST", "/v2/repository/index", b"{}")
+        if status != 200:
+            raise ServerStartError(f"Triton did not answer its repository index (HTTP {status}).")
+        return [ModelStatus(m["name"], m.get("version", ""), m.get("state", ""), m.get("reason", ""))
+                for m in json.loads(body)]
+
+    # -- internals -------------------------------------------------------------------------------------------
+
+    def _launch(self) -> None:
+        plan(self.repository, 0)  # a missing repository fails here, before any work
+        self._ports = self._choose_ports()
+        bundle = TritonBundle.find()
+        self._workdir = Path(tempfile.mkdtemp(prefix="tritonize-server-"))
+        backends = bundle.prepare_backends(self._workdir / "backends")
+        self._shadow = ShadowRepository(self.repository, self._workdir / "repository", self._gpus())
+        translations = self._shadow.sync()
+        if not translations:
+            logger.warning("%s holds no models yet: export one with python -m export", self.repository)
+        for translation in translations:
+            for note in translation.notes:
+                logger.info("%s: %s", translation.name, note)
+        flags = ServerFlags(
+            model_repository=str(self._shadow.root), http_port=self._ports["http"], grpc_port=self._ports["grpc"],
+            metrics_port=self._ports["metrics"], model_control_mode=self._mode,
+            repository_poll_secs=self._poll_secs, log_verbose=self._log_verbose,
+        )
+        command = [
+            str(bundle.executable), *flags.to_args(), f"--backend-directory={backends}",
+            f"--exit-timeout-secs={self._exit_timeout}",
+            # A prefix of our own keeps the shared memory of parallel servers apart.
+            f"--backend-config=python,shm-region-prefix-name={self._shm_prefix}",
+        ]
+        self._log_path = self._kept_log or self._workdir / "tritonserver.log"
+        self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log_file = open(self._log_path, "wb")  # noqa: SIM115 - open while the server runs
+        logger.debug("starting %s", " ".join(command))
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
+            env=bundle.environment(), cwd=self._workdir, start_new_session=True,
+        )
+        atexit.register(self.stop)
+
+    def _choose_ports(self) -> dict[str, int]:
+        asked = {p: port for p, port in self._asked_ports.items() if port is not None}
+        if len(set(asked.values())) < len(asked):
+            raise UsageError(f"The HTTP, gRPC and metrics ports must differ (got {asked}).")
+        for protocol, port in asked.items():
+            check_free(port, protocol)
+        free = iter(p for p in free_ports(len(_PROTOCOLS) + len(asked)) if p not in asked.values())
+        return {protocol: asked.get(protocol) or next(free) for protocol in _PROTOCOLS}
+
+    def _wait_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            code = self._process.poll()
+            if code is not None:
+                raise self._failure(f"Triton exited with code {code} before it was ready.")
+            if self.is_ready():
+                return
+            if time.monotonic() > deadline:
+                raise self._failure(f"Triton was not ready after {self.ready_timeout:g} s.")
+            time.sleep(0.05)
+
+    def _failure(self, what: str) -> ServerError:
+        """The most specific error Triton's log explains: a taken port, models that failed, or the log tail."""
+        log = self.log_text()
+        port = triton_log.busy_port(log)
+        if port is not None:
+            return PortInUseError(port[1], port[0])
+        failures = triton_log.load_failures(log)
+        if failures:
+            for failure in failures:
+                logger.debug("%s", failure.detail)
+            return ModelLoadError([f.line for f in failures], str(self._kept_log) if self._kept_log else None)
+        return ServerStartError(what, triton_log.tail(log))
+
+    def _follow_repository(self) -> None:
+        """Keep the shadow in line with the user's repository, for ``poll`` and ``explicit`` modes."""
+        assert self._shadow is not None
+        reported = ""
+        while not self._stop_sync.wait(SYNC_INTERVAL_S):
+            try:
+                self._shadow.sync()
+                reported = ""
+            except ServerError as error:  # a half-deleted folder, a permission: retry on the next round
+                if str(error) != reported:
+                    logger.warning("shadow repository not updated: %s", error)
+                    reported = str(error)
+
+    def _call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        request = urllib.request.Request(f"http://127.0.0.1:{self._port('http')}{path}", data=body, method=method)
+        try:
+            with _NO_PROXY.open(request, timeout=2.0) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+        except OSError:
+            return 0, b""
+
+    def _port(self, protocol: str) -> int:
+        if protocol not in self._ports:
+            raise UsageError("The server has no ports before start().")
+        return self._ports[protocol]
+
+    def _gpus(self) -> int:
+        if self._gpu_count is None:
+            self._gpu_count = visible_gpu_count()
+        return self._gpu_count
+
+
+def _remove_shared_memory(prefix: str) -> None:
+    """Remove the Python backend's shared-memory regions that a killed server could not remove itself."""
+    shm = Path("/dev/shm")
+    if shm.is_dir():
+        for region in shm.glob(f"{prefix}*"):
+            with contextlib.suppress(OSError):
+                region.unlink()
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)

@@ -1,0 +1,195 @@
+"""Decide, model by model, how the bundled server (Python backend + ensembles only) serves a repository.
+
+Pure functions over ``ModelConfig`` protobufs: no file system, no server. :mod:`server.shadow` applies the
+result to a shadow repository.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from server.pbtxt import parse
+
+#: Name of the Python-backend file in every version folder of an adapted model.
+ADAPTER_FILENAME = "model.py"
+#: Shared helper the adapters import; it lies beside ``model.py``.
+BATCHING_FILENAME = "tritonize_batching.py"
+#: Config parameter that tells an adapter which artifact of the version folder to run.
+ARTIFACT_PARAMETER = "tritonize_artifact"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A model format the bundled server has no backend for, and the adapter that serves it.
+
+    Attributes:
+        name: Short name (``onnx``, ``torchscript``).
+        platforms: Triton ``platform`` values of the format.
+        backends: Triton ``backend`` values of the format.
+        default_filename: Artifact Triton's own backend loads unless the config names another.
+        adapter: Source file in ``server/backends/`` that becomes ``model.py``.
+        engine: What runs the artifact, for messages.
+        parameters: Config parameters the adapter honours (the same keys as Triton's own backend).
+    """
+
+    name: str
+    platforms: tuple[str, ...]
+    backends: tuple[str, ...]
+    default_filename: str
+    adapter: str
+    engine: str
+    parameters: tuple[str, ...]
+
+
+ONNX = Runtime("onnx", ("onnxruntime_onnx",), ("onnxruntime",), "model.onnx", "onnx_adapter.py", "ONNX Runtime",
+               ("intra_op_thread_count", "inter_op_thread_count"))
+TORCHSCRIPT = Runtime("torchscript", ("pytorch_libtorch",), ("pytorch",), "model.pt", "torchscript_adapter.py",
+                      "torch.jit", ("INTRA_OP_THREAD_COUNT", "INTER_OP_THREAD_COUNT"))
+RUNTIMES = (ONNX, TORCHSCRIPT)
+
+
+@dataclass(frozen=True)
+class Translation:
+    """How one model of the user's repository is served.
+
+    Attributes:
+        name: The model (its folder name).
+        source: The platform or backend the user's config states (``?`` when it does not parse).
+        config: The config the shadow repository serves; ``None`` when it serves the user's own, untouched.
+        runtime: The adapter's runtime, when a Python-backend adapter serves the model.
+        artifact: The file of each version folder the adapter runs.
+        notes: Every change, and anything Triton will refuse, one line each.
+        versions: The numeric version folders of the user's model.
+        python: The model runs on the Python backend (natively or through an adapter), so it runs code from
+            its folder.
+    """
+
+    name: str
+    source: str
+    config: mc.ModelConfig | None = None
+    runtime: Runtime | None = None
+    artifact: str | None = None
+    notes: tuple[str, ...] = ()
+    versions: tuple[int, ...] = ()
+    python: bool = False
+
+    @property
+    def unchanged(self) -> bool:
+        """The model is served with the user's own ``config.pbtxt``."""
+        return self.config is None
+
+    def summary(self) -> str:
+        """One line: what serves the model."""
+        if self.runtime is not None:
+            return f"{self.source} → Python-backend adapter ({self.runtime.engine})"
+        if self.config is not None:
+            return f"{self.source} (config adjusted)"
+        return f"{self.source} (as is)"
+
+
+def translate(name: str, config_text: str | None, gpu_count: int) -> Translation:
+    """How the bundled server serves the model ``name`` whose ``config.pbtxt`` reads ``config_text``.
+
+    Args:
+        name: The model folder's name.
+        config_text: Its ``config.pbtxt``; ``None`` when there is none.
+        gpu_count: GPUs visible to the server; with none, GPU instance groups become CPU ones.
+    """
+    if config_text is None:
+        return Translation(name, "?", notes=("no config.pbtxt: linked as is; Triton will report it",))
+    try:
+        config = parse(config_text)
+    except text_format.ParseError as error:
+        return Translation(name, "?", notes=(f"config.pbtxt does not parse ({error}): linked as is; "
+                                             f"Triton will report it",))
+    source = config.platform or config.backend or "?"
+    runtime = runtime_of(config)
+    if runtime is not None:
+        return _adapt(name, source, config, runtime, gpu_count)
+    if config.platform == "ensemble" or config.backend == "python":
+        served = mc.ModelConfig()
+        served.CopyFrom(config)
+        notes = _instances_for(served, gpu_count)
+        return Translation(name, source, served if notes else None, notes=tuple(notes),
+                           python=config.backend == "python")
+    return Translation(name, source, notes=(f"the bundled server has no '{source}' backend: linked as is; "
+                                            f"Triton will refuse to load it",))
+
+
+def runtime_of(config: mc.ModelConfig) -> Runtime | None:
+    """The runtime an adapter needs for ``config``, or ``None`` when the bundled server serves it natively."""
+    for runtime in RUNTIMES:
+        if config.platform in runtime.platforms or config.backend in runtime.backends:
+            return runtime
+    return None
+
+
+def _adapt(name: str, source: str, config: mc.ModelConfig, runtime: Runtime, gpu_count: int) -> Translation:
+    """The same model (name, tensors, batching, versions, labels) on the Python backend."""
+    artifact = config.default_model_filename or runtime.default_filename
+    served = mc.ModelConfig()
+    served.CopyFrom(config)
+    served.ClearField("platform")
+    served.ClearField("default_model_filename")
+    served.backend = "python"
+    served.parameters[ARTIFACT_PARAMETER].string_value = artifact
+    notes = [f"{source} → Python-backend adapter running <version>/{artifact} with {runtime.engine}"]
+    notes += _instances_for(served, gpu_count)
+    notes += _drop_gpu_optimizations(served)
+    ignored = sorted(key for key in config.parameters if key not in runtime.parameters)
+    if ignored:
+        notes.append(f"parameters the adapter does not use: {', '.join(ignored)} "
+                     f"(it honours {', '.join(runtime.parameters)})")
+    return Translation(name, source, served, runtime, artifact, tuple(notes), python=True)
+
+
+def _instances_for(config: mc.ModelConfig, gpu_count: int) -> list[str]:
+    """Turn GPU instance groups into CPU ones when no GPU is visible; return what changed."""
+    if gpu_count > 0:
+        return []
+    notes = []
+    for index, group in enumerate(config.instance_group):
+        label = group.name or f"#{index}"
+        if group.kind == mc.ModelInstanceGroup.KIND_GPU:
+            group.kind = mc.ModelInstanceGroup.KIND_CPU
+            notes.append(f"instance group {label}: KIND_GPU → KIND_CPU (no GPU visible)")
+        if group.gpus:
+            notes.append(f"instance group {label}: dropped gpus {list(group.gpus)} (no GPU visible)")
+            group.ClearField("gpus")
+    return notes
+
+
+def _drop_gpu_optimizations(config: mc.ModelConfig) -> list[str]:
+    """Remove settings only Triton's own GPU backends understand; return what was dropped."""
+    notes = []
+    optimization = config.optimization
+    if optimization.HasField("execution_accelerators"):
+        accelerators = optimization.execution_accelerators
+        names = [f"gpu: {a.name}" for a in accelerators.gpu_execution_accelerator]
+        names += [f"cpu: {a.name}" for a in accelerators.cpu_execution_accelerator]
+        optimization.ClearField("execution_accelerators")
+        notes.append(f"dropped optimization.execution_accelerators ({', '.join(names)}): only Triton's own "
+                     f"backend applies them")
+    if optimization.HasField("cuda"):
+        optimization.ClearField("cuda")
+        notes.append("dropped optimization.cuda: CUDA graphs need Triton's own GPU backend")
+    if optimization.ListFields() == []:
+        config.ClearField("optimization")
+    return notes
+
+
+def describe(repository: str, translations: list[Translation], gpu_count: int) -> str:
+    """Model by model: what serves it, its versions, and every change made for the bundled server."""
+    where = f"{gpu_count} GPU(s) visible" if gpu_count else "no GPU visible"
+    if not translations:
+        return f"{repository} holds no models."
+    lines = [f"How the bundled Triton serves {repository} ({where}):"]
+    width = max(len(t.name) for t in translations)
+    for t in translations:
+        versions = ", ".join(str(v) for v in t.versions) or "none"
+        lines.append(f"  {t.name:<{width}}  {t.summary()}; versions: {versions}")
+        lines.extend(f"  {'':<{width}}    - {note}" for note in t.notes)
+    return "\n".join(lines)
