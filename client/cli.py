@@ -16,9 +16,12 @@ from pathlib import Path
 
 import click
 
-from client import output
+from client import bench_report, output
+from client.bench import DEFAULT_CONCURRENCY
+from client.bench_report import LevelResult
 from client.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, PROTOCOLS
 from client.errors import ClientError, InputError, UsageProblem
+from client.perf_analyzer import LoadLevel, PerfSettings
 from client.plan import RequestPlan
 from client.results import Prediction
 from client.text_client import SORT_WINDOW, TextClient
@@ -243,3 +246,58 @@ def _is_terminal() -> bool:
 def main() -> None:
     """Console entry point."""
     cli(prog_name="client")
+
+
+@cli.command()
+@click.argument("models", nargs=-1)
+@click.option("--model", "-m", "model", envvar="TRITON_MODEL", metavar="NAME",
+              help="Model to measure [env TRITON_MODEL; default: the server's only text ensemble].")
+@click.option("--compare", "compare", multiple=True, metavar="NAME",
+              help="Also measure this model and plot it alongside; repeat for several.")
+@click.option("--texts", "texts_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Texts to send, one per line [default: 512 English sentences from Python's docstrings].")
+@click.option("--tokenizer", type=click.Path(exists=True, path_type=Path),
+              help="For tensor models: NAME_tokenizer folder or tokenizer.json to make their inputs.")
+@click.option("--concurrency", default=",".join(map(str, DEFAULT_CONCURRENCY)), show_default=True,
+              help="Requests in flight, one measurement per value.")
+@click.option("--request-rate", help="Requests per second instead of concurrency, e.g. 50,100,200.")
+@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Texts per request.")
+@click.option("--measurement-interval", type=click.IntRange(min=100), default=3000, show_default=True,
+              help="Milliseconds per measurement window.")
+@click.option("--stability-percentage", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Windows must agree within this percentage.")
+@click.option("--max-trials", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Windows tried before giving up on stability.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-results"),
+              show_default=True, help="Results go to OUTPUT_DIR/<model>-<timestamp>/.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the result folder.")
+@click.pass_obj
+def bench(settings: Settings, models: tuple[str, ...], model: str | None, compare: tuple[str, ...],
+          texts_file: Path | None, tokenizer: Path | None, concurrency: str, request_rate: str | None,
+          batch_size: int, measurement_interval: int, stability_percentage: int, max_trials: int, output_dir: Path,
+          quiet: bool) -> None:
+    """Measure MODELS with NVIDIA's perf_analyzer on real text: CSV, JSON, markdown table and PNG plots."""
+    from client.bench import parse_levels, run_bench
+    from client.connection import Endpoint
+
+    client = settings.client()
+    names = list(dict.fromkeys([*models, *([model] if model else []), *compare])) or [client.resolve_model(None)]
+    levels = parse_levels(concurrency, request_rate)
+    endpoint = Endpoint.parse(settings.url, settings.protocol, settings.timeout)
+    perf = PerfSettings(url=endpoint.address, protocol=endpoint.protocol, measurement_interval_ms=measurement_interval,
+                        stability_percentage=stability_percentage, max_trials=max_trials, batch_size=batch_size)
+    texts = read_file(texts_file, None) if texts_file else None
+
+    def progress(name: str, level: LoadLevel, result: LevelResult) -> None:
+        if not quiet:
+            click.echo(f"{name} {level.label}: {result.throughput:.1f} infer/s, p50 {result.p50_ms:.1f} ms, "
+                       f"p99 {result.p99_ms:.1f} ms", err=True)
+
+    if not quiet:
+        click.echo(f"Measuring {', '.join(names)} at {', '.join(level.label for level in levels)} "
+                   f"over {endpoint.protocol} with perf_analyzer …", err=True)
+    result = run_bench(client, names, levels, perf, texts, tokenizer, output_dir, on_level=progress)
+    if not quiet:
+        click.echo(bench_report.markdown_table(result.results))
+    click.echo(str(result.folder))

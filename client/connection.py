@@ -222,6 +222,10 @@ def _translate(error: Exception, endpoint: Endpoint, model: str | None) -> tuple
     if isinstance(error, (ConnectionError, OSError)):
         reason = error.strerror or str(error) or type(error).__name__
         return ServerUnreachable(f"Cannot reach Triton at {endpoint.url}: {reason.lower()}"), True
+    if type(error).__name__ == "HTTPParseError":
+        return ServerUnreachable(
+            f"Cannot talk to Triton at {endpoint.url}: the answer is not HTTP (a gRPC port? add --protocol grpc)"
+        ), False
     if not isinstance(error, InferenceServerException):
         return None, False
     status = str(error.status() or "")

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from client.errors import ClientError
+
 MISSING_MESSAGE = (
     "perf_analyzer is not available: {reason}. It ships in the tritonclient wheel "
     "(pip install 'tritonclient[all]==2.51.0' nvidia-cuda-runtime-cu12) and needs libb64 "
@@ -23,7 +25,7 @@ MISSING_MESSAGE = (
 )
 
 
-class PerfAnalyzerError(RuntimeError):
+class PerfAnalyzerError(ClientError):
     """perf_analyzer is missing or a run failed; the message says which and how to fix it."""
 
 

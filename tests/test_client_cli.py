@@ -458,3 +458,11 @@ def test_progress_bar_on_a_terminal_for_long_inputs(triton: LocalTriton, tmp_pat
     assert code == 0 and "Predicting" not in screen
     code, screen = _in_terminal(base, lines=100)  # fits on one screen
     assert code == 0 and "Predicting" not in screen
+
+
+def test_http_to_a_grpc_port_says_so(triton: LocalTriton) -> None:
+    result = subprocess.run([sys.executable, "-m", "client", "--url", triton.grpc_url, "models"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"Error: Cannot talk to Triton at http://{triton.grpc_url}: the answer is "
+                                     f"not HTTP (a gRPC port? add --protocol grpc)")

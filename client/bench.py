@@ -1,0 +1,112 @@
+"""``client bench``: sweep load levels with perf_analyzer on real text and write tables and plots."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from client import bench_report
+from client.corpus import corpus
+from client.errors import UsageProblem
+from client.perf_analyzer import LoadLevel, PerfSettings, sweep, tensor_input_data, text_input_data
+from client.text_client import TextClient
+from client.tokenizing import load_encoder
+
+DEFAULT_CONCURRENCY = (1, 2, 4, 8, 16, 32)
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """What one ``client bench`` run measured and where it wrote it."""
+
+    folder: Path
+    results: tuple[bench_report.LevelResult, ...]
+    text_count: int
+    median_words: float
+
+
+def parse_levels(concurrency: str | None, request_rate: str | None) -> list[LoadLevel]:
+    """Load levels from ``1,2,4`` lists; request rates win when both are given.
+
+    Raises:
+        UsageProblem: A value is not a positive number.
+    """
+    try:
+        if request_rate:
+            rates = [float(v) for v in request_rate.split(",") if v.strip()]
+            if all(r > 0 for r in rates) and rates:
+                return [LoadLevel(request_rate=r) for r in rates]
+        else:
+            levels = [int(v) for v in (concurrency or "").split(",") if v.strip()] or list(DEFAULT_CONCURRENCY)
+            if all(c > 0 for c in levels):
+                return [LoadLevel(concurrency=c) for c in levels]
+    except ValueError:
+        pass
+    raise UsageProblem(f"Load levels must be positive numbers separated by commas, not "
+                       f"'{request_rate or concurrency}'")
+
+
+def input_data(client: TextClient, model: str, texts: Sequence[str], tokenizer: Path | None) -> dict:
+    """perf_analyzer input for ``model``: the texts for a text model, their token tensors for a tensor model.
+
+    Token tensors are padded exactly as the tokenizer model pads a request of one text.
+
+    Raises:
+        UsageProblem: A tensor model without ``--tokenizer``, or a model that takes neither.
+    """
+    interface = client.interface(model)
+    if interface.takes_text:
+        return text_input_data(interface.inputs[0].name, texts)
+    if not interface.takes_tokens:
+        raise UsageProblem(f"Model '{model}' takes neither text nor token tensors; bench cannot feed it")
+    if tokenizer is None:
+        raise UsageProblem(f"Model '{model}' takes token tensors: pass --tokenizer PATH (its NAME_tokenizer "
+                           f"model folder or a tokenizer.json)")
+    encoder = load_encoder(tokenizer)
+    encoder.output_names = [spec.name for spec in interface.inputs]
+    requests = []
+    for text in texts:
+        arrays = encoder.encode([text])
+        requests.append({spec.name: arrays[spec.name].astype(spec.numpy_dtype) for spec in interface.inputs})
+    return tensor_input_data(requests)
+
+
+def run_bench(client: TextClient, models: Sequence[str], levels: Sequence[LoadLevel], settings: PerfSettings,
+              texts: Sequence[str] | None, tokenizer: Path | None, output_root: Path,
+              on_level: Callable[[str, LoadLevel, bench_report.LevelResult], None] | None = None) -> BenchResult:
+    """Measure each model at each level and write CSV, JSON, markdown and both plots into a new folder."""
+    texts = list(texts) if texts else corpus(512)
+    # Every model's input first: a missing model or tokenizer fails before anything is measured or written.
+    inputs = {model: input_data(client, model, texts, tokenizer) for model in models}
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = output_root / f"{'-vs-'.join(models)}-{stamp}"
+    folder.mkdir(parents=True, exist_ok=False)
+    raw_rows: list[tuple[str, dict[str, float]]] = []
+    results: list[bench_report.LevelResult] = []
+    for model, data in inputs.items():
+
+        def report(level: LoadLevel, row: dict[str, float], model: str = model) -> None:
+            result = bench_report.level_result(model, row)
+            results.append(result)
+            if on_level:
+                on_level(model, level, result)
+
+        for row in sweep(model, levels, settings, data, folder / "raw", on_level=report):
+            raw_rows.append((model, row))
+    words = float(np.median([len(t.split()) for t in texts]))
+    title = f"{', '.join(models)} · {settings.protocol} · batch {settings.batch_size}"
+    bench_report.write_csv(raw_rows, folder / "perf_analyzer.csv")
+    bench_report.write_json(results, {
+        "models": list(models), "protocol": settings.protocol, "url": settings.url,
+        "batch_size": settings.batch_size, "texts": len(texts), "median_words": words,
+        "measurement_interval_ms": settings.measurement_interval_ms,
+    }, folder / "summary.json")
+    (folder / "summary.md").write_text(
+        f"# {title}\n\n{len(texts)} texts, median {words:g} words.\n\n" + bench_report.markdown_table(results))
+    bench_report.plot_throughput_latency(results, folder / "throughput_vs_p99.png", title)
+    bench_report.plot_latency_breakdown(results, folder / "latency_breakdown.png", title)
+    return BenchResult(folder, tuple(results), len(texts), words)
