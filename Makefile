@@ -21,9 +21,14 @@ system-deps:
 
 setup: system-deps $(STAMP)
 
+DEMO_MODEL ?= all_minilm_l6_v2
+DEMO_PORT  ?= 8000
+
 # Export the bundled all-MiniLM-L6-v2 (both formats, verified), serve it with the local Triton, query it.
 demo: setup
-	$(BIN)/python -m export --repository $(REPOSITORY) --format onnx --format torchscript --instance-kind cpu --version 1 --force
+	$(BIN)/python -m export --repository $(REPOSITORY) --name $(DEMO_MODEL) --format onnx --format torchscript \
+	  --instance-kind cpu --version 1 --force
+	scripts/demo.sh $(REPOSITORY) $(DEMO_MODEL) $(DEMO_PORT)
 
 test: setup
 	$(BIN)/python -m pytest
