@@ -2,6 +2,11 @@
 
 Copied as ``tritonize_batching.py`` beside each adapter's ``model.py``. Imports numpy only and parses on
 Python 3.10 (the Triton container's Python).
+
+Token models (integer ``[-1]`` inputs with an ``attention_mask``) get length-aware batching: requests of
+different lengths (the batcher sends them together when the inputs allow ragged batches) are sorted by
+length and cut into runs where padding the shorter ones costs less than another run; padded positions are
+masked, and per-token outputs are cut back to each request's own length.
 """
 
 from __future__ import annotations
@@ -9,6 +14,13 @@ from __future__ import annotations
 import os
 
 import numpy as np
+
+#: What one extra run costs, in padded tokens. ONNX Runtime on one CPU thread spends ~2 ms per run of MiniLM
+#: beyond ~0.2 ms per token (fp32; int8: ~0.7 ms and ~0.08 ms), and more when instances share the caches;
+#: served on 2 cores, 16 beat 8 by a few percent and padding everything to the longest (no cuts) lost 20 %.
+RUN_COST_TOKENS = 16.0
+#: The input whose zeros mark padding.
+MASK_INPUT = "attention_mask"
 
 
 def group_by_shape(inputs: list[dict[str, np.ndarray]]) -> list[list[int]]:
@@ -34,6 +46,72 @@ def merge(inputs: list[dict[str, np.ndarray]], indices: list[int]) -> tuple[dict
     if len(indices) == 1:
         return first, sizes
     return {name: np.concatenate([inputs[i][name] for i in indices]) for name in first}, sizes
+
+
+def paddable(config: dict) -> bool:
+    """Whether requests of different lengths may be padded into one run.
+
+    True for a batching model whose inputs are all integer token sequences (dims ``[-1]``), one of them an
+    attention mask that hides the padding.
+    """
+    inputs = config.get("input", [])
+    return (int(config.get("max_batch_size", 0)) > 0 and any(t["name"] == MASK_INPUT for t in inputs)
+            and all([int(d) for d in t.get("dims", [])] == [-1] and t.get("data_type") in ("TYPE_INT64", "TYPE_INT32")
+                    for t in inputs))
+
+
+def sequence_outputs(config: dict) -> list[str]:
+    """Outputs whose first axis after the batch is the token sequence (variable dims ``[-1, ...]``)."""
+    return [t["name"] for t in config.get("output", []) if [int(d) for d in t.get("dims", [])][:1] == [-1]]
+
+
+def length_groups(widths: list[int], rows: list[int], max_rows: int, run_cost: float = RUN_COST_TOKENS
+                  ) -> list[list[int]]:
+    """Indices of the requests to run together, each run padded to its longest request.
+
+    Requests are sorted by width (tokens) and the sorted list is cut where it is cheapest overall: a run
+    costs ``run_cost`` plus its rows times its width (dynamic programming, exact for this cost). A run holds
+    at most ``max_rows`` rows unless one request alone has more.
+    """
+    order = sorted(range(len(widths)), key=lambda i: widths[i])
+    best = [0.0] + [float("inf")] * len(order)
+    cut = [0] * (len(order) + 1)
+    for end in range(1, len(order) + 1):
+        width, count = widths[order[end - 1]], 0
+        for start in range(end - 1, -1, -1):
+            count += rows[order[start]]
+            if count > max_rows and start < end - 1:
+                break
+            cost = best[start] + run_cost + count * width
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    groups, end = [], len(order)
+    while end > 0:
+        groups.append(order[cut[end]:end])
+        end = cut[end]
+    return groups[::-1]
+
+
+def pad_merge(inputs: list[dict[str, np.ndarray]], indices: list[int]) -> tuple[dict[str, np.ndarray], list[int]]:
+    """Like :func:`merge`, padding every request with zeros (masked) to the widest of ``indices``."""
+    widths = [next(iter(inputs[i].values())).shape[1] for i in indices]
+    if len(set(widths)) == 1:
+        return merge(inputs, indices)
+    width, first = max(widths), inputs[indices[0]]
+    sizes = [next(iter(inputs[i].values())).shape[0] for i in indices]
+    feed = {name: np.zeros((sum(sizes), width), dtype=array.dtype) for name, array in first.items()}
+    row = 0
+    for index, size, length in zip(indices, sizes, widths):
+        for name, array in inputs[index].items():
+            feed[name][row:row + size, :length] = array
+        row += size
+    return feed, sizes
+
+
+def trim(part: dict[str, np.ndarray], names: list[str], width: int) -> dict[str, np.ndarray]:
+    """Cut the sequence axis of the outputs ``names`` back to a request's own ``width``."""
+    return {name: np.ascontiguousarray(array[:, :width]) if name in names and array.shape[1] != width else array
+            for name, array in part.items()}
 
 
 def split(outputs: dict[str, np.ndarray], sizes: list[int]) -> list[dict[str, np.ndarray]]:

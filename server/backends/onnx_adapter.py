@@ -4,7 +4,8 @@
 ``platform: "onnxruntime_onnx"``: the bundled Triton has only the Python backend. The model keeps its name,
 tensors, batching and versions; the artifact (``model.onnx``, external data beside it) is the user's file.
 
-One ONNX Runtime session per instance, created once; the whole dynamic batch runs in one ``session.run``.
+One ONNX Runtime session per instance, created once; a dynamic batch runs in as few ``session.run`` calls as
+its shapes allow (token models: length-aware, see ``tritonize_batching``).
 Imports numpy and onnxruntime only and parses on Python 3.10.
 """
 
@@ -43,6 +44,9 @@ def create_session(path: str, intra_op_threads: int, inter_op_threads: int, devi
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = inter_op_threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle pool threads sleep instead of spinning: the tokenizer, Triton and other instances share these CPUs
+    # (MiniLM fp32 served on 2 cores: 158 → 200 texts/s at concurrency 16).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers: list = ["CPUExecutionProvider"]
     if device_id is not None and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, ("CUDAExecutionProvider", {"device_id": device_id}))
@@ -110,18 +114,20 @@ class TritonPythonModel:
             int(args.get("model_instance_device_id", 0)) if gpu else None,
         )
         check_interface(self.session, inputs, outputs, self.batching, artifact)
+        self.max_rows = int(config.get("max_batch_size", 0))
+        self.paddable = batching.paddable(config)
+        self.sequence_outputs = batching.sequence_outputs(config)
 
     def execute(self, requests: list) -> list:
-        """Run every group of equally shaped requests in one session run; answer each request."""
+        """Run the requests in as few session runs as their shapes allow (see :meth:`groups`); answer each one."""
         arrays = []
         for request in requests:
             tensors = {name: pb_utils.get_input_tensor_by_name(request, name) for name in self.input_names}
             arrays.append({name: tensor.as_numpy() for name, tensor in tensors.items() if tensor is not None})
-        groups = batching.group_by_shape(arrays) if self.batching else [[i] for i in range(len(requests))]
         responses: list = [None] * len(requests)
-        for group in groups:
+        for group in self.groups(arrays):
             try:
-                feed, sizes = batching.merge(arrays, group)
+                feed, sizes = batching.pad_merge(arrays, group) if self.paddable else batching.merge(arrays, group)
                 results = dict(zip(self.output_names, self.session.run(self.output_names, feed)))
                 parts = batching.split(results, sizes) if self.batching else [results]
             except Exception as error:  # answer these requests with the error, serve the others
@@ -129,9 +135,21 @@ class TritonPythonModel:
                     responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error)))
                 continue
             for index, part in zip(group, parts):
+                if self.paddable:
+                    part = batching.trim(part, self.sequence_outputs, arrays[index][batching.MASK_INPUT].shape[1])
                 tensors = [pb_utils.Tensor(name, part[name]) for name in self.output_names]
                 responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
         return responses
+
+    def groups(self, arrays: list[dict[str, np.ndarray]]) -> list[list[int]]:
+        """Requests that run together: by length for token models, by shape otherwise, alone without batching."""
+        if not self.batching:
+            return [[i] for i in range(len(arrays))]
+        if self.paddable:
+            widths = [a[batching.MASK_INPUT].shape[1] for a in arrays]
+            rows = [a[batching.MASK_INPUT].shape[0] for a in arrays]
+            return batching.length_groups(widths, rows, self.max_rows)
+        return batching.group_by_shape(arrays)
 
     def finalize(self) -> None:
         """Release the session."""

@@ -1,0 +1,91 @@
+"""Serving knobs the benchmark varies: the exporter's batching options, plus config settings it does not expose yet."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from tritonclient.grpc import model_config_pb2 as mc
+
+from export.settings import BatchingSettings
+from export.triton_config import CONFIG_FILENAME, ModelNames, parse, render
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Serving settings to measure; ``None`` keeps what the exporter writes by default.
+
+    Attributes:
+        pad_to_multiple_of: Tokenizer length buckets (``--pad-to-multiple-of``).
+        max_queue_delay_us: Dynamic batcher delay of the ONNX model (``--max-queue-delay-us``).
+        preferred_batch_sizes: Dynamic batcher targets of the ONNX model (``--preferred-batch-size``).
+        instance_count: ONNX model instances (``--instance-count``).
+        intra_op_threads: ONNX Runtime threads per instance (config parameter ``intra_op_thread_count``).
+        tokenizer_instances: Instances of the tokenizer model.
+        tokenizer_queue_delay_us: Dynamic batcher delay of the tokenizer model.
+        ragged: Let the ONNX model's batcher merge requests of different lengths (``allow_ragged_batch``
+            on its inputs; the local server's adapter pads them itself).
+    """
+
+    pad_to_multiple_of: int | None = None
+    max_queue_delay_us: int | None = None
+    preferred_batch_sizes: tuple[int, ...] | None = None
+    instance_count: int | None = None
+    intra_op_threads: int | None = None
+    tokenizer_instances: int | None = None
+    tokenizer_queue_delay_us: int | None = None
+    ragged: bool | None = None
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        """One option per knob (``--pad-to-multiple-of`` ...); unset ones keep the exporter's defaults."""
+        group = parser.add_argument_group("serving knobs (default: what the exporter writes for CPU)")
+        for spec in fields(Tuning):
+            flag = "--" + spec.name.replace("_", "-")
+            if spec.name == "preferred_batch_sizes":
+                group.add_argument("--preferred-batch-size", dest=spec.name, type=int, action="append")
+            elif spec.name == "ragged":
+                group.add_argument(flag, dest=spec.name, action=argparse.BooleanOptionalAction)
+            else:
+                group.add_argument(flag, dest=spec.name, type=int)
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> Tuning:
+        """The knobs given on the command line."""
+        values = {spec.name: getattr(args, spec.name) for spec in fields(cls)}
+        if values["preferred_batch_sizes"] is not None:
+            values["preferred_batch_sizes"] = tuple(values["preferred_batch_sizes"])
+        return cls(**values)
+
+    def changed(self) -> dict[str, object]:
+        """The knobs that are set, for reports."""
+        return {spec.name: getattr(self, spec.name) for spec in fields(self) if getattr(self, spec.name) is not None}
+
+
+def batching_settings(tuning: Tuning) -> BatchingSettings:
+    """The exporter's batching defaults with the knobs of ``tuning`` that it exposes."""
+    changes = {name: getattr(tuning, name) for name in ("pad_to_multiple_of", "max_queue_delay_us",
+                                                        "preferred_batch_sizes") if getattr(tuning, name) is not None}
+    return replace(BatchingSettings(), **changes)
+
+
+def apply_tuning(repository: Path, names: ModelNames, tuning: Tuning) -> None:
+    """Write the knobs the exporter does not expose into the exported configs (ONNX model, tokenizer)."""
+    artifact = repository / names.artifact("onnx") / CONFIG_FILENAME
+    config = parse(artifact.read_text())
+    if tuning.intra_op_threads is not None:
+        config.parameters["intra_op_thread_count"].string_value = str(tuning.intra_op_threads)
+    if tuning.ragged is not None:
+        for tensor in config.input:
+            tensor.allow_ragged_batch = tuning.ragged
+    artifact.write_text(render(config))
+    tokenizer = repository / names.tokenizer / CONFIG_FILENAME
+    config = parse(tokenizer.read_text())
+    if tuning.tokenizer_instances is not None:
+        del config.instance_group[:]
+        config.instance_group.append(mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU,
+                                                           count=tuning.tokenizer_instances))
+    if tuning.tokenizer_queue_delay_us is not None:
+        config.dynamic_batching.max_queue_delay_microseconds = tuning.tokenizer_queue_delay_us
+    tokenizer.write_text(render(config))
