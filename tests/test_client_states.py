@@ -14,15 +14,7 @@ from client.cli import cli
 from client.errors import ModelNotReady
 from client.text_client import TextClient
 from server.local import LocalTriton
-
-BROKEN_MODEL = '''
-class TritonPythonModel:
-    def initialize(self, args):
-        raise ValueError("weights are missing")
-
-    def execute(self, requests):
-        return []
-'''
+from tests.server_support import BROKEN_MODEL
 
 BROKEN_CONFIG = '''name: "broken"
 backend: "python"
