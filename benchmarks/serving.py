@@ -107,8 +107,9 @@ def inprocess(result: ExportResult, texts: Sequence[str], plan: Plan) -> list[re
     """
     encoder = encoder_for(result.repository, result.names.base)
     served_multiple = encoder.pad_to_multiple_of
-    model = result.repository / result.names.artifact("onnx") / str(result.version) / "model.onnx"
-    runs = [(1, (1,), False), (served_multiple, plan.batch_sizes, False)]
+    model = model_path(result)
+    bucketed = tuple(b for b in plan.batch_sizes if served_multiple > 1 or b != 1)
+    runs = [(1, (1,), False), (served_multiple, bucketed, False)]
     if plan.sorted_batch_size:
         runs.append((1, (plan.sorted_batch_size,), True))
     points = []
@@ -118,6 +119,33 @@ def inprocess(result: ExportResult, texts: Sequence[str], plan: Plan) -> list[re
         for measured in measure(model, encoder, ordered, sizes, repeats=plan.repeats):
             points.append(report.CeilingPoint(measured.batch_size, multiple, measured.sentences_per_s, by_length))
     return points
+
+
+def model_path(result: ExportResult) -> Path:
+    """The served ``model.onnx`` of an export."""
+    return result.repository / result.names.artifact("onnx") / str(result.version) / "model.onnx"
+
+
+def corpus_cosines(result: ExportResult, reference: Path, texts: Sequence[str]) -> tuple[float, float]:
+    """Min and mean cosine of the first output against ``reference`` (the fp32 export) on every corpus text."""
+    import numpy as np
+    import onnxruntime as ort
+
+    encoder = encoder_for(result.repository, result.names.base)
+    encoder.pad_to_multiple_of = 1
+    ordered = sorted(texts, key=lambda t: len(encoder.tokenizer.encode(t).ids))
+    sessions = [ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+                for path in (model_path(result), reference)]
+    names = [i.name for i in sessions[0].get_inputs()]
+    cosines = []
+    for start in range(0, len(ordered), 16):
+        arrays = encoder.encode(ordered[start:start + 16])
+        got, want = (s.run(None, {n: arrays[n] for n in names})[0] for s in sessions)
+        got, want = got.reshape(len(got), -1), want.reshape(len(want), -1)
+        cosines.append((got * want).sum(1) / np.maximum(np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1),
+                                                        1e-30))
+    values = np.concatenate(cosines)
+    return float(values.min()), float(values.mean())
 
 
 def serve(result: ExportResult, texts: Sequence[str], plan: Plan, folder: Path,
@@ -140,11 +168,17 @@ def run(plan: Plan, output_root: Path, say: Callable[[str], None] = lambda _: No
     folder = output_root / time.strftime("serving-%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=False)
     variants = []
+    reference: Path | None = None  # the fp32 model, for the corpus cosines of the other variants
     with tempfile.TemporaryDirectory(prefix="tritonize-serving-") as tmp:
         for index, variant in enumerate(plan.variants, 1):
             tag = f"[{index}/{len(plan.variants)} {variant}]"
             say(f"{tag} exporting for CPU …")
             result = export_variant(variant, Path(tmp) / variant.replace("+", "_"), plan)
+            if variant == "fp32":
+                reference = model_path(result)
+            cosines = corpus_cosines(result, reference, texts) if reference and variant != "fp32" else None
+            if cosines:
+                say(f"{tag} cosine vs fp32 on {len(texts)} texts: min {cosines[0]:.4f}, mean {cosines[1]:.4f}")
             busy_before = cpu_busy()
             say(f"{tag} in-process ONNX Runtime on {len(texts)} texts (CPU busy before: {busy_before:.0%}) …")
             points = inprocess(result, texts, plan)
@@ -154,7 +188,7 @@ def run(plan: Plan, output_root: Path, say: Callable[[str], None] = lambda _: No
                 f"{', '.join(f'c{c}' for c in plan.concurrency)} …")
             levels = serve(result, texts, plan, folder / "perf_analyzer", lambda _, level, r, tag=tag: say(
                 f"{tag}   {level.label}: {r.throughput:.0f} infer/s, p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms"))
-            variants.append(report.variant_result(variant, result, points, levels, busy_before))
+            variants.append(report.variant_result(variant, result, points, levels, busy_before, cosines))
     serving = report.ServingReport(tuple(variants), folder, {
         **describe_machine(), "plan": report.plain(plan), "texts": len(texts), "seconds": time.perf_counter() - started,
     })

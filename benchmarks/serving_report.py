@@ -51,6 +51,8 @@ class VariantResult:
         points: In-process measurements; the best is the ceiling.
         levels: perf_analyzer's results, one per concurrency.
         cpu_busy_before: Share of the CPUs other processes used just before measuring (noise indicator).
+        corpus_min_cosine: Smallest cosine against the fp32 export over the benchmark's texts (not for fp32).
+        corpus_mean_cosine: Mean of those cosines.
     """
 
     variant: str
@@ -60,6 +62,8 @@ class VariantResult:
     points: tuple[CeilingPoint, ...]
     levels: tuple[LevelResult, ...]
     cpu_busy_before: float
+    corpus_min_cosine: float | None = None
+    corpus_mean_cosine: float | None = None
 
     @property
     def ceiling(self) -> CeilingPoint:
@@ -97,14 +101,14 @@ class ServingReport:
 
 
 def variant_result(variant: str, export: ExportResult, points: Sequence[CeilingPoint], levels: Sequence[LevelResult],
-                   cpu_busy_before: float) -> VariantResult:
-    """Collect one variant's numbers; cosines come from the export's verification report."""
+                   cpu_busy_before: float, corpus_cosines: tuple[float, float] | None = None) -> VariantResult:
+    """Collect one variant's numbers; cosines vs PyTorch come from the export's verification report."""
     checks = [c for c in export.report.checks if c.min_cosine is not None]
     return VariantResult(
         variant, export.names.ensemble,
         min((c.min_cosine for c in checks), default=None),
         min((c.mean_cosine for c in checks if c.mean_cosine is not None), default=None),
-        tuple(points), tuple(levels), cpu_busy_before,
+        tuple(points), tuple(levels), cpu_busy_before, *(corpus_cosines or (None, None)),
     )
 
 
@@ -119,15 +123,19 @@ def markdown(serving: ServingReport) -> str:
         f"perf_analyzer over {meta['plan']['protocol']}, one text per request; knobs: "
         f"{meta['plan']['tuning'] or 'exporter defaults'}.",
         "",
-        "| variant | min cos | mean cos | in-process ceiling (texts/s) | served (infer/s) | served / in-process "
-        "| p50 ms | p99 ms | p99 / p50 | × fp32 served | offline bound (texts/s) | CPU busy before |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| variant | min cos | mean cos | corpus cos vs fp32 (min / mean) | in-process ceiling (texts/s) "
+        "| served (infer/s) | served / in-process | p50 ms | p99 ms | p99 / p50 | × fp32 served "
+        "| offline bound (texts/s) | CPU busy before |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for v in serving.variants:
         top, ceiling, offline = v.top, v.ceiling, v.offline
         versus = f"{top.throughput / baseline:.2f}" if baseline else "–"
         bound = f"{offline.sentences_per_s:.0f} ({offline.label})" if offline else "–"
-        lines.append(f"| {v.variant} | {_cos(v.min_cosine)} | {_cos(v.mean_cosine)} | {ceiling.sentences_per_s:.0f} "
+        corpus = (f"{v.corpus_min_cosine:.4f} / {v.corpus_mean_cosine:.4f}"
+                  if v.corpus_min_cosine is not None and v.corpus_mean_cosine is not None else "–")
+        lines.append(f"| {v.variant} | {_cos(v.min_cosine)} | {_cos(v.mean_cosine)} | {corpus} | "
+                     f"{ceiling.sentences_per_s:.0f} "
                      f"({ceiling.label}) | {top.throughput:.0f} (c{top.concurrency}) | {v.ratio:.2f} | "
                      f"{top.p50_ms:.1f} | {top.p99_ms:.1f} | {v.tail:.1f} | {versus} | {bound} | "
                      f"{v.cpu_busy_before:.0%} |")
@@ -141,8 +149,9 @@ def markdown(serving: ServingReport) -> str:
     lines += ["", "| variant | in-process configuration | texts/s |", "|---|---|---:|"]
     for v in serving.variants:
         lines += [f"| {v.variant} | {p.label} | {p.sentences_per_s:.0f} |" for p in v.points]
-    lines += ["", "The ceiling takes texts in corpus order, as a server receives them; the offline bound sorts the "
-              "whole corpus by length first, which no server can. Queue and compute are the ensemble's.", ""]
+    lines += ["", "Min/mean cos: the export's verification against PyTorch. The ceiling takes texts in corpus order, "
+              "as a server receives them; the offline bound sorts the whole corpus by length first, which no server "
+              "can. Queue and compute are the ensemble's.", ""]
     return "\n".join(lines)
 
 

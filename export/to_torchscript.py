@@ -45,7 +45,36 @@ def export_torchscript(head: torch.nn.Module, signature: Signature, example: dic
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             traced = torch.jit.trace(module, args, check_trace=False, strict=False)
+        follow_input_device(traced)
         traced.save(str(path))
     except Exception as error:
         raise ExportFailedError(f"TorchScript export failed: {error}") from error
     return path
+
+
+def follow_input_device(traced: torch.jit.ScriptModule) -> int:
+    """Make a traced module run on the device of its inputs; return how many device constants were replaced.
+
+    Tracing records every device the model names (masks built with ``torch.arange(..., device=...)``, ``.to(...)``)
+    as a constant, so a model traced on the CPU would fail on a GPU instance. Each such constant becomes
+    ``prim::device`` of the method's first tensor argument; parameters follow ``map_location`` when loaded.
+    """
+    replaced = 0
+    for module in traced.modules():
+        try:
+            graph = module.graph
+        except RuntimeError:  # a submodule the trace never called has no forward
+            continue
+        constants = [node for node in graph.findAllNodes("prim::Constant", True)
+                     if node.output().type().kind() == "DeviceObjType"]
+        tensors = [value for value in list(graph.inputs())[1:] if value.type().kind() == "TensorType"]
+        if not constants or not tensors:
+            continue
+        device = graph.create("prim::device", [tensors[0]])
+        device.output().setType(torch._C.DeviceObjType.get())
+        device.insertBefore(next(iter(graph.nodes())))
+        for node in constants:
+            node.output().replaceAllUsesWith(device.output())
+            node.destroy()
+            replaced += 1
+    return replaced

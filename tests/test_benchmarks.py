@@ -19,19 +19,21 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def test_serving_benchmark_end_to_end(tiny_models: dict[str, Path], tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    plan = Plan(variants=("fp32",), model=str(tiny_models["bert-sentence"]), name="tiny", concurrency=(1, 2),
+    plan = Plan(variants=("fp32", "int8"), model=str(tiny_models["bert-sentence"]), name="tiny", concurrency=(1, 2),
                 texts=48, measurement_interval_ms=300, stability_percentage=60, max_trials=4, batch_sizes=(4,),
                 sorted_batch_size=4, repeats=1,
                 tuning=Tuning(pad_to_multiple_of=1, max_queue_delay_us=0, instance_count=2, ragged=True))
     lines: list[str] = []
     result = serving.run(plan, tmp_path, lines.append)
-    (variant,) = result.variants
+    variant, int8 = result.variants
     assert [r.concurrency for r in variant.levels] == [1, 2]
     assert [p.label for p in variant.points] == ["batch 1, natural lengths", "batch 4, natural lengths",
                                                  "batch 4, natural lengths, sorted"]
     assert variant.offline is not None and not variant.ceiling.sorted_by_length
     assert variant.min_cosine is not None and variant.min_cosine > 0.999
-    assert any("c2:" in line for line in lines) and lines[0].startswith("[1/1 fp32] exporting")
+    assert variant.corpus_min_cosine is None and 0.9 < int8.corpus_min_cosine <= int8.corpus_mean_cosine <= 1.0001
+    assert any("c2:" in line for line in lines) and lines[0].startswith("[1/2 fp32] exporting")
+    assert any(line.startswith("[2/2 int8] cosine vs fp32 on 48 texts") for line in lines)
 
     folder = result.folder
     assert folder.parent == tmp_path and folder.name.startswith("serving-")
@@ -42,13 +44,15 @@ def test_serving_benchmark_end_to_end(tiny_models: dict[str, Path], tmp_path: Pa
     assert summary["plan"]["tuning"] == {"pad_to_multiple_of": 1, "max_queue_delay_us": 0, "instance_count": 2,
                                          "ragged": True}
     record = summary["variants"][0]
-    assert record["variant"] == "fp32" and record["ratio"] > 0 and record["p99_over_p50"] >= 1
+    assert [v["variant"] for v in summary["variants"]] == ["fp32", "int8"]
+    assert record["ratio"] > 0 and record["p99_over_p50"] >= 1
     assert {"batch_size", "sentences_per_s"} <= set(record["ceiling"])
     table = (folder / "summary.md").read_text()
-    assert "| variant | min cos | mean cos | in-process ceiling (texts/s) | served (infer/s) |" in table
-    assert "| fp32 | 2 |" in table
-    (bench,) = (folder / "perf_analyzer").iterdir()  # client bench's own CSV, JSON and plots
-    assert (bench / "perf_analyzer.csv").is_file() and (bench / "summary.json").is_file()
+    assert "| variant | min cos | mean cos | corpus cos vs fp32 (min / mean) | in-process ceiling" in table
+    assert "| fp32 | 2 |" in table and "| int8 | 2 |" in table
+    benches = sorted((folder / "perf_analyzer").iterdir())  # client bench's own CSV, JSON and plots per variant
+    assert [b.name.rsplit("-", 2)[0] for b in benches] == ["tiny_fp32", "tiny_int8"]
+    assert all((b / "perf_analyzer.csv").is_file() and (b / "summary.json").is_file() for b in benches)
 
 
 def test_knobs_reach_the_exported_configs(tiny_models: dict[str, Path], tmp_path: Path) -> None:

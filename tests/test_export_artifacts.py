@@ -74,6 +74,7 @@ def test_artifacts_match_their_configs(kind: str, task: str, input_names: list[s
     module = torch.jit.load(str(repository / "m_torchscript" / "1" / "model.pt"))
     forward_args = [a.name for a in module.forward.schema.arguments][1:]
     assert forward_args == [i.name for i in ts_config.input]
+    assert not fixed_devices(module), "a traced device would pin the model to the CPU it was traced on"
     with torch.inference_mode():
         raw = module(*[torch.from_numpy(feed[i.name]) for i in ts_config.input])
     raw = raw if isinstance(raw, tuple) else (raw,)
@@ -146,3 +147,9 @@ def test_large_models_use_one_external_data_file(tiny_models: dict[str, Path], t
     assert (version / "model.onnx.data").stat().st_size > (version / "model.onnx").stat().st_size
     session = ort.InferenceSession(str(version / "model.onnx"), providers=["CPUExecutionProvider"])
     assert [o.name for o in session.get_outputs()] == ["embeddings"]
+
+
+def fixed_devices(module: torch.jit.ScriptModule) -> list[str]:
+    """Devices written into the TorchScript code as constants (``torch.device("cpu")``)."""
+    return [f"{name or 'forward'}: {line.strip()}" for name, sub in module.named_modules()
+            for line in getattr(sub, "code", "").splitlines() if "torch.device(" in line]
