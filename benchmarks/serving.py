@@ -91,7 +91,7 @@ def export_variant(variant: str, repository: Path, plan: Plan) -> ExportResult:
         model=plan.model, repository=repository, name=f"{plan.name}_{variant.replace('+', '_')}",
         formats=("onnx",), instance_kind="cpu",
         batching=batching_settings(plan.tuning), acceleration=VARIANTS[variant],
-        instance_count=plan.tuning.instance_count or ExportSettings.instance_count,
+        instance_count=plan.tuning.instance_count,  # None: the exporter's CPU default
         release_check=False,  # the benchmark runs the local ONNX Runtime; the exporter's tests check releases
     )
     result = run_export(settings)

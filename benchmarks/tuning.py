@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tritonclient.grpc import model_config_pb2 as mc
 
-from export.settings import BatchingSettings
+from export.settings import DEFAULT_BATCHING, BatchingSettings
 from export.triton_config import CONFIG_FILENAME, ModelNames, parse, render
 
 
@@ -67,7 +67,7 @@ def batching_settings(tuning: Tuning) -> BatchingSettings:
     """The exporter's batching defaults with the knobs of ``tuning`` that it exposes."""
     changes = {name: getattr(tuning, name) for name in ("pad_to_multiple_of", "max_queue_delay_us",
                                                         "preferred_batch_sizes") if getattr(tuning, name) is not None}
-    return replace(BatchingSettings(), **changes)
+    return replace(DEFAULT_BATCHING["cpu"], **changes)
 
 
 def apply_tuning(repository: Path, names: ModelNames, tuning: Tuning) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -10,6 +11,8 @@ import click
 from export.errors import ExportError, VerificationError
 from export.gates import GateOverrides
 from export.settings import (
+    DEFAULT_BATCHING,
+    DEFAULT_INSTANCE_COUNT,
     DEFAULT_OPSET,
     DEFAULT_TRITON_RELEASE,
     FORMATS,
@@ -21,8 +24,13 @@ from export.settings import (
 from export.signature import Task
 
 _DEFAULTS = ExportSettings()
-_BATCHING = BatchingSettings()
+_GPU, _CPU = DEFAULT_BATCHING["gpu"], DEFAULT_BATCHING["cpu"]
 _ACCELERATION = Acceleration()
+
+
+def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
+    """The batching defaults of ``instance_kind`` with the options the user gave (``None``: not given)."""
+    return replace(DEFAULT_BATCHING[instance_kind], **{k: v for k, v in given.items() if v is not None})
 
 
 class ExportFailed(click.ClickException):
@@ -45,19 +53,22 @@ class ExportFailed(click.ClickException):
               help="Artifact the ensemble calls [default: the first --format].")
 @click.option("--revision", help="Hub revision (branch, tag or commit).")
 @click.option("--trust-remote-code", is_flag=True, help="Allow custom model code from the hub.")
-@click.option("--max-batch-size", type=click.IntRange(min=0), default=_BATCHING.max_batch_size,
+@click.option("--max-batch-size", type=click.IntRange(min=0), default=_GPU.max_batch_size,
               envvar="TRITONIZE_MAX_BATCH_SIZE", help="Largest batch a model instance runs (0: no batching).")
-@click.option("--max-queue-delay-us", type=click.IntRange(min=0), default=_BATCHING.max_queue_delay_us,
-              help="How long the dynamic batcher waits to fill a batch, in microseconds.")
+@click.option("--max-queue-delay-us", type=click.IntRange(min=0), show_default=False,
+              help="How long the dynamic batcher waits to fill a batch, in microseconds "
+                   f"[default: {_GPU.max_queue_delay_us} gpu, {_CPU.max_queue_delay_us} cpu].")
 @click.option("--preferred-batch-size", "preferred", type=click.IntRange(min=1), multiple=True,
               help="Batch size the dynamic batcher aims for; repeat for several [default: let Triton choose].")
-@click.option("--pad-to-multiple-of", type=click.IntRange(min=1), default=_BATCHING.pad_to_multiple_of,
+@click.option("--pad-to-multiple-of", type=click.IntRange(min=1), show_default=False,
               help="Pad each request's tokens to a multiple of this, so requests of similar length batch "
-                   "together (1 = no buckets: least padding, least batching).")
+                   "together (1 = no buckets: least padding, least batching) "
+                   f"[default: {_GPU.pad_to_multiple_of} gpu, {_CPU.pad_to_multiple_of} cpu].")
 @click.option("--instance-kind", type=click.Choice(["gpu", "cpu"]), default=_DEFAULTS.instance_kind,
               envvar="TRITONIZE_INSTANCE_KIND", help="Where Triton runs the model instances.")
-@click.option("--instance-count", type=click.IntRange(min=1), default=_DEFAULTS.instance_count,
-              help="Model instances per device.")
+@click.option("--instance-count", type=click.IntRange(min=1), show_default=False,
+              help=f"Model instances per device [default: {DEFAULT_INSTANCE_COUNT['gpu']} gpu, "
+                   f"{DEFAULT_INSTANCE_COUNT['cpu']} cpu].")
 @click.option("--version", "version", type=click.IntRange(min=1), help="Version to write [default: next free].")
 @click.option("--force", is_flag=True, help="Replace an existing --version.")
 @click.option("--optimize", is_flag=True,
@@ -91,8 +102,8 @@ class ExportFailed(click.ClickException):
 @click.option("--debug", is_flag=True, help="Show stack traces.")
 def main(model: str | None, repository: Path, name: str | None, task: str | None, formats: tuple[str, ...],
          ensemble_format: str | None, revision: str | None, trust_remote_code: bool, max_batch_size: int,
-         max_queue_delay_us: int, preferred: tuple[int, ...], pad_to_multiple_of: int, instance_kind: str,
-         instance_count: int, version: int | None, force: bool, optimize: bool, fp16: bool, quantize: str | None,
+         max_queue_delay_us: int | None, preferred: tuple[int, ...], pad_to_multiple_of: int | None, instance_kind: str,
+         instance_count: int | None, version: int | None, force: bool, optimize: bool, fp16: bool, quantize: str | None,
          tensorrt: bool, tensorrt_precision: str, tensorrt_workspace_mb: int, tensorrt_cache_path: str | None,
          atol: float | None, min_cosine: float | None, mean_cosine: float | None, min_agreement: float | None,
          opset: int, triton_release: str, skip_release_check: bool, quiet: bool, debug: bool) -> None:
@@ -110,7 +121,8 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
         model=model, repository=repository, name=name, task=Task(task) if task else None,
         formats=tuple(dict.fromkeys(formats)), ensemble_format=ensemble_format, revision=revision,
         trust_remote_code=trust_remote_code,
-        batching=BatchingSettings(max_batch_size, max_queue_delay_us, tuple(preferred), pad_to_multiple_of),
+        batching=kind_batching(instance_kind, max_batch_size=max_batch_size, max_queue_delay_us=max_queue_delay_us,
+                               preferred_batch_sizes=tuple(preferred), pad_to_multiple_of=pad_to_multiple_of),
         instance_kind=instance_kind, instance_count=instance_count, version=version, force=force,
         acceleration=Acceleration(optimize, fp16, quantize, tensorrt, tensorrt_precision, tensorrt_workspace_mb,
                                   tensorrt_cache_path),

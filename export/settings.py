@@ -51,6 +51,21 @@ class BatchingSettings:
     pad_to_multiple_of: int = 16
 
 
+#: Batching defaults per ``--instance-kind``. GPU: wait up to 2 ms to fill larger batches, which a GPU runs
+#: almost as fast as one text, and pad to multiples of 16. CPU: a batch costs about the sum of its texts, so a
+#: long wait only adds latency (0.5 ms still gathers the requests that arrive together), and finer length
+#: buckets (8) waste fewer padded tokens. Measured with benchmarks/tuning_sweep.py (README "Performance").
+DEFAULT_BATCHING: dict[str, BatchingSettings] = {
+    "gpu": BatchingSettings(),
+    "cpu": BatchingSettings(max_queue_delay_us=500, pad_to_multiple_of=8),
+}
+
+#: Model instances per device, per ``--instance-kind``. CPU: two instances, each with half the cores (the
+#: local server divides them; see ``intra_op_thread_count``), run two batches at once, so one batch's
+#: tokenization and transfers overlap the other's compute.
+DEFAULT_INSTANCE_COUNT: dict[str, int] = {"gpu": 1, "cpu": 2}
+
+
 @dataclass(frozen=True)
 class Acceleration:
     """Optimisations of the exported graphs, each behind an accuracy gate.
@@ -88,9 +103,9 @@ class ExportSettings:
         ensemble_format: Artifact the ensemble calls; the first of ``formats`` when ``None``.
         revision: Hub revision (branch, tag or commit).
         trust_remote_code: Allow custom model code from the hub.
-        batching: Dynamic batching and padding settings.
+        batching: Dynamic batching and padding settings; ``None`` takes :data:`DEFAULT_BATCHING` of the kind.
         instance_kind: Where Triton runs the model instances.
-        instance_count: Instances per device.
+        instance_count: Instances per device; ``None`` takes :data:`DEFAULT_INSTANCE_COUNT` of the kind.
         version: Version folder to write; the next free one when ``None``.
         force: Replace an existing version.
         acceleration: Graph optimisations, precision and TensorRT.
@@ -108,9 +123,9 @@ class ExportSettings:
     ensemble_format: Format | None = None
     revision: str | None = None
     trust_remote_code: bool = False
-    batching: BatchingSettings = field(default_factory=BatchingSettings)
+    batching: BatchingSettings = None  # type: ignore[assignment]  # filled in __post_init__
     instance_kind: InstanceKind = "gpu"
-    instance_count: int = 1
+    instance_count: int = None  # type: ignore[assignment]  # filled in __post_init__
     version: int | None = None
     force: bool = False
     acceleration: Acceleration = field(default_factory=Acceleration)
@@ -118,3 +133,10 @@ class ExportSettings:
     opset: int = DEFAULT_OPSET
     triton_release: str = DEFAULT_TRITON_RELEASE
     release_check: bool = True
+
+    def __post_init__(self) -> None:
+        """Fill batching and instance count left unset with the defaults of the instance kind."""
+        if self.batching is None:
+            object.__setattr__(self, "batching", DEFAULT_BATCHING[self.instance_kind])
+        if self.instance_count is None:
+            object.__setattr__(self, "instance_count", DEFAULT_INSTANCE_COUNT[self.instance_kind])

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from export.pipeline import ExportResult, run_export
-from export.settings import BatchingSettings, ExportSettings
+from export.settings import DEFAULT_BATCHING, ExportSettings
 from tests.tiny_models import make_bert, make_roberta
 
 os.environ.setdefault("HF_HUB_OFFLINE", "0")
@@ -37,11 +38,15 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def export_into(repository: Path, model: str | None, name: str, **overrides: object) -> ExportResult:
-    """Export ``model`` into ``repository`` for CPU serving, with both formats unless told otherwise."""
+    """Export ``model`` into ``repository`` for CPU serving, with both formats unless told otherwise.
+
+    The kind's batching defaults with batches of at most 16, and one instance per model to keep test servers light.
+    """
+    kind = overrides.pop("instance_kind", "cpu")
     settings = ExportSettings(
         model=model, repository=repository, name=name, formats=overrides.pop("formats", ("onnx", "torchscript")),
-        instance_kind=overrides.pop("instance_kind", "cpu"),
-        batching=overrides.pop("batching", BatchingSettings(max_batch_size=16)), **overrides,
+        instance_kind=kind, instance_count=overrides.pop("instance_count", 1),
+        batching=overrides.pop("batching", replace(DEFAULT_BATCHING[kind], max_batch_size=16)), **overrides,
     )
     return run_export(settings)
 

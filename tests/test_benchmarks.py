@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from benchmarks import serving
 from benchmarks.serving import Plan
 from benchmarks.tuning import Tuning, apply_tuning, batching_settings
-from export.settings import BatchingSettings
+from export.settings import DEFAULT_BATCHING
 from export.triton_config import parse
 from tests.conftest import export_into
 
@@ -56,9 +57,9 @@ def test_serving_benchmark_end_to_end(tiny_models: dict[str, Path], tmp_path: Pa
 
 
 def test_knobs_reach_the_exported_configs(tiny_models: dict[str, Path], tmp_path: Path) -> None:
-    assert batching_settings(Tuning()) == BatchingSettings()
-    assert batching_settings(Tuning(pad_to_multiple_of=4, preferred_batch_sizes=(4, 8))) == BatchingSettings(
-        pad_to_multiple_of=4, preferred_batch_sizes=(4, 8))
+    assert batching_settings(Tuning()) == DEFAULT_BATCHING["cpu"]
+    assert batching_settings(Tuning(pad_to_multiple_of=4, preferred_batch_sizes=(4, 8))) == replace(
+        DEFAULT_BATCHING["cpu"], pad_to_multiple_of=4, preferred_batch_sizes=(4, 8))
     result = export_into(tmp_path, str(tiny_models["bert-base"]), "knobs", formats=("onnx",))
     apply_tuning(tmp_path, result.names, Tuning(intra_op_threads=1, tokenizer_instances=2,
                                                 tokenizer_queue_delay_us=0, ragged=True))
@@ -77,3 +78,17 @@ def test_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown variant(s) fp8" in capsys.readouterr().err
     parser_help = serving.__doc__ or ""
     assert "python -m benchmarks.serving" in parser_help
+
+
+def test_tuning_sweep_table_and_plot(tmp_path: Path) -> None:
+    from benchmarks import tuning_sweep
+
+    assert tuning_sweep.STEPS["cpu defaults"] == Tuning() and tuning_sweep.STEPS["before"].instance_count == 1
+    rows = [{"step": step, "knobs": tuning_sweep.STEPS[step].changed(), "ceiling": 200.0, "served": served,
+             "ratio": served / 200, "p50_ms": 80.0, "p99_ms": 120.0, "tail": 1.5, "c1_throughput": 100.0,
+             "c1_p50_ms": 9.0} for step, served in (("before", 150.0), ("cpu defaults", 225.0))]
+    table = tuning_sweep.markdown(rows)
+    assert "| before | max_queue_delay_us=2000, instance_count=1 | 200 | 150 | 0.75 | 1.00 |" in table
+    assert "| cpu defaults | exporter defaults (cpu) | 200 | 225 | 1.12 | 1.50 |" in table
+    tuning_sweep.plot(rows, tmp_path / "sweep.png")
+    assert (tmp_path / "sweep.png").read_bytes().startswith(PNG)

@@ -156,7 +156,7 @@ def test_config_readable(url: str) -> None:
     lines = run(url, "config", "tiny_cls_tokenizer").stdout.splitlines()
     assert "dynamic batching: max queue delay 100 µs, preferred batch sizes 16" in lines
     assert "instance groups: 1 × CPU" in lines
-    assert lines[-4:] == ["parameters:", "  max_length = 64", "  pad_to_multiple_of = 16", "  pad_token_id = 0"]
+    assert lines[-4:] == ["parameters:", "  max_length = 64", "  pad_to_multiple_of = 8", "  pad_token_id = 0"]
 
 
 def test_config_json_is_the_server_answer(url: str, protocol: str) -> None:
@@ -196,7 +196,7 @@ def test_predict_table_of_embeddings_and_tokens(url: str) -> None:
     row = run(url, "predict", "-m", "tiny_emb", "hello").stdout.splitlines()[1]
     assert "embeddings: 32 dims [" in row and row.endswith(", …]")
     row = run(url, "predict", "-m", "tiny_tok", "hello world").stdout.splitlines()[1]
-    assert "16 tokens: " in row  # one length bucket (pad_to_multiple_of 16)
+    assert "8 tokens: " in row  # one length bucket (pad_to_multiple_of 8, the CPU default)
 
 
 def test_jsonl_labels_come_from_the_classification_extension(url: str) -> None:
@@ -215,11 +215,11 @@ def test_jsonl_labels_come_from_the_classification_extension(url: str) -> None:
 
 def test_jsonl_per_token_labels(url: str) -> None:
     (record,) = records(run(url, "predict", "-m", "tiny_tok", "--jsonl", "--top-k", "2", "hello world"))
-    assert len(record["token_labels"]) == 16
+    assert len(record["token_labels"]) == 8
     assert all(len(token) == 2 for token in record["token_labels"])
     names = {label["label"] for token in record["token_labels"] for label in token}
     assert names <= {"O", "B-ORG", "I-ORG", "B-PER"}
-    assert np.array(record["outputs"]["logits"]).shape == (16, 4)
+    assert np.array(record["outputs"]["logits"]).shape == (8, 4)
 
 
 def test_json_array_has_full_vectors(url: str) -> None:

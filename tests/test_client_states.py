@@ -105,7 +105,7 @@ def test_a_text_model_that_is_not_an_ensemble(url: str) -> None:
     assert result.exit_code == 0, result.output
     outputs = json.loads(result.stdout)["outputs"]
     assert set(outputs) == {"input_ids", "attention_mask", "token_type_ids"}
-    assert outputs["attention_mask"][:4] == [1, 1, 1, 1] and len(outputs["attention_mask"]) == 16
+    assert outputs["attention_mask"][:4] == [1, 1, 1, 1] and len(outputs["attention_mask"]) == 8
 
 
 def test_library_raises_model_not_ready(triton: LocalTriton) -> None:

@@ -154,7 +154,7 @@ def test_tokenizer_settings_come_from_the_model_config(tiny_repository: Path) ->
     folder = tiny_repository / "tiny_cls_tokenizer"
     for path in (folder, folder / "1" / "tokenizer.json"):
         encoder = load_encoder(path)
-        assert (encoder.max_length, encoder.pad_to_multiple_of, encoder.pad_token_id) == (64, 16, 0)
+        assert (encoder.max_length, encoder.pad_to_multiple_of, encoder.pad_token_id) == (64, 8, 0)
     with pytest.raises(UsageProblem, match="^No tokenizer.json in "):
         load_encoder(tiny_repository / "tiny_cls")
 

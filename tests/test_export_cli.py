@@ -135,3 +135,23 @@ def test_repository_from_environment(tiny_models: dict[str, Path], tmp_path: Pat
                                 env={"TRITONIZE_REPOSITORY": str(repository)})
     assert result.exit_code == 0, result.output
     assert (repository / "bert_base" / "config.pbtxt").is_file()
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--instance-kind", "cpu"], (500, 2, "8")),
+    (["--instance-kind", "gpu"], (2000, 1, "16")),
+    (["--instance-kind", "cpu", "--max-queue-delay-us", "0", "--instance-count", "1", "--pad-to-multiple-of", "4"],
+     (0, 1, "4")),
+])
+def test_batching_defaults_follow_the_instance_kind(tiny_models: dict[str, Path], tmp_path: Path,
+                                                    args: list[str], expected: tuple[int, int, str]) -> None:
+    from export.triton_config import parse
+
+    repository = tmp_path / "repo"
+    result = CliRunner().invoke(main, [str(tiny_models["bert-base"]), "--repository", str(repository), "--name", "m",
+                                       "--skip-release-check", "-q", *args])
+    assert result.exit_code == 0, result.output
+    model = parse((repository / "m_onnx" / "config.pbtxt").read_text())
+    tokenizer = parse((repository / "m_tokenizer" / "config.pbtxt").read_text())
+    assert (model.dynamic_batching.max_queue_delay_microseconds, model.instance_group[0].count,
+            tokenizer.parameters["pad_to_multiple_of"].string_value) == expected

@@ -72,6 +72,16 @@ def test_instance_kind_and_warmup() -> None:
     assert gpu.instance_group[0].kind == mc.ModelInstanceGroup.KIND_GPU
     assert [w.batch_size for w in gpu.model_warmup] == [1, 8]
     assert all(list(i.dims) == [32] and i.zero_data for w in gpu.model_warmup for i in w.inputs.values())
-    cpu = artifact_config(NAMES, "onnx", SIGNATURE, ExportSettings(instance_kind="cpu", instance_count=2), False)
-    assert (cpu.instance_group[0].kind, cpu.instance_group[0].count) == (mc.ModelInstanceGroup.KIND_CPU, 2)
+    cpu = artifact_config(NAMES, "onnx", SIGNATURE, ExportSettings(instance_kind="cpu", instance_count=3), False)
+    assert (cpu.instance_group[0].kind, cpu.instance_group[0].count) == (mc.ModelInstanceGroup.KIND_CPU, 3)
     assert all(o.label_filename == "" for o in cpu.output)
+
+
+def test_defaults_follow_the_instance_kind() -> None:
+    """CPU exports get the tuned CPU defaults (short queue delay, two instances); GPU ones keep theirs."""
+    gpu = artifact_config(NAMES, "onnx", SIGNATURE, ExportSettings(instance_kind="gpu"), False)
+    cpu = artifact_config(NAMES, "onnx", SIGNATURE, ExportSettings(instance_kind="cpu"), False)
+    assert (gpu.dynamic_batching.max_queue_delay_microseconds, gpu.instance_group[0].count) == (2000, 1)
+    assert (cpu.dynamic_batching.max_queue_delay_microseconds, cpu.instance_group[0].count) == (500, 2)
+    assert ExportSettings(instance_kind="cpu", batching=BatchingSettings(max_queue_delay_us=7)).batching == \
+        BatchingSettings(max_queue_delay_us=7)
