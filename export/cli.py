@@ -69,6 +69,9 @@ class ExportFailed(click.ClickException):
 @click.option("--instance-count", type=click.IntRange(min=1), show_default=False,
               help=f"Model instances per device [default: {DEFAULT_INSTANCE_COUNT['gpu']} gpu, "
                    f"{DEFAULT_INSTANCE_COUNT['cpu']} cpu].")
+@click.option("--threads-per-instance", type=click.IntRange(min=1),
+              help="Intra-op threads of each instance (ONNX Runtime / libtorch); set cores / --instance-count for "
+                   "CPU hosts [default: the backend's, all cores per instance].")
 @click.option("--version", "version", type=click.IntRange(min=1), help="Version to write [default: next free].")
 @click.option("--force", is_flag=True, help="Replace an existing --version.")
 @click.option("--optimize", is_flag=True,
@@ -103,7 +106,8 @@ class ExportFailed(click.ClickException):
 def main(model: str | None, repository: Path, name: str | None, task: str | None, formats: tuple[str, ...],
          ensemble_format: str | None, revision: str | None, trust_remote_code: bool, max_batch_size: int,
          max_queue_delay_us: int | None, preferred: tuple[int, ...], pad_to_multiple_of: int | None, instance_kind: str,
-         instance_count: int | None, version: int | None, force: bool, optimize: bool, fp16: bool, quantize: str | None,
+         instance_count: int | None, threads_per_instance: int | None, version: int | None, force: bool,
+         optimize: bool, fp16: bool, quantize: str | None,
          tensorrt: bool, tensorrt_precision: str, tensorrt_workspace_mb: int, tensorrt_cache_path: str | None,
          atol: float | None, min_cosine: float | None, mean_cosine: float | None, min_agreement: float | None,
          opset: int, triton_release: str, skip_release_check: bool, quiet: bool, debug: bool) -> None:
@@ -123,7 +127,8 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
         trust_remote_code=trust_remote_code,
         batching=kind_batching(instance_kind, max_batch_size=max_batch_size, max_queue_delay_us=max_queue_delay_us,
                                preferred_batch_sizes=tuple(preferred), pad_to_multiple_of=pad_to_multiple_of),
-        instance_kind=instance_kind, instance_count=instance_count, version=version, force=force,
+        instance_kind=instance_kind, instance_count=instance_count, threads_per_instance=threads_per_instance,
+        version=version, force=force,
         acceleration=Acceleration(optimize, fp16, quantize, tensorrt, tensorrt_precision, tensorrt_workspace_mb,
                                   tensorrt_cache_path),
         gates=GateOverrides(atol, min_cosine, mean_cosine, min_agreement),

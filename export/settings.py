@@ -106,6 +106,8 @@ class ExportSettings:
         batching: Dynamic batching and padding settings; ``None`` takes :data:`DEFAULT_BATCHING` of the kind.
         instance_kind: Where Triton runs the model instances.
         instance_count: Instances per device; ``None`` takes :data:`DEFAULT_INSTANCE_COUNT` of the kind.
+        threads_per_instance: Intra-op threads of each instance's runtime (ONNX Runtime / libtorch); ``None``
+            leaves the backend's default (all cores per instance in Triton; cores / instances in the local server).
         version: Version folder to write; the next free one when ``None``.
         force: Replace an existing version.
         acceleration: Graph optimisations, precision and TensorRT.
@@ -126,6 +128,7 @@ class ExportSettings:
     batching: BatchingSettings = None  # type: ignore[assignment]  # filled in __post_init__
     instance_kind: InstanceKind = "gpu"
     instance_count: int = None  # type: ignore[assignment]  # filled in __post_init__
+    threads_per_instance: int | None = None
     version: int | None = None
     force: bool = False
     acceleration: Acceleration = field(default_factory=Acceleration)

@@ -18,6 +18,9 @@ TENSORRT_CACHE_DIR = "trt_engine_cache"
 PLATFORMS: dict[str, str] = {"onnx": "onnxruntime_onnx", "torchscript": "pytorch_libtorch"}
 
 #: ``--instance-kind`` → Triton instance group kind.
+#: Config parameter holding each backend's intra-op thread count (onnxruntime_backend, pytorch_backend).
+THREAD_PARAMETERS: dict[Format, str] = {"onnx": "intra_op_thread_count", "torchscript": "INTRA_OP_THREAD_COUNT"}
+
 INSTANCE_KINDS = {"gpu": mc.ModelInstanceGroup.KIND_GPU, "cpu": mc.ModelInstanceGroup.KIND_CPU}
 
 #: Queue delay of the tokenizer model's batcher: it only gathers requests that already wait.
@@ -65,6 +68,8 @@ def artifact_config(names: ModelNames, fmt: Format, signature: Signature, settin
         model_warmup=_warmups(signature, settings),
     )
     _add_dynamic_batching(config, batching.max_queue_delay_us, batching.preferred_batch_sizes)
+    if settings.threads_per_instance:
+        config.parameters[THREAD_PARAMETERS[fmt]].string_value = str(settings.threads_per_instance)
     if fmt == "onnx" and settings.acceleration.tensorrt:
         config.optimization.CopyFrom(tensorrt_optimization(config.name, settings.acceleration))
     return config

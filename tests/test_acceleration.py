@@ -39,6 +39,16 @@ def test_int8_quantizes_matmuls_for_cpu(tiny_models: dict[str, Path], tmp_path: 
         tmp_path / "repo", "m")
 
 
+def test_fused_int8_quantizes_attention_too(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    """After fusion the Q/K/V projections sit inside Attention nodes: they become QAttention, in Triton's ORT too."""
+    result = export_into(tmp_path / "repo", str(tiny_models["bert-sentence"]), "m", formats=("onnx",),
+                         acceleration=Acceleration(optimize=True, quantize="int8"))
+    checks = {c.artifact: c for c in result.report.checks}
+    assert set(checks) == {"onnx", "onnx@ort-1.19.2"} and all(c.passed for c in checks.values())
+    ops = onnx_ops(tmp_path / "repo", "m")
+    assert "QAttention" in ops and "Attention" not in ops
+
+
 def test_int8_classification_gate_is_top_class_agreement(tiny_models: dict[str, Path], tmp_path: Path) -> None:
     result = export_into(tmp_path / "repo", str(tiny_models["bert-classifier"]), "m", formats=("onnx",),
                          acceleration=Acceleration(quantize="int8"), gates=GateOverrides(min_agreement=0.5))

@@ -85,3 +85,10 @@ def test_defaults_follow_the_instance_kind() -> None:
     assert (cpu.dynamic_batching.max_queue_delay_microseconds, cpu.instance_group[0].count) == (500, 2)
     assert ExportSettings(instance_kind="cpu", batching=BatchingSettings(max_queue_delay_us=7)).batching == \
         BatchingSettings(max_queue_delay_us=7)
+    assert not cpu.parameters
+
+
+@pytest.mark.parametrize(("fmt", "key"), [("onnx", "intra_op_thread_count"), ("torchscript", "INTRA_OP_THREAD_COUNT")])
+def test_threads_per_instance_use_each_backends_parameter(fmt: str, key: str) -> None:
+    config = artifact_config(NAMES, fmt, SIGNATURE, ExportSettings(instance_kind="cpu", threads_per_instance=3), False)
+    assert dict(config.parameters) == {key: mc.ModelParameter(string_value="3")}
