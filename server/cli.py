@@ -113,15 +113,21 @@ def _banner(server: LocalTriton, log_file: Path | None) -> str:
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C, so ``kill`` stops the server as cleanly."""
+    """Treat SIGTERM like Ctrl-C, so ``kill`` stops the server as cleanly.
+
+    SIGINT gets Python's own handler back too: a process started in the background by a non-interactive shell
+    inherits SIGINT as ignored, and the server must still stop on Ctrl-C (``kill -INT``).
+    """
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {signum: signal.signal(signum, handler) for signum, handler in
+                ((signal.SIGTERM, interrupt), (signal.SIGINT, signal.default_int_handler))}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _configure_logging(debug: bool) -> None:

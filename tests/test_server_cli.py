@@ -43,9 +43,11 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def start_server(*args: str) -> subprocess.Popen:
+def start_server(*args: str, sigint_ignored: bool = False) -> subprocess.Popen:
+    """``python -m server``; ``sigint_ignored`` starts it as a non-interactive shell starts a background job."""
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
     return subprocess.Popen([sys.executable, "-m", "server", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=ignore)
 
 
 def test_explain_prints_every_model_and_what_was_translated(small_repository: Path) -> None:
@@ -95,9 +97,11 @@ def free_ports() -> list[str]:
     return ["--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_signal_stops_the_server_and_every_stub(small_repository: Path, signum: int) -> None:
-    process = start_server("--repository", str(small_repository), *free_ports())
+@pytest.mark.parametrize(("signum", "sigint_ignored"), [(signal.SIGINT, False), (signal.SIGINT, True),
+                                                       (signal.SIGTERM, False)],
+                         ids=["ctrl-c", "ctrl-c-started-in-background", "sigterm"])
+def test_signal_stops_the_server_and_every_stub(small_repository: Path, signum: int, sigint_ignored: bool) -> None:
+    process = start_server("--repository", str(small_repository), *free_ports(), sigint_ignored=sigint_ignored)
     try:
         banner = []
         for line in process.stdout:
