@@ -22,9 +22,12 @@ from pathlib import Path
 from benchmarks import serving
 from benchmarks import serving_report as report
 from benchmarks.tuning import Tuning
+from export.settings import DEFAULT_BATCHING, DEFAULT_INSTANCE_COUNT
 
-#: The exporter's batching before this sweep: the GPU defaults (2 ms queue delay, one instance) on the CPU.
-BEFORE = Tuning(max_queue_delay_us=2000, instance_count=1)
+#: The exporter's batching before this sweep: the GPU defaults (2 ms, buckets of 16, one instance) on the CPU.
+BEFORE = Tuning(pad_to_multiple_of=DEFAULT_BATCHING["gpu"].pad_to_multiple_of,
+                max_queue_delay_us=DEFAULT_BATCHING["gpu"].max_queue_delay_us,
+                instance_count=DEFAULT_INSTANCE_COUNT["gpu"])
 
 #: One knob per step, changed from :data:`BEFORE`; "cpu defaults" is what ``--instance-kind cpu`` writes now.
 STEPS: dict[str, Tuning] = {

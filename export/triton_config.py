@@ -17,10 +17,10 @@ TENSORRT_CACHE_DIR = "trt_engine_cache"
 #: Triton platform of each artifact format.
 PLATFORMS: dict[str, str] = {"onnx": "onnxruntime_onnx", "torchscript": "pytorch_libtorch"}
 
-#: ``--instance-kind`` → Triton instance group kind.
 #: Config parameter holding each backend's intra-op thread count (onnxruntime_backend, pytorch_backend).
 THREAD_PARAMETERS: dict[Format, str] = {"onnx": "intra_op_thread_count", "torchscript": "INTRA_OP_THREAD_COUNT"}
 
+#: ``--instance-kind`` → Triton instance group kind.
 INSTANCE_KINDS = {"gpu": mc.ModelInstanceGroup.KIND_GPU, "cpu": mc.ModelInstanceGroup.KIND_CPU}
 
 #: Queue delay of the tokenizer model's batcher: it only gathers requests that already wait.

@@ -88,7 +88,8 @@ def test_tuning_sweep_table_and_plot(tmp_path: Path) -> None:
              "ratio": served / 200, "p50_ms": 80.0, "p99_ms": 120.0, "tail": 1.5, "c1_throughput": 100.0,
              "c1_p50_ms": 9.0} for step, served in (("before", 150.0), ("cpu defaults", 225.0))]
     table = tuning_sweep.markdown(rows)
-    assert "| before | max_queue_delay_us=2000, instance_count=1 | 200 | 150 | 0.75 | 1.00 |" in table
+    assert "| before | pad_to_multiple_of=16, max_queue_delay_us=2000, instance_count=1 | 200 | 150 | 0.75 | 1.00 |" \
+        in table
     assert "| cpu defaults | exporter defaults (cpu) | 200 | 225 | 1.12 | 1.50 |" in table
     tuning_sweep.plot(rows, tmp_path / "sweep.png")
     assert (tmp_path / "sweep.png").read_bytes().startswith(PNG)
