@@ -35,8 +35,9 @@ def optimize_onnx(source: Path, folder: Path, acceleration: Acceleration, num_he
             fused = _fuse(source, folder / "fused.onnx", num_heads, hidden_size, use_gpu) if acceleration.optimize \
                 else source
             with _quiet():
-                quantize_dynamic(fused, target, per_channel=True, op_types_to_quantize=INT8_OP_TYPES[acceleration.optimize],
-                                 weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": TensorProto.FLOAT})
+                quantize_dynamic(fused, target, per_channel=True,
+                                 op_types_to_quantize=INT8_OP_TYPES[acceleration.optimize], weight_type=QuantType.QInt8,
+                                 extra_options={"DefaultTensorType": TensorProto.FLOAT})
             if fused != source:
                 fused.unlink()
             return target
