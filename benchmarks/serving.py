@@ -32,6 +32,7 @@ from client.perf_analyzer import LoadLevel, PerfSettings
 from client.text_client import TextClient
 from export.pipeline import ExportResult, run_export
 from export.settings import Acceleration, ExportSettings
+from export.verify import row_cosines
 from server.local import LocalTriton
 
 #: Variants of issue #7, by the name used on the command line and in tables.
@@ -141,9 +142,7 @@ def corpus_cosines(result: ExportResult, reference: Path, texts: Sequence[str]) 
     for start in range(0, len(ordered), 16):
         arrays = encoder.encode(ordered[start:start + 16])
         got, want = (s.run(None, {n: arrays[n] for n in names})[0] for s in sessions)
-        got, want = got.reshape(len(got), -1), want.reshape(len(want), -1)
-        cosines.append((got * want).sum(1) / np.maximum(np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1),
-                                                        1e-30))
+        cosines.append(row_cosines(want, got))
     values = np.concatenate(cosines)
     return float(values.min()), float(values.mean())
 

@@ -94,7 +94,7 @@ def compare(artifact: str, signature: Signature, batches: list[dict[str, np.ndar
             continue
         diff = max(float(np.max(np.abs(want - got))) for want, got in pairs)
         wants_cosine = gate.min_cosine is not None or gate.mean_cosine is not None
-        cosines = np.concatenate([_cosines(want, got) for want, got in pairs]) if wants_cosine else None
+        cosines = np.concatenate([row_cosines(want, got) for want, got in pairs]) if wants_cosine else None
         agreement = (
             float(np.mean(np.concatenate([(w.argmax(-1) == g.argmax(-1)).ravel() for w, g in pairs])))
             if spec.labelled and gate.min_agreement is not None else None
@@ -142,6 +142,7 @@ def torchscript_runner(path: Path, signature: Signature, device: str = "cpu") ->
     return run
 
 
-def _cosines(want: np.ndarray, got: np.ndarray) -> np.ndarray:
+def row_cosines(want: np.ndarray, got: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row (text or token) of ``got`` with the same row of ``want``."""
     a, b = want.reshape(want.shape[0], -1), got.reshape(got.shape[0], -1)
     return (a * b).sum(axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
