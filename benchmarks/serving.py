@@ -25,7 +25,7 @@ from pathlib import Path
 from benchmarks import serving_report as report
 from benchmarks.inprocess import encoder_for, measure
 from benchmarks.machine import cpu_busy, describe_machine
-from benchmarks.tuning import Tuning, apply_tuning, batching_settings
+from benchmarks.tuning import Tuning, apply_tuning, batching_settings, export_knobs
 from client.bench import run_bench
 from client.corpus import corpus
 from client.perf_analyzer import LoadLevel, PerfSettings
@@ -93,6 +93,7 @@ def export_variant(variant: str, repository: Path, plan: Plan) -> ExportResult:
         formats=("onnx",), instance_kind="cpu",
         batching=batching_settings(plan.tuning), acceleration=VARIANTS[variant],
         instance_count=plan.tuning.instance_count,  # None: the exporter's CPU default
+        **export_knobs(plan.tuning),
         release_check=False,  # the benchmark runs the local ONNX Runtime; the exporter's tests check releases
     )
     result = run_export(settings)

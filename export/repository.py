@@ -16,7 +16,8 @@ from pathlib import Path
 from tritonclient.grpc import model_config_pb2 as mc
 
 from export.errors import RepositoryError, UsageError
-from export.triton_config import CONFIG_FILENAME, render
+from tritonize.repo_format.files import CONFIG_FILENAME
+from tritonize.repo_format.pbtxt import render
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

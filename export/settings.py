@@ -108,6 +108,9 @@ class ExportSettings:
         instance_count: Instances per device; ``None`` takes :data:`DEFAULT_INSTANCE_COUNT` of the kind.
         threads_per_instance: Intra-op threads of each instance's runtime (ONNX Runtime / libtorch); ``None``
             leaves the backend's default (all cores per instance in Triton; cores / instances in the local server).
+        tokenizer_instance_count: Instances of the Python-backend tokenizer model (CPU).
+        tokenizer_queue_delay_us: Dynamic batcher delay of the tokenizer model; short, since it only gathers
+            requests that already wait.
         version: Version folder to write; the next free one when ``None``.
         force: Replace an existing version.
         acceleration: Graph optimisations, precision and TensorRT.
@@ -129,6 +132,8 @@ class ExportSettings:
     instance_kind: InstanceKind = "gpu"
     instance_count: int = None  # type: ignore[assignment]  # filled in __post_init__
     threads_per_instance: int | None = None
+    tokenizer_instance_count: int = 1
+    tokenizer_queue_delay_us: int = 100
     version: int | None = None
     force: bool = False
     acceleration: Acceleration = field(default_factory=Acceleration)

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from server.pbtxt import parse
+from tritonize.repo_format.files import ONNX_FILENAME, PYTHON_MODEL_FILENAME, TORCHSCRIPT_FILENAME
+from tritonize.repo_format.pbtxt import ParseError, parse
+from tritonize.repo_format.platforms import (
+    BACKENDS,
+    ENSEMBLE_PLATFORM,
+    INTER_OP_THREADS,
+    INTRA_OP_THREADS,
+    PLATFORMS,
+    PYTHON_BACKEND,
+)
 
 #: Name of the Python-backend file in every version folder of an adapted model.
-ADAPTER_FILENAME = "model.py"
+ADAPTER_FILENAME = PYTHON_MODEL_FILENAME
 #: Shared helper the adapters import; it lies beside ``model.py``.
 BATCHING_FILENAME = "tritonize_batching.py"
 #: Config parameter that tells an adapter which artifact of the version folder to run.
@@ -44,10 +52,11 @@ class Runtime:
     parameters: tuple[str, ...]
 
 
-ONNX = Runtime("onnx", ("onnxruntime_onnx",), ("onnxruntime",), "model.onnx", "onnx_adapter.py", "ONNX Runtime",
-               ("intra_op_thread_count", "inter_op_thread_count"))
-TORCHSCRIPT = Runtime("torchscript", ("pytorch_libtorch",), ("pytorch",), "model.pt", "torchscript_adapter.py",
-                      "torch.jit", ("INTRA_OP_THREAD_COUNT", "INTER_OP_THREAD_COUNT"))
+ONNX = Runtime("onnx", (PLATFORMS["onnx"],), (BACKENDS["onnx"],), ONNX_FILENAME, "onnx_adapter.py", "ONNX Runtime",
+               (INTRA_OP_THREADS["onnx"], INTER_OP_THREADS["onnx"]))
+TORCHSCRIPT = Runtime("torchscript", (PLATFORMS["torchscript"],), (BACKENDS["torchscript"],), TORCHSCRIPT_FILENAME,
+                      "torchscript_adapter.py", "torch.jit",
+                      (INTRA_OP_THREADS["torchscript"], INTER_OP_THREADS["torchscript"]))
 RUNTIMES = (ONNX, TORCHSCRIPT)
 
 
@@ -102,19 +111,19 @@ def translate(name: str, config_text: str | None, gpu_count: int) -> Translation
         return Translation(name, "?", notes=("no config.pbtxt: linked as is; Triton will report it",))
     try:
         config = parse(config_text)
-    except text_format.ParseError as error:
+    except ParseError as error:
         return Translation(name, "?", notes=(f"config.pbtxt does not parse ({error}): linked as is; "
                                              f"Triton will report it",))
     source = config.platform or config.backend or "?"
     runtime = runtime_of(config)
     if runtime is not None:
         return _adapt(name, source, config, runtime, gpu_count)
-    if config.platform == "ensemble" or config.backend == "python":
+    if config.platform == ENSEMBLE_PLATFORM or config.backend == PYTHON_BACKEND:
         served = mc.ModelConfig()
         served.CopyFrom(config)
         notes = _instances_for(served, gpu_count)
         return Translation(name, source, served if notes else None, notes=tuple(notes),
-                           python=config.backend == "python")
+                           python=config.backend == PYTHON_BACKEND)
     return Translation(name, source, notes=(f"the bundled server has no '{source}' backend: linked as is; "
                                             f"Triton will refuse to load it",))
 
@@ -134,7 +143,7 @@ def _adapt(name: str, source: str, config: mc.ModelConfig, runtime: Runtime, gpu
     served.CopyFrom(config)
     served.ClearField("platform")
     served.ClearField("default_model_filename")
-    served.backend = "python"
+    served.backend = PYTHON_BACKEND
     served.parameters[ARTIFACT_PARAMETER].string_value = artifact
     notes = [f"{source} → Python-backend adapter running <version>/{artifact} with {runtime.engine}"]
     notes += _instances_for(served, gpu_count)
