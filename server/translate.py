@@ -6,6 +6,7 @@ result to a shadow repository.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from tritonclient.grpc import model_config_pb2 as mc
@@ -71,6 +72,7 @@ class Translation:
         runtime: The adapter's runtime, when a Python-backend adapter serves the model.
         artifact: The file of each version folder the adapter runs.
         notes: Every change, and anything Triton will refuse, one line each.
+        differences: How serving the model here differs from the container's backend, one line each.
         versions: The numeric version folders of the user's model.
         python: The model runs on the Python backend (natively or through an adapter), so it runs code from
             its folder.
@@ -84,6 +86,7 @@ class Translation:
     notes: tuple[str, ...] = ()
     versions: tuple[int, ...] = ()
     python: bool = False
+    differences: tuple[str, ...] = ()
 
     @property
     def unchanged(self) -> bool:
@@ -122,8 +125,9 @@ def translate(name: str, config_text: str | None, gpu_count: int) -> Translation
         served = mc.ModelConfig()
         served.CopyFrom(config)
         notes = _instances_for(served, gpu_count)
+        differences = _python_differences() if config.backend == PYTHON_BACKEND else ()
         return Translation(name, source, served if notes else None, notes=tuple(notes),
-                           python=config.backend == PYTHON_BACKEND)
+                           python=config.backend == PYTHON_BACKEND, differences=differences)
     return Translation(name, source, notes=(f"the bundled server has no '{source}' backend: linked as is; "
                                             f"Triton will refuse to load it",))
 
@@ -152,7 +156,40 @@ def _adapt(name: str, source: str, config: mc.ModelConfig, runtime: Runtime, gpu
     if ignored:
         notes.append(f"parameters the adapter does not use: {', '.join(ignored)} "
                      f"(it honours {', '.join(runtime.parameters)})")
-    return Translation(name, source, served, runtime, artifact, tuple(notes), python=True)
+    return Translation(name, source, served, runtime, artifact, tuple(notes), python=True,
+                       differences=_adapter_differences(config, runtime))
+
+
+#: What the container's own backend runs, per runtime, for the differences the adapters leave.
+_CONTAINER_ENGINE = {"onnx": "Triton's onnxruntime backend (the ONNX Runtime of its release)",
+                     "torchscript": "Triton's pytorch backend (the libtorch of its release)"}
+
+
+def _adapter_differences(config: mc.ModelConfig, runtime: Runtime) -> tuple[str, ...]:
+    """What still differs from the container when an adapter serves ``config``."""
+    intra, inter = runtime.parameters
+    threads = [f"{key}={config.parameters[key].string_value}" for key in (intra, inter) if key in config.parameters]
+    differences = [
+        f"engine: {runtime.engine} of this environment on the Python backend; the container runs "
+        f"{_CONTAINER_ENGINE[runtime.name]}",
+        "instances: one stub process each, tensors copied through shared memory; the container runs instances "
+        "as threads of the server process",
+        "batching: requests of equal input shapes run together, nothing else, as in the container",
+        "threads: " + (", ".join(threads) if threads else
+                       f"{intra} unset, so each instance takes the runtime's default (one thread per core), as in "
+                       f"the container"),
+    ]
+    if any(tensor.allow_ragged_batch for tensor in config.input):
+        differences.append("allow_ragged_batch: requests of different shapes still run apart (the adapter does not "
+                           "pad); Triton's backend would receive them concatenated")
+    return tuple(differences)
+
+
+def _python_differences() -> tuple[str, ...]:
+    """What differs from the container for a Python-backend model."""
+    here = ".".join(str(part) for part in sys.version_info[:2])
+    return (f"Python {here} with this environment's packages; the container's Python backend has Python 3.10 and "
+            f"what its image installs (docker/requirements.txt)",)
 
 
 def _instances_for(config: mc.ModelConfig, gpu_count: int) -> list[str]:
@@ -201,4 +238,5 @@ def describe(repository: str, translations: list[Translation], gpu_count: int) -
         versions = ", ".join(str(v) for v in t.versions) or "none"
         lines.append(f"  {t.name:<{width}}  {t.summary()}; versions: {versions}")
         lines.extend(f"  {'':<{width}}    - {note}" for note in t.notes)
+        lines.extend(f"  {'':<{width}}    ~ differs from the container: {line}" for line in t.differences)
     return "\n".join(lines)

@@ -15,6 +15,8 @@ from client.errors import ModelNotFound, ServerRejected, ServerUnreachable
 from server.local import LocalTriton
 from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
+pytestmark = pytest.mark.server
+
 TEXTS = [f"sentence {i} " + "more " * (i % 5) for i in range(37)]
 
 

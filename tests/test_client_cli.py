@@ -19,6 +19,8 @@ from click.testing import CliRunner, Result
 from client.cli import cli
 from server.local import LocalTriton
 
+pytestmark = pytest.mark.server
+
 TINY_MODELS = [
     "tiny_cls", "tiny_cls_onnx", "tiny_cls_tokenizer", "tiny_cls_torchscript", "tiny_emb", "tiny_emb_onnx",
     "tiny_emb_tokenizer", "tiny_emb_torchscript", "tiny_tok", "tiny_tok_onnx", "tiny_tok_tokenizer",

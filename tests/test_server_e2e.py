@@ -15,6 +15,8 @@ from server.local import LocalTriton
 from tests.server_support import snapshot
 from tritonize.repo_format.tokenizer_folder import load_tokenizer_model
 
+pytestmark = pytest.mark.server
+
 TEXTS = ["hello world", "the quick brown fox jumps over the lazy dog", "screen is sharp but speaker far too quiet"]
 
 

@@ -35,6 +35,25 @@ def test_onnx_model_becomes_a_python_adapter_with_the_same_interface() -> None:
     assert served.output[0].label_filename == "labels.txt"
 
 
+def test_explain_lists_what_differs_from_the_container_per_model() -> None:
+    onnx = artifact_config("m_onnx", "onnxruntime_onnx")
+    onnx.input[0].allow_ragged_batch = True
+    del onnx.parameters["intra_op_thread_count"]
+    adapted = translate("m_onnx", render(onnx), gpu_count=0)
+    differences = "\n".join(adapted.differences)
+    assert "engine: ONNX Runtime of this environment" in differences
+    assert "intra_op_thread_count unset" in differences
+    assert "allow_ragged_batch: requests of different shapes still run apart" in differences
+    torchscript = translate("m_ts", render(artifact_config("m_ts", "pytorch_libtorch")), gpu_count=0)
+    assert "Triton's pytorch backend" in torchscript.differences[0]
+    python = translate("tok", render(tokenizer_config("tok")), gpu_count=0)
+    assert len(python.differences) == 1 and "Python 3.10" in python.differences[0]
+    ensemble = translate("e", render(ensemble_config("e", "tok", "m_onnx", {"logits": "logits"})), gpu_count=0)
+    assert ensemble.differences == ()
+    text = describe("repo", [adapted, python, ensemble], gpu_count=0)
+    assert text.count("~ differs from the container:") == len(adapted.differences) + 1
+
+
 def test_gpu_settings_are_dropped_with_notes_when_no_gpu_is_visible() -> None:
     original = artifact_config("m_onnx", "onnxruntime_onnx")
     original.instance_group[0].gpus.extend([0, 1])
