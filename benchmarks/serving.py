@@ -34,6 +34,7 @@ from export.pipeline import ExportResult, run_export
 from export.settings import Acceleration, ExportSettings
 from export.verify import row_cosines
 from server.local import LocalTriton
+from tritonize.repo_format.files import ONNX_FILENAME
 
 #: Variants of issue #7, by the name used on the command line and in tables.
 VARIANTS: dict[str, Acceleration] = {
@@ -125,7 +126,7 @@ def inprocess(result: ExportResult, texts: Sequence[str], plan: Plan) -> list[re
 
 def model_path(result: ExportResult) -> Path:
     """The served ``model.onnx`` of an export."""
-    return result.repository / result.names.artifact("onnx") / str(result.version) / "model.onnx"
+    return result.repository / result.names.artifact("onnx") / str(result.version) / ONNX_FILENAME
 
 
 def corpus_cosines(result: ExportResult, reference: Path, texts: Sequence[str]) -> tuple[float, float]:

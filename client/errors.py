@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from tritonize.errors import TritonizeError
+from tritonize.errors import TritonizeError, UsageError
 
 
 class ClientError(TritonizeError):
     """Base of every error the client reports as one line (exit status 1 on the command line)."""
 
 
-class UsageProblem(ClientError):
+class UsageProblem(ClientError, UsageError):
     """The call itself needs fixing (a missing option, an ambiguous choice); the CLI exits with status 2.
 
     The command line shows it in click's usage-error form (usage line, ``Error: ...``).
     """
 
-    exit_code = 2
     show_usage = True
 
 

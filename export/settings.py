@@ -8,8 +8,8 @@ from typing import Literal
 
 from export.gates import GateOverrides
 from export.signature import Task
+from tritonize.repo_format.platforms import Format
 
-Format = Literal["onnx", "torchscript"]
 InstanceKind = Literal["gpu", "cpu"]
 
 #: NGC release of the Triton container we target; Triton 2.51 = 24.10.

@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from tritonclient.grpc import model_config_pb2 as mc
 
 from export.settings import CONTAINER_REPOSITORY, Acceleration, ExportSettings, Format
 from export.signature import TEXT_INPUT, Signature, TensorSpec
 from tritonize.repo_format.files import LABELS_FILENAME, TENSORRT_CACHE_DIR
+from tritonize.repo_format.names import ModelNames
 from tritonize.repo_format.platforms import ENSEMBLE_PLATFORM, INTRA_OP_THREADS, PLATFORMS, PYTHON_BACKEND
 from tritonize.repo_format.tokenizer_encoding import TokenizerParameters
 
 #: ``--instance-kind`` → Triton instance group kind.
 INSTANCE_KINDS = {"gpu": mc.ModelInstanceGroup.KIND_GPU, "cpu": mc.ModelInstanceGroup.KIND_CPU}
-
-
-@dataclass(frozen=True)
-class ModelNames:
-    """Names of the models one export writes, all derived from one base name."""
-
-    base: str
-
-    @property
-    def ensemble(self) -> str:
-        """The model clients call: text in, task outputs out."""
-        return self.base
-
-    @property
-    def tokenizer(self) -> str:
-        """The Python-backend tokenizer model."""
-        return f"{self.base}_tokenizer"
-
-    def artifact(self, fmt: Format) -> str:
-        """The model serving one exported artifact."""
-        return f"{self.base}_{fmt}"
 
 
 def artifact_config(names: ModelNames, fmt: Format, signature: Signature, settings: ExportSettings,
