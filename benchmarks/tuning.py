@@ -1,4 +1,4 @@
-"""Serving knobs the benchmark varies: the exporter's batching options, plus config settings it does not expose yet."""
+"""Serving knobs the benchmark varies: exporter options, plus a ragged-batch experiment the exporter never writes."""
 
 from __future__ import annotations
 

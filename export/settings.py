@@ -60,9 +60,9 @@ DEFAULT_BATCHING: dict[str, BatchingSettings] = {
     "cpu": BatchingSettings(max_queue_delay_us=500, pad_to_multiple_of=8),
 }
 
-#: Model instances per device, per ``--instance-kind``. CPU: two instances, each with half the cores (the
-#: local server divides them; see ``intra_op_thread_count``), run two batches at once, so one batch's
-#: tokenization and transfers overlap the other's compute.
+#: Model instances per device, per ``--instance-kind``. CPU: two instances run two batches at once, so one
+#: batch's tokenization and transfers overlap the other's compute; give each half the cores with
+#: ``--threads-per-instance`` (unset, each takes all of them, in Triton and in the local server alike).
 DEFAULT_INSTANCE_COUNT: dict[str, int] = {"gpu": 1, "cpu": 2}
 
 

@@ -411,8 +411,7 @@ def test_files_the_exporter_copies_into_the_tokenizer_model_import_only_what_the
 # ---------------------------------------------------------------------------------------------- Makefile fragment
 def _make(*args: str) -> str:
     make = shutil.which("make")
-    if make is None:
-        pytest.skip("make not installed")
+    assert make is not None, "make is needed (make setup installs the project with it)"
     command = [make, "-s", "-f", "docker/Makefile.fragment", f"BIN={Path(sys.executable).parent}", "STAMP=", *args]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -33,6 +33,7 @@ def test_help_documents_every_option_with_defaults() -> None:
     assert "default: 64" in result.output
 
 
+@pytest.mark.export  # runs `python -m export` in a subprocess (imports torch)
 def test_missing_folder(tmp_path: Path) -> None:
     result = run(str(tmp_path / "nope"), "--repository", str(tmp_path / "repo"))
     assert result.returncode == 1
@@ -41,6 +42,7 @@ def test_missing_folder(tmp_path: Path) -> None:
     assert not (tmp_path / "repo").exists()
 
 
+@pytest.mark.export  # runs `python -m export` in a subprocess (imports torch)
 def test_unreachable_hub_id(tmp_path: Path) -> None:
     result = run("no-such-org/no-such-model", "--repository", str(tmp_path / "repo"))
     assert result.returncode == 1
