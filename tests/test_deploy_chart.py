@@ -85,7 +85,8 @@ def test_pod_is_hardened_and_probed(rendered: dict[str, list[dict]]) -> None:
     assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} == {
         "topology.kubernetes.io/zone", "kubernetes.io/hostname"}
     assert pod["terminationGracePeriodSeconds"] > 30  # Triton drains for up to 30 s
-    ports = {s["metadata"]["name"]: s["spec"]["ports"][0]["port"] for s in rendered["default"] if s["kind"] == "Service"}
+    ports = {s["metadata"]["name"]: s["spec"]["ports"][0]["port"]
+             for s in rendered["default"] if s["kind"] == "Service"}
     assert ports == {"tritonize": 8000, "tritonize-grpc": 8001, "tritonize-metrics": 8002}
 
 
@@ -112,7 +113,8 @@ def test_object_storage_credentials_come_from_a_secret(rendered: dict[str, list[
     for obj in objects:
         validate(obj)
     main = container(objects)
-    assert main["env"] == [{"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": "/var/run/secrets/tritonize/gcs/sa.json"}]
+    assert main["env"] == [{"name": "GOOGLE_APPLICATION_CREDENTIALS",
+                            "value": "/var/run/secrets/tritonize/gcs/sa.json"}]
     volume = next(v for v in chart.find(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]
                   if v["name"] == "gcs-credentials")
     assert volume["secret"]["secretName"] == "gcs-key"
