@@ -12,6 +12,8 @@ from pathlib import Path
 from deploy.processes import Process, executable
 
 BACKEND = "triton"
+#: The balancer's own liveness URI (answered by HAProxy itself).
+MONITOR_URI = "/haproxy/alive"
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def render_config(settings: BalancerSettings, replicas: Sequence[Replica], admin
         "",
         "frontend inference",
         f"    bind 127.0.0.1:{settings.port}",
-        "    http-request use-service prometheus-exporter if { path /metrics }",
+        f"    monitor-uri {MONITOR_URI}",
         f"    default_backend {BACKEND}",
         "",
         f"backend {BACKEND}",
@@ -93,7 +95,7 @@ class Balancer:
         self.config_path.write_text(render_config(settings, replicas, self.admin_socket))
         binary = executable("haproxy", "haproxy")
         self._process = Process("haproxy", [binary, "-db", "-f", str(self.config_path)], workdir)
-        self._process.wait_http(f"http://127.0.0.1:{settings.port}/metrics")
+        self._process.wait_http(f"http://127.0.0.1:{settings.port}{MONITOR_URI}")
 
     @property
     def url(self) -> str:

@@ -189,3 +189,39 @@ def test_helm_installed_by_setup() -> None:
                              check=True).stdout
     assert version.startswith("v4."), version
     assert Path(chart.helm_binary()).is_file()
+
+
+def test_cli_prints_the_query() -> None:
+    from click.testing import CliRunner
+
+    from deploy.cli import main
+
+    result = CliRunner().invoke(main, ["query", "--label-matchers", ""])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == NVIDIA_QUERY
+    result = CliRunner().invoke(main, ["query", "--window", "thirty"])
+    assert result.exit_code == 1
+    assert "/autoscaling/window" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_validation_catches_unknown_and_mistyped_fields(rendered: dict[str, list[dict]]) -> None:
+    """The validators are strict: a misspelt field or a wrong type in any object fails."""
+    import copy
+
+    import jsonschema
+    import kubernetes_validate
+
+    deployment = copy.deepcopy(chart.find(rendered["keda"], "Deployment"))
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(deployment)
+    scaled = copy.deepcopy(chart.find(rendered["keda"], "ScaledObject"))
+    scaled["spec"]["triggers"][0]["metadata"]["query"] = 5
+    scaled["spec"]["minReplicaCount"] = "two"
+    with pytest.raises(jsonschema.ValidationError):
+        validate(scaled)
+    monitor = copy.deepcopy(chart.find(rendered["keda"], "ServiceMonitor"))
+    monitor["spec"]["endpoint"] = monitor["spec"].pop("endpoints")
+    with pytest.raises(jsonschema.ValidationError):
+        validate(monitor)
