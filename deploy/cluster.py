@@ -98,7 +98,7 @@ class LocalCluster:
 
     def start(self) -> LocalCluster:
         """Start the replicas, the balancer and Prometheus; wait until all are ready and scraped."""
-        if not (self.repository / ".").is_dir():
+        if not self.repository.is_dir():
             raise ClusterError(f"{self.repository} is not a folder: export a model first (python -m export).")
         try:
             self.workdir = Path(tempfile.mkdtemp(prefix="tritonize-cluster-"))

@@ -123,6 +123,11 @@ class Balancer:
         """``ready``, ``drain`` (no new requests; in-flight ones finish) or ``maint``."""
         self.command(f"set server {BACKEND}/{server} state {state}")
 
+    @property
+    def pid(self) -> int:
+        """Process id (and process group) of the running program."""
+        return self._process.pid
+
     def stop(self) -> None:
         """Stop HAProxy."""
         self._process.stop()

@@ -82,6 +82,11 @@ class Prometheus:
             time.sleep(0.25)
         raise ClusterError(f"Prometheus did not scrape {count} targets within {timeout:g} s.")
 
+    @property
+    def pid(self) -> int:
+        """Process id (and process group) of the running program."""
+        return self._process.pid
+
     def stop(self) -> None:
         """Stop Prometheus."""
         self._process.stop()

@@ -31,7 +31,7 @@ def scenario(repository: Path) -> tuple[ScenarioReport, dict]:
     settings = ClusterSettings(replicas=2, window="4s", scrape_interval="1s")
     with LocalCluster(repository, settings) as cluster:
         started = {"workdir": cluster.workdir, "pids": [s.pid for s in cluster.servers],
-                   "haproxy": cluster.balancer._process.pid, "prometheus": cluster.prometheus._process.pid,
+                   "haproxy": cluster.balancer.pid, "prometheus": cluster.prometheus.pid,
                    "haproxy_config": cluster.balancer.config_path.read_text()}
         report = run_scenario(cluster, MODEL, workers=3, load_seconds=5)
     return report, started
