@@ -197,4 +197,5 @@ def _step_label(results: Sequence[LevelResult], index: int) -> str:
     models = {r.stages[index].model for r in results if index < len(r.stages)}
     if len(models) == 1:
         return models.pop()
-    return f"step {index + 1}"
+    kinds = {model.rsplit("_", 1)[-1] for model in models}  # NAME_tokenizer, NAME_onnx: the step's kind
+    return kinds.pop() if len(kinds) == 1 else f"step {index + 1}"
