@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -22,8 +23,12 @@ PROTOCOLS: tuple[str, ...] = ("http", "grpc")
 DEFAULT_PORTS = {"http": 8000, "grpc": 8001}
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_RETRIES = 2
-#: First wait between retries; each further retry waits twice as long.
+#: First wait between retries; each further retry waits twice as long, plus up to half again at random (so
+#: that clients refused together do not come back together).
 RETRY_BACKOFF_S = 0.25
+#: Triton 2.51's answer from a model instance whose Python-backend stub died: another instance, or the same
+#: model once reloaded (``python -m server`` reloads it), answers a retry.
+DEAD_STUB_HINTS = ("Stub process", "is not healthy")
 
 T = TypeVar("T")
 
@@ -37,7 +42,8 @@ class Endpoint:
         protocol: ``http`` or ``grpc``.
         ssl: Use TLS (an ``https://`` or ``grpcs://`` URL).
         timeout: Seconds to wait for a connection and for each answer.
-        retries: Extra attempts after a connection error or a 503/UNAVAILABLE answer, with exponential backoff.
+        retries: Extra attempts after a connection error, a 503/UNAVAILABLE answer (a full queue) or a dead
+            stub process, with exponential backoff.
     """
 
     address: str
@@ -196,7 +202,7 @@ class Connection:
         return self._call(send, model)
 
     def _call(self, request: Callable[[], T], model: str | None = None) -> T:
-        """Send ``request``, retrying connection errors and 503/UNAVAILABLE answers with exponential backoff."""
+        """Send ``request``, retrying connection errors, 503/UNAVAILABLE and dead stubs with exponential backoff."""
         attempt = 0
         while True:
             try:
@@ -207,7 +213,7 @@ class Connection:
                     raise
                 if not retryable or attempt >= self.endpoint.retries:
                     raise translated from error
-            time.sleep(RETRY_BACKOFF_S * 2**attempt)
+            time.sleep(RETRY_BACKOFF_S * 2**attempt * (1 + random.random() / 2))
             attempt += 1
 
 
@@ -236,7 +242,7 @@ def _translate(error: Exception, endpoint: Endpoint, model: str | None) -> tuple
         return RequestTimeout(f"Triton at {endpoint.url} did not answer within {endpoint.timeout:g} s"), False
     if status in ("404", "StatusCode.NOT_FOUND") and model is not None:
         return ModelNotFound(f"Model '{model}' not found on Triton at {endpoint.url}"), False
-    retryable = status in ("503", "StatusCode.UNAVAILABLE")
+    retryable = status in ("503", "StatusCode.UNAVAILABLE") or all(hint in message for hint in DEAD_STUB_HINTS)
     return ServerRejected(message, status=status), retryable
 
 

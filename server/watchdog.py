@@ -84,7 +84,7 @@ def stubs(server_pid: int) -> tuple[list[Stub], list[int]]:
 
 
 def parse_stub(pid: int, cmdline: bytes) -> Stub | None:
-    """Read model and instance from a stub's command line (``stub <repo>/<model>/<v>/model.py ... <instance> <kind>``)."""
+    """Model and instance of a stub, from its command line (``stub <model>/<version>/model.py ... <instance>``)."""
     args = [a.decode(errors="replace") for a in cmdline.split(b"\0") if a]
     if len(args) < 3 or not args[1].endswith(".py"):
         return None
