@@ -2,9 +2,10 @@
 
 Triton 2.51's Python backend never restarts a dead ``triton_python_backend_stub``: the model stays READY
 and every request the dead instance takes fails with ``Stub process '<instance>' is not healthy``.
-Nothing reaps the stub either, so it stays a zombie child of ``tritonserver``. :class:`Watchdog` looks for
-those zombies a few times a second and asks for the model to be reloaded (the repository API in
-``explicit`` mode; a touched shadow folder in ``poll`` mode), which starts fresh stubs for every instance.
+Nothing reaps the stub either: it stays a zombie child of ``tritonserver`` (:mod:`server.health` finds
+those). :class:`Watchdog` looks for them a few times a second and has the model reloaded (the repository
+API in ``explicit`` mode; a touched shadow folder in ``poll`` mode), which starts fresh stubs for every
+instance.
 """
 
 from __future__ import annotations
@@ -14,29 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+
+from server.health import Stub, stubs
 
 logger = logging.getLogger(__name__)
 
-#: The stub's executable, as ``/proc/<pid>/comm`` shows it (15 characters at most).
-STUB_COMM = "triton_python_b"
 #: How often the watchdog looks at the stubs.
 CHECK_INTERVAL_S = 0.25
-
-
-@dataclass(frozen=True)
-class Stub:
-    """One Python-backend stub process of a Triton server.
-
-    Attributes:
-        pid: Process id.
-        model: The model it serves (its ``model.py`` lives in ``<model>/<version>/``).
-        instance: Triton's instance name (``tiny_onnx_0_1``).
-    """
-
-    pid: int
-    model: str
-    instance: str
 
 
 @dataclass(frozen=True)
@@ -56,39 +41,6 @@ class Heal:
     detected_s: float
     reloaded_s: float
     error: str = ""
-
-
-def stubs(server_pid: int) -> tuple[list[Stub], list[int]]:
-    """The live stubs of ``server_pid`` (from their command lines), and the pids of its zombie stubs.
-
-    A zombie's command line is gone, so only its pid is known: remember the live ones to name the dead.
-    """
-    live, zombies = [], []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[1]) != server_pid or stat[stat.index("(") + 1:stat.rindex(")")] != STUB_COMM:
-                continue
-            if fields[0] == "Z":
-                zombies.append(int(entry.name))
-                continue
-            stub = parse_stub(int(entry.name), (entry / "cmdline").read_bytes())
-            if stub is not None:
-                live.append(stub)
-        except (OSError, ValueError, IndexError):
-            continue
-    return live, zombies
-
-
-def parse_stub(pid: int, cmdline: bytes) -> Stub | None:
-    """Model and instance of a stub, from its command line (``stub <model>/<version>/model.py ... <instance>``)."""
-    args = [a.decode(errors="replace") for a in cmdline.split(b"\0") if a]
-    if len(args) < 3 or not args[1].endswith(".py"):
-        return None
-    return Stub(pid, Path(args[1]).parent.parent.name, args[-2])
 
 
 class Watchdog:

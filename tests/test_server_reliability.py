@@ -19,8 +19,9 @@ from tritonclient.utils import InferenceServerException
 from client.connection import Connection, Endpoint
 from export.settings import QueuePolicy
 from export.triton_config import queue_policy
+from server import health
+from server.health import Stub, stubs
 from server.local import LocalTriton
-from server.watchdog import Stub, stubs
 from tests.server_support import build_repository, write_model
 
 #: Seconds within which a model whose stub died must serve again.
@@ -221,3 +222,22 @@ def test_texts_the_tokenizer_refuses_are_invalid_arguments(exported: LocalTriton
             client.infer("tiny_cls", [text])
         assert (refused.value.status(), refused.value.message()) == (status, message)
     assert exported.is_ready()
+
+
+def test_the_health_check_turns_unhealthy_when_a_stub_dies_and_nothing_heals(repository: Path) -> None:
+    with LocalTriton(repository, heal=False, ready_timeout=120) as server:
+        url = f"http://{server.http_url}"
+        assert health.check(url, [server.pid], with_canary=True) == []
+        victim = live_stubs(server, "tiny_tokenizer")[0]
+        os.kill(victim.pid, signal.SIGKILL)
+        deadline = time.monotonic() + HEAL_WINDOW_S
+        while not health.check(url, [server.pid]):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert server.is_ready(), "Triton itself still says ready"
+        problems = health.check(url, [server.pid], with_canary=True)
+        assert problems[0] == (f"1 Python-backend stub process(es) of tritonserver {server.pid} died (pids "
+                               f"{victim.pid}): requests to their model instances fail")
+        assert [p.split(":")[0] for p in problems[1:]] == ["tiny", "tiny_ts"]
+        assert "Stub process 'tiny_tokenizer_0_0' is not healthy" in problems[1]
+        assert health.main(["--url", url, "--pid", str(server.pid)]) == 1
