@@ -22,7 +22,8 @@ PROTOCOLS: tuple[str, ...] = ("http", "grpc")
 #: Port Triton listens on by default, per protocol.
 DEFAULT_PORTS = {"http": 8000, "grpc": 8001}
 DEFAULT_TIMEOUT_S = 60.0
-DEFAULT_RETRIES = 2
+#: Enough to ride over a model reload (a dead stub) and a few overload refusals: 0.25 + 0.5 + 1 + 2 s.
+DEFAULT_RETRIES = 4
 #: First wait between retries; each further retry waits twice as long, plus up to half again at random (so
 #: that clients refused together do not come back together).
 RETRY_BACKOFF_S = 0.25

@@ -80,8 +80,8 @@ class QueuePolicy:
             timeout of its own (``allow_timeout_override``).
     """
 
-    max_queue_size: int = 128
-    timeout_ms: int = 5000
+    max_queue_size: int = 64
+    timeout_ms: int = 1000
 
 
 @dataclass(frozen=True)

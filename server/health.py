@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from pathlib import Path
 #: The stub's executable, as ``/proc/<pid>/stat`` names it (15 characters at most).
 STUB_COMM = "triton_python_b"
 SERVER_COMM = "tritonserver"
+#: A stub Triton stops (a model unloaded, a version replaced) is a zombie for a moment too: only one that stays
+#: a zombie this long counts as dead.
+ZOMBIE_GRACE_S = 0.5
 #: What the canary sends through each ensemble with a text input.
 CANARY_TEXT = "health check"
 
@@ -149,6 +153,9 @@ def check(url: str, pids: list[int] | None = None, with_canary: bool = False, ti
     problems = []
     for pid in server_pids() if pids is None else pids:
         dead = stubs(pid)[1]
+        if dead:
+            time.sleep(ZOMBIE_GRACE_S)
+            dead = sorted(set(dead) & set(stubs(pid)[1]))
         if dead:
             problems.append(f"{len(dead)} Python-backend stub process(es) of tritonserver {pid} died "
                             f"(pids {', '.join(map(str, dead))}): requests to their model instances fail")

@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 #: How often the watchdog looks at the stubs.
 CHECK_INTERVAL_S = 0.25
+#: How long a stub must stay a zombie to count as dead: one that Triton stops (a model unloaded, a version
+#: replaced) is a zombie for a moment too, until Triton reaps it.
+ZOMBIE_GRACE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Watchdog:
         self._interval = interval
         self._known: dict[int, Stub] = {}
         self._handled: set[int] = set()
+        self._zombie_since: dict[int, float] = {}
         self._stop = threading.Event()
         self._began = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="tritonize-watchdog", daemon=True)
@@ -83,9 +87,14 @@ class Watchdog:
     def check(self) -> list[Heal]:
         """Look once: remember live stubs, reload the models of dead ones; return what was healed now."""
         live, zombies = stubs(self._pid)
+        now = time.monotonic()
         for stub in live:
             self._known[stub.pid] = stub
-        dead = [self._known[pid] for pid in zombies if pid in self._known and pid not in self._handled]
+        present = {stub.pid for stub in live} | set(zombies)
+        self._known = {pid: stub for pid, stub in self._known.items() if pid in present}  # reaped: forgotten
+        self._zombie_since = {pid: self._zombie_since.get(pid, now) for pid in zombies}
+        dead = [self._known[pid] for pid in zombies if pid in self._known and pid not in self._handled
+                and now - self._zombie_since[pid] >= ZOMBIE_GRACE_S]
         healed = []
         for model in dict.fromkeys(stub.model for stub in dead):
             detected = time.monotonic() - self._began
