@@ -42,6 +42,16 @@ class LoadResult:
         """The requests that got an error."""
         return [o for o in self.outcomes if o.error]
 
+    def kinds(self) -> str:
+        """The failures by kind (``503 queue full ×12, ...``), for a table's notes."""
+        labels = {"Exceeds maximum queue size": "503 queue full", "timeout expired": "503 queue timeout",
+                  "is not healthy": "dead stub", "Cannot reach": "connection"}
+        counts: dict[str, int] = {}
+        for outcome in self.failed:
+            label = next((v for k, v in labels.items() if k in outcome.error), outcome.error[:60])
+            counts[label] = counts.get(label, 0) + 1
+        return ", ".join(f"{label} ×{count}" for label, count in sorted(counts.items(), key=lambda i: -i[1]))
+
     def p99_ms(self) -> float:
         """99th percentile latency of the answered requests, in milliseconds (0 without any)."""
         latencies = [o.end - o.start for o in self.answered]
@@ -61,9 +71,10 @@ class ClosedLoop:
     Each thread has its own connection with ``retries`` retries (0: every refusal counts as a failure).
     """
 
-    def __init__(self, url: str, model: str, concurrency: int, retries: int = 0, limit_s: float = 600.0) -> None:
+    def __init__(self, url: str, model: str, concurrency: int, retries: int = 0, limit_s: float = 600.0,
+                 timeout: float = 60.0) -> None:
         self.result = LoadResult()
-        self._endpoint = Endpoint.parse(url, retries=retries)
+        self._endpoint = Endpoint.parse(url, retries=retries, timeout=timeout)
         self._model = model
         self._stop = threading.Event()
         self._lock = threading.Lock()
