@@ -2,7 +2,8 @@
 
 ``tritonserver`` runs as a subprocess in a process group of its own, on a shadow of the repository (see
 :mod:`server.shadow`) where models of backends the bundled server lacks are served by Python-backend
-adapters. Stopping kills the whole group, so no ``triton_python_backend_stub`` outlives the server.
+adapters. Stopping kills the whole group, so no ``triton_python_backend_stub`` outlives the server. While
+it serves, a watchdog (:mod:`server.watchdog`) reloads any model whose stub process died.
 """
 
 from __future__ import annotations

@@ -241,3 +241,10 @@ def test_the_health_check_turns_unhealthy_when_a_stub_dies_and_nothing_heals(rep
         assert [p.split(":")[0] for p in problems[1:]] == ["tiny", "tiny_ts"]
         assert "Stub process 'tiny_tokenizer_0_0' is not healthy" in problems[1]
         assert health.main(["--url", url, "--pid", str(server.pid)]) == 1
+
+
+def test_a_stub_command_line_names_its_model_and_instance() -> None:
+    cmdline = (b"/w/backends/python/triton_python_backend_stub\0/w/repository/tiny_onnx/1/model.py\0prefix_0\0"
+               b"1048576\0" b"1048576\0" b"6362\0/w/backends/python\0" b"336\0tiny_onnx_0_1\0DEFAULT\0")
+    assert health.parse_stub(7, cmdline) == Stub(7, "tiny_onnx", "tiny_onnx_0_1")
+    assert health.parse_stub(7, b"") is None
