@@ -155,7 +155,8 @@ def test_a_killed_stub_under_load_is_reloaded_and_retrying_clients_see_no_failur
         time.sleep(0.5)
     plain = load.failed[0] + load.failed[1]
     assert all("is not healthy" in message for message in plain)
-    assert len(plain) <= 2, "only the requests in flight at the kill fail"
+    # Only requests sent to the dead instance before the reload fail, each after Triton's 1 s timeout.
+    assert len(load.failed[0]) <= 3 and len(load.failed[1]) <= 3
     assert load.failed[2] == load.failed[3] == [] and load.done[2] > 0 and load.done[3] > 0
     assert [heal.model for heal in server.heals][-1] == model and not server.heals[-1].error
     assert server.is_ready()
@@ -248,3 +249,12 @@ def test_a_stub_command_line_names_its_model_and_instance() -> None:
                b"1048576\0" b"1048576\0" b"6362\0/w/backends/python\0" b"336\0tiny_onnx_0_1\0DEFAULT\0")
     assert health.parse_stub(7, cmdline) == Stub(7, "tiny_onnx", "tiny_onnx_0_1")
     assert health.parse_stub(7, b"") is None
+
+
+def test_the_reliability_suite_command_line() -> None:
+    from click.testing import CliRunner
+
+    from benchmarks import reliability
+
+    result = CliRunner().invoke(reliability.main, ["--help"])
+    assert result.exit_code == 0 and "--max-queue-size" in result.output
