@@ -26,11 +26,10 @@ def encoder_for(repository: Path, name: str) -> TextEncoder:
     """The served tokenizer model's encoder, built from its own config and tokenizer.json."""
     folder = repository / f"{name}_tokenizer"
     config = parse((folder / "config.pbtxt").read_text())
-    params = {key: int(value.string_value) for key, value in config.parameters.items()}
+    params = {key: value.string_value for key, value in config.parameters.items()}
     version = max(int(p.name) for p in folder.iterdir() if p.name.isdigit())
-    return TextEncoder(Tokenizer.from_file(str(folder / str(version) / "tokenizer.json")),
-                       [o.name for o in config.output], params["max_length"], params["pad_to_multiple_of"],
-                       params["pad_token_id"])
+    return TextEncoder.from_parameters(Tokenizer.from_file(str(folder / str(version) / "tokenizer.json")),
+                                       [o.name for o in config.output], params)
 
 
 def measure(model_path: Path, encoder: TextEncoder, texts: list[str], batch_sizes: tuple[int, ...] = (1, 8, 32),

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tokenizers import Tokenizer
 
 from export.backends import tokenizer_model
-from export.backends.tokenizer_model import TOKENIZER_FILE, TextEncoder
-from export.errors import UsageError, VerificationError
-from export.gates import gate_for, variant_name
+from export.backends.tokenizer_model import (
+    DEFAULT_PROMPT_NAME,
+    PADDING_SIDE,
+    PROMPTS,
+    TOKENIZER_FILE,
+    TRUNCATION_SIDE,
+    TextEncoder,
+)
+from export.errors import UnsupportedModelError, UsageError, VerificationError
+from export.gates import GateOverrides, gate_for, variant_name
 from export.heads import build_head, run_head
 from export.load import LoadedModel, load_model, read_info
 from export.optimize import optimize_onnx
 from export.progress import Progress
+from export.reference import compare_with_reference, reference_outputs
 from export.release_check import run_in_release
 from export.repository import ModelFolder, check_name, choose_version, write_models
 from export.settings import ExportSettings, Format
@@ -31,6 +40,7 @@ from export.triton_config import (
     tokenizer_config,
 )
 from export.verify import (
+    VERIFICATION_BATCHES,
     VERIFICATION_TEXTS,
     Report,
     compare,
@@ -91,7 +101,8 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
     model_names = [names.ensemble, names.tokenizer, *(names.artifact(fmt) for fmt in settings.formats)]
     version = choose_version(settings.repository, model_names, settings.version, settings.force)
     with progress.step(f"Loading {source.model_id}"):
-        loaded = load_model(info, settings.trust_remote_code)
+        loaded = load_model(info, settings.trust_remote_code, settings.truncate_dim)
+    _check_prompt_pooling(loaded)
     tokenizer_json = loaded.tokenizer.backend_tokenizer.to_str()
     encoder = _encoder(loaded, tokenizer_json, settings.batching.pad_to_multiple_of)
     _check_tokenizer(loaded, encoder)
@@ -99,10 +110,11 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
     head = build_head(loaded)
     batches = verification_inputs(encoder)
     references = [run_head(head, batch, signature.input_names) for batch in batches]
+    with progress.step("Verifying PyTorch against the reference library"):
+        checks = reference_checks(loaded, encoder, head, batches, references)
     with tempfile.TemporaryDirectory(prefix="tritonize-export-") as tmp:
         artifacts = {fmt: _export_artifact(fmt, head, loaded, batches[2], Path(tmp), settings, progress)
                      for fmt in settings.formats}
-        checks = []
         for fmt, path in artifacts.items():
             gate = gate_for(_variant(fmt, settings), info.task, settings.gates)
             with progress.step(f"Verifying {fmt} ({gate.variant}) on {len(batches)} batches"):
@@ -171,8 +183,8 @@ def failure_message(report: Report) -> str:
         parts.append(f"mean cosine {failed.mean_cosine:.6f} (gate {gate.mean_cosine})")
     if failed.agreement is not None:
         parts.append(f"top-class agreement {failed.agreement:.1%} (gate {gate.min_agreement:.0%})")
-    return (f"Verification failed: {failed.artifact} ({gate.variant}) output '{failed.output}' differs from PyTorch: "
-            f"{', '.join(parts)}. Nothing was written.")
+    return (f"Verification failed: {failed.artifact} ({gate.variant}) output '{failed.output}' differs from "
+            f"{failed.against}: {', '.join(parts)}. Nothing was written.")
 
 
 def _validate(settings: ExportSettings) -> Format:
@@ -199,22 +211,71 @@ def _validate(settings: ExportSettings) -> Format:
     return ensemble_format
 
 
+def tokenizer_parameters(loaded: LoadedModel) -> dict[str, str]:
+    """The tokenizer model's settings beyond the integers: the tokenizer's padding and truncation side, prompts."""
+    tokenizer = loaded.tokenizer
+    parameters = {PADDING_SIDE: tokenizer.padding_side, TRUNCATION_SIDE: tokenizer.truncation_side}
+    st_folder = loaded.info.st_folder
+    if st_folder is not None and st_folder.prompts.prompts:
+        parameters[PROMPTS] = json.dumps(st_folder.prompts.prompts, ensure_ascii=False, sort_keys=True)
+        parameters[DEFAULT_PROMPT_NAME] = st_folder.prompts.default_name or ""
+    return parameters
+
+
 def _encoder(loaded: LoadedModel, tokenizer_json: str, pad_to_multiple_of: int) -> TextEncoder:
     """The encoder the served tokenizer model will build, from the same tokenizer.json and parameters."""
-    return TextEncoder(Tokenizer.from_str(tokenizer_json), loaded.signature.input_names, loaded.max_length,
-                       pad_to_multiple_of, loaded.pad_token_id)
+    parameters = {"max_length": str(loaded.max_length), "pad_to_multiple_of": str(pad_to_multiple_of),
+                  "pad_token_id": str(loaded.pad_token_id), **tokenizer_parameters(loaded)}
+    return TextEncoder.from_parameters(Tokenizer.from_str(tokenizer_json), loaded.signature.input_names, parameters)
 
 
 def _check_tokenizer(loaded: LoadedModel, encoder: TextEncoder) -> None:
-    """The served tokenizer must produce the same tokens as transformers' tokenizer."""
-    for index, text in enumerate(VERIFICATION_TEXTS):
-        expected = loaded.tokenizer(text, truncation=True, max_length=loaded.max_length)["input_ids"]
-        if encoder.tokenizer.encode(text).ids != list(expected):
-            raise VerificationError(
-                f"The tokenizer model disagrees with transformers' tokenizer on verification text {index}. "
-                f"Nothing was written.",
-                None,
-            )
+    """The served tokenizer must produce the same tokens as transformers' tokenizer, prompts included."""
+    names = [None, *encoder.prompts]
+    for name in names:
+        for index, text in enumerate(encoder.with_prompts(list(VERIFICATION_TEXTS), [name] * len(VERIFICATION_TEXTS))):
+            expected = loaded.tokenizer(text, truncation=True, max_length=loaded.max_length)["input_ids"]
+            if encoder.tokenizer.encode(text).ids != list(expected):
+                prompt = f" with prompt '{name}'" if name else ""
+                raise VerificationError(
+                    f"The tokenizer model disagrees with transformers' tokenizer on verification text {index}"
+                    f"{prompt}. Nothing was written.",
+                    None,
+                )
+
+
+def _check_prompt_pooling(loaded: LoadedModel) -> None:
+    """Pooling that excludes prompt tokens needs each text's prompt length, which the graph does not take."""
+    st_folder = loaded.info.st_folder
+    if st_folder is None or st_folder.pooling.include_prompt:
+        return
+    if any(text for text in st_folder.prompts.prompts.values()):
+        raise UnsupportedModelError(
+            "This model pools without its prompt tokens (Pooling include_prompt: false) and has prompts: "
+            "the exported graph cannot exclude them yet. Nothing was written."
+        )
+
+
+def reference_checks(loaded: LoadedModel, encoder: TextEncoder, head: object, batches: list[dict],
+                     outputs: list[list]) -> list:
+    """PyTorch eager (on the served tokenizer's tokens) against the reference library, per prompt.
+
+    The default prompt applies to ``batches``; each named prompt is checked on all texts in one more batch.
+    """
+    texts = list(VERIFICATION_TEXTS)
+    gate = gate_for("fp32", loaded.info.task, GateOverrides())
+    reference = reference_outputs(loaded, texts)
+    checks = compare_with_reference(reference, loaded.signature, batches, [list(b) for b in VERIFICATION_BATCHES],
+                                    outputs, gate)
+    for name in encoder.prompts:
+        batch = encoder.encode(texts, name)
+        named = reference_outputs(loaded, texts, name)
+        result = compare_with_reference(named, loaded.signature, [batch], [list(range(len(texts)))],
+                                        [run_head(head, batch, loaded.signature.input_names)], gate)
+        checks += [replace(check, artifact=f"{check.artifact} {name}"[:30]) for check in result]
+    if not all(check.passed for check in checks):
+        raise VerificationError(failure_message(Report(tuple(checks))), Report(tuple(checks)))
+    return checks
 
 
 def _model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedModel, ensemble_format: Format,
@@ -223,13 +284,16 @@ def _model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedMo
     labels = loaded.info.labels
     label_files = {LABELS_FILENAME: ("\n".join(labels) + "\n").encode()} if labels else {}
     has_labels = bool(labels)
+    prompts = bool(loaded.info.st_folder and loaded.info.st_folder.prompts.prompts)
     backend_source = Path(tokenizer_model.__file__).read_bytes()
     models = [
         ModelFolder(
-            ensemble_config(names, ensemble_format, signature, settings, has_labels), root_files=label_files
+            ensemble_config(names, ensemble_format, signature, settings, has_labels, prompts),
+            root_files=label_files
         ),
         ModelFolder(
-            tokenizer_config(names, signature, settings, loaded.max_length, loaded.pad_token_id),
+            tokenizer_config(names, signature, settings, loaded.max_length, loaded.pad_token_id,
+                             tokenizer_parameters(loaded), prompts),
             version_files={MODEL_PY: backend_source, TOKENIZER_FILE: tokenizer_json.encode()},
         ),
     ]

@@ -115,6 +115,8 @@ class ExportSettings:
         opset: ONNX opset.
         triton_release: NGC release of the target Triton container.
         release_check: Also verify the ONNX model in the ONNX Runtime version of ``triton_release``.
+        truncate_dim: Cut sentence embeddings to this many dimensions (Matryoshka), renormalised when the
+            model normalises; ``None`` keeps the folder's ``truncate_dim`` or the full width.
     """
 
     model: str | None = None
@@ -136,6 +138,7 @@ class ExportSettings:
     opset: int = DEFAULT_OPSET
     triton_release: str = DEFAULT_TRITON_RELEASE
     release_check: bool = True
+    truncate_dim: int | None = None
 
     def __post_init__(self) -> None:
         """Fill batching and instance count left unset with the defaults of the instance kind."""

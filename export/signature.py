@@ -73,6 +73,9 @@ class TensorSpec:
 #: What clients send to the ensemble: one UTF-8 text per batch item.
 TEXT_INPUT = TensorSpec("TEXT", mc.TYPE_STRING, (1,))
 
+#: Optional input of models with prompts: the prompt name per text (empty or absent: the default prompt).
+PROMPT_NAME_INPUT = TensorSpec("PROMPT_NAME", mc.TYPE_STRING, (1,))
+
 #: Token tensors a tokenizer may produce, in the order models take them.
 TOKEN_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 

@@ -33,11 +33,9 @@ def load_config(model_dir: Path) -> mc.ModelConfig:
 def tokens_from_repository(repository: Path, name: str, texts: list[str]) -> dict[str, np.ndarray]:
     """Tokenize as the served tokenizer model does, from its own config and files."""
     config = load_config(repository / f"{name}_tokenizer")
-    params = {key: int(value.string_value) for key, value in config.parameters.items()}
+    params = {key: value.string_value for key, value in config.parameters.items()}
     tokenizer = Tokenizer.from_file(str(repository / f"{name}_tokenizer" / "1" / "tokenizer.json"))
-    encoder = TextEncoder(tokenizer, [o.name for o in config.output], params["max_length"],
-                          params["pad_to_multiple_of"], params["pad_token_id"])
-    return encoder.encode(texts)
+    return TextEncoder.from_parameters(tokenizer, [o.name for o in config.output], params).encode(texts)
 
 
 def check_against_config(config: mc.ModelConfig, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray],

@@ -32,10 +32,9 @@ def tokens(repository: Path, name: str, texts: list[str]) -> dict[str, np.ndarra
     """Tokenize as the served tokenizer model does, from its own config and files."""
     folder = repository / f"{name}_tokenizer"
     config = parse((folder / "config.pbtxt").read_text())
-    params = {key: int(value.string_value) for key, value in config.parameters.items()}
-    encoder = TextEncoder(Tokenizer.from_file(str(folder / "1" / "tokenizer.json")), [o.name for o in config.output],
-                          params["max_length"], params["pad_to_multiple_of"], params["pad_token_id"])
-    return encoder.encode(texts)
+    params = {key: value.string_value for key, value in config.parameters.items()}
+    tokenizer = Tokenizer.from_file(str(folder / "1" / "tokenizer.json"))
+    return TextEncoder.from_parameters(tokenizer, [o.name for o in config.output], params).encode(texts)
 
 
 def in_process(repository: Path, name: str, texts: list[str]) -> dict[str, np.ndarray]:

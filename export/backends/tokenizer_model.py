@@ -20,6 +20,13 @@ except ImportError:  # pragma: no cover - imported by the exporter and the clien
 
 TOKENIZER_FILE = "tokenizer.json"
 TEXT_INPUT = "TEXT"
+#: Optional request input naming one of the model's prompts (sentence-transformers ``prompt_name``).
+PROMPT_NAME_INPUT = "PROMPT_NAME"
+#: Config parameters beyond the three integers: which side padding and truncation take, the prompts (JSON).
+PADDING_SIDE = "padding_side"
+TRUNCATION_SIDE = "truncation_side"
+PROMPTS = "prompts"
+DEFAULT_PROMPT_NAME = "default_prompt_name"
 
 
 class TextError(ValueError):
@@ -29,20 +36,55 @@ class TextError(ValueError):
 class TextEncoder:
     """Tokenizes a batch of texts into padded int64 arrays.
 
-    Texts longer than ``max_length`` tokens are truncated. Each batch is padded to its longest text rounded
-    up to a multiple of ``pad_to_multiple_of`` (capped at ``max_length``), so requests of similar length get
-    equal shapes and Triton's dynamic batcher can merge them.
+    Texts longer than ``max_length`` tokens are truncated (on ``truncation_side``). Each batch is padded (on
+    ``padding_side``) to its longest text rounded up to a multiple of ``pad_to_multiple_of`` (capped at
+    ``max_length``), so requests of similar length get equal shapes and Triton's dynamic batcher can merge them.
+    A prompt (by name, else the default one) is prepended to every text, as sentence-transformers does.
     """
 
     def __init__(self, tokenizer: Tokenizer, output_names: list[str], max_length: int,
-                 pad_to_multiple_of: int, pad_token_id: int) -> None:
+                 pad_to_multiple_of: int, pad_token_id: int, padding_side: str = "right",
+                 truncation_side: str = "right", prompts: dict[str, str] | None = None,
+                 default_prompt_name: str | None = None) -> None:
         self.tokenizer = tokenizer
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(max_length=max_length)
+        self.tokenizer.enable_truncation(max_length=max_length, direction=truncation_side)
         self.output_names = list(output_names)
         self.max_length = max_length
         self.pad_to_multiple_of = max(1, pad_to_multiple_of)
         self.pad_token_id = pad_token_id
+        self.padding_side = padding_side
+        self.truncation_side = truncation_side
+        self.prompts = dict(prompts or {})
+        self.default_prompt_name = default_prompt_name or None
+
+    @classmethod
+    def from_parameters(cls, tokenizer: Tokenizer, output_names: list[str], parameters: dict[str, str]
+                        ) -> TextEncoder:
+        """Build from the tokenizer model's config parameters (string values, as Triton stores them)."""
+        return cls(
+            tokenizer, output_names, int(parameters["max_length"]), int(parameters["pad_to_multiple_of"]),
+            int(parameters["pad_token_id"]), parameters.get(PADDING_SIDE) or "right",
+            parameters.get(TRUNCATION_SIDE) or "right", json.loads(parameters.get(PROMPTS) or "{}"),
+            parameters.get(DEFAULT_PROMPT_NAME) or None,
+        )
+
+    def prompt(self, name: str | None) -> str:
+        """Text of the prompt ``name``; the default prompt when ``name`` is ``None`` or empty.
+
+        Raises:
+            TextError: No prompt of that name.
+        """
+        if not name:
+            return self.prompts.get(self.default_prompt_name, "") if self.default_prompt_name else ""
+        if name not in self.prompts:
+            known = ", ".join(sorted(self.prompts)) or "none"
+            raise TextError(f"Unknown {PROMPT_NAME_INPUT} '{name}': this model's prompts are {known}")
+        return self.prompts[name]
+
+    def with_prompts(self, texts: list[str], names: list[str | None]) -> list[str]:
+        """Each text with its prompt (by name, else the default) prepended."""
+        return [self.prompt(name) + text for text, name in zip(texts, names)]
 
     @classmethod
     def from_file(cls, path: str, output_names: list[str], max_length: int, pad_to_multiple_of: int,
@@ -55,9 +97,9 @@ class TextEncoder:
         bucket = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
         return max(1, min(bucket, self.max_length))
 
-    def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """Tokenize ``texts`` into ``{output name: int64 array [len(texts), padded length]}``."""
-        return self.pad(self.tokenizer.encode_batch(texts))
+    def encode(self, texts: list[str], prompt_name: str | None = None) -> dict[str, np.ndarray]:
+        """Tokenize ``texts`` (after the prompt) into ``{output name: int64 array [len(texts), padded length]}``."""
+        return self.pad(self.tokenizer.encode_batch(self.with_prompts(texts, [prompt_name] * len(texts))))
 
     def pad(self, encodings: list) -> dict[str, np.ndarray]:
         """Pad already tokenized texts into arrays (see :meth:`encode`)."""
@@ -69,9 +111,10 @@ class TextEncoder:
         }
         for row, encoding in enumerate(encodings):
             n = len(encoding.ids)
-            arrays["input_ids"][row, :n] = encoding.ids
-            arrays["attention_mask"][row, :n] = encoding.attention_mask
-            arrays["token_type_ids"][row, :n] = encoding.type_ids
+            span = slice(length - n, length) if self.padding_side == "left" else slice(0, n)
+            arrays["input_ids"][row, span] = encoding.ids
+            arrays["attention_mask"][row, span] = encoding.attention_mask
+            arrays["token_type_ids"][row, span] = encoding.type_ids
         return {name: arrays[name] for name in self.output_names}
 
 
@@ -90,6 +133,24 @@ def decode_texts(items: np.ndarray) -> list[str]:
     return texts
 
 
+def prompt_names(request: object, count: int) -> list[str | None]:
+    """The request's ``PROMPT_NAME`` per text (one item applies to all), or ``None`` each when it sent none.
+
+    Raises:
+        TextError: The number of names matches neither one nor the number of texts.
+    """
+    tensor = pb_utils.get_input_tensor_by_name(request, PROMPT_NAME_INPUT)
+    if tensor is None:
+        return [None] * count
+    names = [item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+             for item in tensor.as_numpy().reshape(-1)]
+    if len(names) == 1:
+        return names * count
+    if len(names) != count:
+        raise TextError(f"{PROMPT_NAME_INPUT} has {len(names)} items for {count} texts: send one, or one per text")
+    return names
+
+
 class TritonPythonModel:
     """The tokenizer model that the ensemble calls first."""
 
@@ -102,12 +163,8 @@ class TritonPythonModel:
             for output in config["output"]
         ]
         folder = os.path.join(args["model_repository"], args["model_version"])
-        self.encoder = TextEncoder.from_file(
-            os.path.join(folder, TOKENIZER_FILE),
-            output_names=[name for name, _ in self.outputs],
-            max_length=int(parameters["max_length"]),
-            pad_to_multiple_of=int(parameters["pad_to_multiple_of"]),
-            pad_token_id=int(parameters["pad_token_id"]),
+        self.encoder = TextEncoder.from_parameters(
+            Tokenizer.from_file(os.path.join(folder, TOKENIZER_FILE)), [name for name, _ in self.outputs], parameters
         )
 
     def execute(self, requests: list) -> list:
@@ -117,7 +174,7 @@ class TritonPythonModel:
         for request in requests:
             try:
                 texts = decode_texts(pb_utils.get_input_tensor_by_name(request, TEXT_INPUT).as_numpy())
-                texts_per_request.append(texts)
+                texts_per_request.append(self.encoder.with_prompts(texts, prompt_names(request, len(texts))))
                 errors.append(None)
             except TextError as error:
                 texts_per_request.append(None)
