@@ -32,6 +32,7 @@ from export.signature import Signature, Task
 from export.source import default_name, resolve_source
 from export.to_onnx import check_opset, export_onnx
 from export.to_torchscript import export_torchscript
+from export.tracing import traceable_masks
 from export.triton_config import (
     LABELS_FILENAME,
     ModelNames,
@@ -157,7 +158,7 @@ def _export_artifact(fmt: Format, head: object, loaded: LoadedModel, example: di
     folder = tmp / fmt
     folder.mkdir()
     signature, acceleration = loaded.signature, settings.acceleration
-    with progress.step(f"Exporting {fmt}"):
+    with progress.step(f"Exporting {fmt}"), traceable_masks():
         if fmt == "torchscript":
             return export_torchscript(head, signature, example, folder, fp16=acceleration.fp16)
         path = export_onnx(head, signature, example, folder, settings.opset)
@@ -222,6 +223,15 @@ def tokenizer_parameters(loaded: LoadedModel) -> dict[str, str]:
     return parameters
 
 
+def named_prompts(loaded: LoadedModel) -> list[str]:
+    """Prompts a request can choose that change the input: non-empty ones other than the default."""
+    st_folder = loaded.info.st_folder
+    if st_folder is None:
+        return []
+    prompts = st_folder.prompts
+    return [name for name, text in sorted(prompts.prompts.items()) if text and name != prompts.default_name]
+
+
 def _encoder(loaded: LoadedModel, tokenizer_json: str, pad_to_multiple_of: int) -> TextEncoder:
     """The encoder the served tokenizer model will build, from the same tokenizer.json and parameters."""
     parameters = {"max_length": str(loaded.max_length), "pad_to_multiple_of": str(pad_to_multiple_of),
@@ -231,8 +241,7 @@ def _encoder(loaded: LoadedModel, tokenizer_json: str, pad_to_multiple_of: int) 
 
 def _check_tokenizer(loaded: LoadedModel, encoder: TextEncoder) -> None:
     """The served tokenizer must produce the same tokens as transformers' tokenizer, prompts included."""
-    names = [None, *encoder.prompts]
-    for name in names:
+    for name in [None, *named_prompts(loaded)]:
         for index, text in enumerate(encoder.with_prompts(list(VERIFICATION_TEXTS), [name] * len(VERIFICATION_TEXTS))):
             expected = loaded.tokenizer(text, truncation=True, max_length=loaded.max_length)["input_ids"]
             if encoder.tokenizer.encode(text).ids != list(expected):
@@ -267,7 +276,7 @@ def reference_checks(loaded: LoadedModel, encoder: TextEncoder, head: object, ba
     reference = reference_outputs(loaded, texts)
     checks = compare_with_reference(reference, loaded.signature, batches, [list(b) for b in VERIFICATION_BATCHES],
                                     outputs, gate)
-    for name in encoder.prompts:
+    for name in named_prompts(loaded):
         batch = encoder.encode(texts, name)
         named = reference_outputs(loaded, texts, name)
         result = compare_with_reference(named, loaded.signature, [batch], [list(range(len(texts)))],
@@ -284,7 +293,7 @@ def _model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedMo
     labels = loaded.info.labels
     label_files = {LABELS_FILENAME: ("\n".join(labels) + "\n").encode()} if labels else {}
     has_labels = bool(labels)
-    prompts = bool(loaded.info.st_folder and loaded.info.st_folder.prompts.prompts)
+    prompts = bool(loaded.info.st_folder and any(loaded.info.st_folder.prompts.prompts.values()))
     backend_source = Path(tokenizer_model.__file__).read_bytes()
     models = [
         ModelFolder(
