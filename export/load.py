@@ -126,6 +126,8 @@ def detect_task(architectures: list[str], folder: Path) -> Task | None:
     if is_st_folder(folder) or (folder / "1_Pooling" / "config.json").is_file():
         return Task.FEATURE_EXTRACTION
     for architecture in architectures:
+        if architecture.endswith("LMHeadModel"):  # a language-model head, not an encoder
+            continue
         for suffix, task in HEAD_TASKS.items():
             if architecture.endswith(suffix):
                 return task

@@ -18,21 +18,21 @@ from export.backends.tokenizer_model import (
     TRUNCATION_SIDE,
     TextEncoder,
 )
-from export.errors import UnsupportedModelError, UsageError, VerificationError
+from export.errors import ExportFailedError, UnsupportedModelError, UsageError, VerificationError
 from export.gates import GateOverrides, gate_for, variant_name
 from export.heads import build_head, run_head
 from export.load import LoadedModel, load_model, read_info
 from export.optimize import optimize_onnx
 from export.progress import Progress
 from export.reference import compare_with_reference, reference_outputs
-from export.release_check import run_in_release
+from export.release_check import run_in_release, run_torchscript_in_release
 from export.repository import ModelFolder, check_name, choose_version, write_models
 from export.settings import ExportSettings, Format
 from export.signature import Signature, Task
 from export.source import default_name, resolve_source
 from export.to_onnx import check_opset, export_onnx
 from export.to_torchscript import export_torchscript
-from export.tracing import traceable_masks
+from export.tracing import first_line, traceable_masks
 from export.triton_config import (
     LABELS_FILENAME,
     ModelNames,
@@ -110,7 +110,7 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
     signature = loaded.signature
     head = build_head(loaded)
     batches = verification_inputs(encoder)
-    references = [run_head(head, batch, signature.input_names) for batch in batches]
+    references = _run_eager(head, batches, signature, info.architecture or info.model_type)
     with progress.step("Verifying PyTorch against the reference library"):
         checks = reference_checks(loaded, encoder, head, batches, references)
     with tempfile.TemporaryDirectory(prefix="tritonize-export-") as tmp:
@@ -132,6 +132,9 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
                 if numbers:
                     artifact = f"onnx@ort-{ort_version}"
                     checks.extend(compare(artifact, signature, batches, references, outputs, gate))
+            if fmt == "torchscript" and settings.torchscript_release_check:
+                checks.extend(_torchscript_release_checks(path, signature, batches, references, gate, settings,
+                                                          progress))
         report = Report(tuple(checks))
         if not report.passed:
             raise VerificationError(failure_message(report), report)
@@ -143,6 +146,30 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         formats=settings.formats, ensemble_format=ensemble_format, report=report, files=files,
         repository=settings.repository.resolve(), max_length=loaded.max_length, labels=info.labels,
     )
+
+
+def _run_eager(head: object, batches: list[dict], signature: Signature, architecture: str) -> list[list]:
+    """PyTorch eager outputs of the head on every batch; a model that cannot run says why in one line."""
+    try:
+        return [run_head(head, batch, signature.input_names) for batch in batches]
+    except Exception as error:  # noqa: BLE001 - any model code can fail; the user needs the reason, not a trace
+        raise ExportFailedError(f"'{architecture}' does not run in PyTorch: {first_line(error)}. "
+                                f"Nothing was written.") from error
+
+
+def _torchscript_release_checks(path: Path, signature: Signature, batches: list[dict], references: list[list],
+                                gate: object, settings: ExportSettings, progress: Progress) -> list:
+    """Load (fp16) or verify (fp32) the TorchScript model in the PyTorch of the target release."""
+    # fp16 TorchScript is for CUDA instances; CPU half kernels of older PyTorch are incomplete, so fp16 is
+    # only loaded there.
+    numbers = not settings.acceleration.fp16
+    what = "Verifying" if numbers else "Loading (fp16: numbers need a GPU)"
+    with progress.step(f"{what} torchscript in the PyTorch of Triton {settings.triton_release}"):
+        version, outputs = run_torchscript_in_release(path, signature.input_names, len(signature.outputs),
+                                                      batches if numbers else [], settings.triton_release)
+    if not numbers:
+        return []
+    return compare(f"torchscript@torch-{version}", signature, batches, references, outputs, gate)
 
 
 def _variant(fmt: Format, settings: ExportSettings) -> str:

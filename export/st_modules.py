@@ -126,7 +126,7 @@ def read_st_folder(folder: Path) -> StFolder:
         type_name = entry.get("type", "")
         kind = type_name.rsplit(".", 1)[-1]
         path = entry.get("path", "")
-        if kind not in SUPPORTED_MODULES:
+        if kind not in SUPPORTED_MODULES or not type_name.startswith("sentence_transformers."):
             raise UnsupportedModelError(
                 f"Unsupported sentence-transformers module '{type_name}' ({path or 'model folder'}) in "
                 f"{MODULES_FILE}: the exported graph implements {', '.join(SUPPORTED_MODULES)}. Nothing was written."

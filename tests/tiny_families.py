@@ -233,3 +233,7 @@ def _save_sentence_transformer(hf_folder: Path, folder: Path, family: Family, co
     model = SentenceTransformer(modules=modules, device="cpu", prompts=prompts or None,
                                 default_prompt_name=next(iter(prompts), None))
     model.save(str(folder))
+
+
+#: The LaBSE-shaped folder (Pooling → Dense → LayerNorm → Normalize).
+BY_NAME_DENSE = next(family for family in FAMILIES if family.name == "bert-dense")
