@@ -34,10 +34,13 @@ def load_encoder(path: Path) -> TextEncoder:
         tokenizer = Tokenizer.from_file(str(tokenizer_file))
     except Exception as error:  # noqa: BLE001 - tokenizers raises plain Exceptions
         raise UsageProblem(f"Cannot load tokenizer {tokenizer_file}: {error}") from None
-    settings = _settings_from_tokenizer(tokenizer)
+    settings = {key: str(value) for key, value in _settings_from_tokenizer(tokenizer).items()}
     if config_file is not None:
         settings.update(_settings_from_config(config_file))
-    return TextEncoder(tokenizer, list(TOKEN_INPUT_NAMES), **settings)
+    try:
+        return TextEncoder.from_parameters(tokenizer, list(TOKEN_INPUT_NAMES), settings)
+    except ValueError as error:
+        raise UsageProblem(f"Cannot read tokenizer settings from {config_file}: {error}") from None
 
 
 def _locate(path: Path) -> tuple[Path, Path | None]:
@@ -56,12 +59,15 @@ def _locate(path: Path) -> tuple[Path, Path | None]:
     return path, config
 
 
-def _settings_from_config(config_file: Path) -> dict[str, int]:
+def _settings_from_config(config_file: Path) -> dict[str, str]:
+    """The tokenizer model's parameters (limits, padding and truncation side, prompts), as Triton stores them."""
     try:
         config = text_format.Parse(config_file.read_text(encoding="utf-8"), mc.ModelConfig())
         parameters = {key: value.string_value for key, value in config.parameters.items()}
-        keys = ("max_length", "pad_to_multiple_of", "pad_token_id")
-        return {key: int(parameters[key]) for key in keys if key in parameters}
+        for key in ("max_length", "pad_to_multiple_of", "pad_token_id"):
+            if key in parameters:
+                int(parameters[key])
+        return parameters
     except (OSError, ValueError, text_format.ParseError) as error:
         raise UsageProblem(f"Cannot read tokenizer settings from {config_file}: {error}") from None
 

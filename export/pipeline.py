@@ -21,7 +21,7 @@ from export.backends.tokenizer_model import (
 from export.errors import ExportFailedError, UnsupportedModelError, UsageError, VerificationError
 from export.gates import GateOverrides, gate_for, variant_name
 from export.heads import build_head, run_head
-from export.load import LoadedModel, load_model, read_info
+from export.load import LoadedModel, hidden_size, load_model, read_info
 from export.optimize import optimize_onnx
 from export.progress import Progress
 from export.reference import compare_with_reference, reference_outputs
@@ -196,7 +196,8 @@ def _export_artifact(fmt: Format, head: object, loaded: LoadedModel, example: di
     accelerated.mkdir()
     with progress.step(f"Optimising onnx ({variant})"):
         config = loaded.model.config
-        return optimize_onnx(path, accelerated, acceleration, config.num_attention_heads, config.hidden_size,
+        heads = getattr(config, "num_attention_heads", None) or getattr(config, "num_heads", 0)
+        return optimize_onnx(path, accelerated, acceleration, heads, hidden_size(config),
                              use_gpu=settings.instance_kind == "gpu")
 
 

@@ -69,6 +69,11 @@ class TextEncoder:
             parameters.get(DEFAULT_PROMPT_NAME) or None,
         )
 
+    def for_outputs(self, output_names: list[str]) -> TextEncoder:
+        """The same encoder (tokenizer, limits, sides, prompts) producing ``output_names``."""
+        return TextEncoder(self.tokenizer, output_names, self.max_length, self.pad_to_multiple_of, self.pad_token_id,
+                           self.padding_side, self.truncation_side, self.prompts, self.default_prompt_name)
+
     def prompt(self, name: str | None) -> str:
         """Text of the prompt ``name``; the default prompt when ``name`` is ``None`` or empty.
 
