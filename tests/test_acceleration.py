@@ -75,7 +75,8 @@ def test_fp16_keeps_public_dtypes_for_both_formats(tiny_models: dict[str, Path],
     repository = tmp_path / "repo"
     result = export_into(repository, str(tiny_models["bert-sentence"]), "m", instance_kind="gpu",
                          acceleration=Acceleration(fp16=True))
-    assert {(c.artifact, c.gate.variant) for c in artifact_checks(result)} == {("onnx", "fp16"), ("torchscript", "fp16")}
+    assert {(c.artifact, c.gate.variant) for c in artifact_checks(result)} == {("onnx", "fp16"),
+                                                                               ("torchscript", "fp16")}
     assert all(c.passed and c.min_cosine >= 0.999 for c in artifact_checks(result))
     model = onnx.load(str(repository / "m_onnx" / "1" / "model.onnx"))
     assert {i.type.tensor_type.elem_type for i in model.graph.input} == {TensorProto.INT64}
