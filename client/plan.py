@@ -63,8 +63,7 @@ class RequestPlan:
                 names = ", ".join(t.name for t in interface.inputs)
                 raise UnsupportedModel(f"Model '{name}' takes token tensors ({names}), not text: "
                                        "pass --tokenizer (a tokenizer.json or a tokenizer model folder)")
-            encoder = TextEncoder(encoder.tokenizer, [t.name for t in interface.inputs], encoder.max_length,
-                                  encoder.pad_to_multiple_of, encoder.pad_token_id)
+            encoder = encoder.for_outputs([t.name for t in interface.inputs])
         else:
             kinds = ", ".join(f"{t.name} ({t.triton_dtype})" for t in interface.inputs) or "none"
             raise UnsupportedModel(f"Model '{name}' takes neither text nor token tensors; its inputs: {kinds}")

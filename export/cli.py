@@ -106,6 +106,12 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
               help="NGC release of the target Triton container.")
 @click.option("--skip-release-check", is_flag=True,
               help="Do not verify the ONNX model in the exact ONNX Runtime of --triton-release.")
+@click.option("--skip-torchscript-release-check", is_flag=True,
+              help="Do not load and verify the TorchScript model in the PyTorch of --triton-release (a one-time "
+                   "download of about 4.5 GB into the cache).")
+@click.option("--truncate-dim", type=click.IntRange(min=1),
+              help="Cut sentence embeddings to this many dimensions (Matryoshka models), renormalised when the "
+                   "model normalises [default: the folder's truncate_dim, else the full width].")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
 @debug_option()
 def main(model: str | None, repository: Path, name: str | None, task: str | None, formats: tuple[str, ...],
@@ -117,7 +123,9 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
          optimize: bool, fp16: bool, quantize: str | None,
          tensorrt: bool, tensorrt_precision: str, tensorrt_workspace_mb: int, tensorrt_cache_path: str | None,
          atol: float | None, min_cosine: float | None, mean_cosine: float | None, min_agreement: float | None,
-         opset: int, triton_release: str, skip_release_check: bool, quiet: bool, debug: bool) -> None:
+         opset: int, triton_release: str, skip_release_check: bool,
+         skip_torchscript_release_check: bool, truncate_dim: int | None, quiet: bool,
+         debug: bool) -> None:
     """Export a Hugging Face MODEL (hub id or local folder) into a verified Triton model repository.
 
     With no MODEL, exports the bundled sentence-transformers/all-MiniLM-L6-v2. Writes an ensemble NAME
@@ -142,6 +150,7 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
                                   tensorrt_cache_path),
         gates=GateOverrides(atol, min_cosine, mean_cosine, min_agreement),
         opset=opset, triton_release=triton_release, release_check=not skip_release_check,
+        torchscript_release_check=not skip_torchscript_release_check, truncate_dim=truncate_dim,
     )
     try:
         result = run_export(settings, Progress(stream=None if quiet else sys.stderr))

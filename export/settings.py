@@ -18,6 +18,9 @@ DEFAULT_TRITON_RELEASE = "24.10"
 #: ONNX Runtime inside each supported Triton release (Triton's compatibility matrix).
 ONNXRUNTIME_BY_RELEASE = {"24.09": "1.19.2", "24.10": "1.19.2", "24.11": "1.19.2", "24.12": "1.20.1"}
 
+#: PyTorch generation of the libtorch inside each supported Triton release (NGC PyTorch container of that month).
+TORCH_BY_RELEASE = {"24.09": "2.5.0", "24.10": "2.5.0", "24.11": "2.6.0", "24.12": "2.6.0"}
+
 #: Highest ONNX opset the ONNX Runtime inside each supported Triton release runs (ORT release notes).
 MAX_OPSET_BY_RELEASE = {"24.09": 21, "24.10": 21, "24.11": 21, "24.12": 21}
 
@@ -142,6 +145,10 @@ class ExportSettings:
         opset: ONNX opset.
         triton_release: NGC release of the target Triton container.
         release_check: Also verify the ONNX model in the ONNX Runtime version of ``triton_release``.
+        torchscript_release_check: Also load and verify the TorchScript model in the PyTorch of
+            ``triton_release`` (a one-time install of about 4.5 GB into the cache).
+        truncate_dim: Cut sentence embeddings to this many dimensions (Matryoshka), renormalised when the
+            model normalises; ``None`` keeps the folder's ``truncate_dim`` or the full width.
     """
 
     model: str | None = None
@@ -166,6 +173,8 @@ class ExportSettings:
     opset: int = DEFAULT_OPSET
     triton_release: str = DEFAULT_TRITON_RELEASE
     release_check: bool = True
+    torchscript_release_check: bool = True
+    truncate_dim: int | None = None
 
     def __post_init__(self) -> None:
         """Fill batching and instance count left unset with the defaults of the instance kind."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tritonclient.grpc import model_config_pb2 as mc
 
 from export.settings import CONTAINER_REPOSITORY, Acceleration, ExportSettings, Format, QueuePolicy
-from export.signature import TEXT_INPUT, Signature, TensorSpec
+from export.signature import PROMPT_NAME_INPUT, TEXT_INPUT, Signature, TensorSpec
 from tritonize.repo_format.files import LABELS_FILENAME, TENSORRT_CACHE_DIR
 from tritonize.repo_format.names import ModelNames
 from tritonize.repo_format.platforms import ENSEMBLE_PLATFORM, INTRA_OP_THREADS, PLATFORMS, PYTHON_BACKEND
@@ -59,39 +59,51 @@ def tensorrt_optimization(model_name: str, acceleration: Acceleration) -> mc.Mod
     )
 
 
-def tokenizer_config(names: ModelNames, signature: Signature, settings: ExportSettings, max_length: int,
-                     pad_token_id: int) -> mc.ModelConfig:
-    """Config of the Python-backend tokenizer: ``TEXT`` in, padded token tensors out."""
+def tokenizer_config(names: ModelNames, signature: Signature, settings: ExportSettings,
+                     parameters: TokenizerParameters, prompts: bool = False) -> mc.ModelConfig:
+    """Config of the Python-backend tokenizer: ``TEXT`` (and optional ``PROMPT_NAME``) in, padded tokens out.
+
+    ``parameters`` carry the tokenizer's own settings (limits, padding and truncation side, prompts).
+    """
     batching = settings.batching
     config = mc.ModelConfig(
         name=names.tokenizer,
         backend=PYTHON_BACKEND,
         max_batch_size=batching.max_batch_size,
-        input=[_input(TEXT_INPUT, batching.max_batch_size)],
+        input=_text_inputs(batching.max_batch_size, prompts),
         output=[_output(spec, batching.max_batch_size, False) for spec in signature.inputs],
         version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
         instance_group=[
             mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=settings.tokenizer_instance_count)
         ],
         parameters={
-            key: mc.ModelParameter(string_value=value)
-            for key, value in TokenizerParameters(max_length, batching.pad_to_multiple_of, pad_token_id)
-            .as_strings().items()
+            key: mc.ModelParameter(string_value=value) for key, value in parameters.as_strings().items()
         },
     )
     _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, (), settings.queue)
     return config
 
 
+def _text_inputs(max_batch_size: int, prompts: bool) -> list[mc.ModelInput]:
+    """``TEXT``, and the optional ``PROMPT_NAME`` for models with prompts."""
+    inputs = [_input(TEXT_INPUT, max_batch_size)]
+    if prompts:
+        prompt = _input(PROMPT_NAME_INPUT, max_batch_size)
+        prompt.optional = True
+        inputs.append(prompt)
+    return inputs
+
+
 def ensemble_config(names: ModelNames, fmt: Format, signature: Signature, settings: ExportSettings,
-                    has_labels: bool) -> mc.ModelConfig:
+                    has_labels: bool, prompts: bool = False) -> mc.ModelConfig:
     """Config of the ensemble clients call: tokenizer step, then the artifact step."""
     max_batch_size = settings.batching.max_batch_size
+    text_inputs = _text_inputs(max_batch_size, prompts)
     steps = [
         mc.ModelEnsembling.Step(
             model_name=names.tokenizer,
             model_version=-1,
-            input_map={TEXT_INPUT.name: TEXT_INPUT.name},
+            input_map={spec.name: spec.name for spec in text_inputs},
             output_map={name: name for name in signature.input_names},
         ),
         mc.ModelEnsembling.Step(
@@ -105,7 +117,7 @@ def ensemble_config(names: ModelNames, fmt: Format, signature: Signature, settin
         name=names.ensemble,
         platform=ENSEMBLE_PLATFORM,
         max_batch_size=max_batch_size,
-        input=[_input(TEXT_INPUT, max_batch_size)],
+        input=text_inputs,
         output=[_output(spec, max_batch_size, has_labels) for spec in signature.outputs],
         ensemble_scheduling=mc.ModelEnsembling(step=steps),
     )

@@ -158,7 +158,8 @@ def test_config_readable(url: str) -> None:
     lines = run(url, "config", "tiny_cls_tokenizer").stdout.splitlines()
     assert "dynamic batching: max queue delay 100 µs, preferred batch sizes 16" in lines
     assert "instance groups: 1 × CPU" in lines
-    assert lines[-4:] == ["parameters:", "  max_length = 64", "  pad_to_multiple_of = 8", "  pad_token_id = 0"]
+    assert lines[-6:] == ["parameters:", "  max_length = 64", "  pad_to_multiple_of = 8", "  pad_token_id = 0",
+                          "  padding_side = right", "  truncation_side = right"]
 
 
 def test_config_json_is_the_server_answer(url: str, protocol: str) -> None:

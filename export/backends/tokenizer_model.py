@@ -48,7 +48,9 @@ class TritonPythonModel:
         for request in requests:
             try:
                 texts = encoding.decode_texts(pb_utils.get_input_tensor_by_name(request, self.text_input).as_numpy())
-                texts_per_request.append(texts)
+                prompts = pb_utils.get_input_tensor_by_name(request, encoding.PROMPT_NAME_INPUT)
+                names = encoding.prompt_names(None if prompts is None else prompts.as_numpy(), len(texts))
+                texts_per_request.append(self.encoder.with_prompts(texts, names))
                 errors.append(None)
             except encoding.TextError as error:
                 texts_per_request.append(None)
