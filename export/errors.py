@@ -23,6 +23,10 @@ class UnsupportedModelError(ExportError):
     """The architecture or task cannot be exported."""
 
 
+class TokenizerError(ExportError):
+    """The model folder's tokenizer is missing or cannot tokenize real text."""
+
+
 class ExportFailedError(ExportError):
     """Tracing or conversion of the model failed."""
 

@@ -23,6 +23,7 @@ from export.signature import Signature, Task
 from export.source import default_name, resolve_source
 from export.to_onnx import check_opset, export_onnx
 from export.to_torchscript import export_torchscript
+from export.tokenizer_check import check_tokenizer
 from export.triton_config import (
     LABELS_FILENAME,
     ModelNames,
@@ -94,6 +95,7 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         loaded = load_model(info, settings.trust_remote_code)
     tokenizer_json = loaded.tokenizer.backend_tokenizer.to_str()
     encoder = _encoder(loaded, tokenizer_json, settings.batching.pad_to_multiple_of)
+    check_tokenizer(source.folder, loaded.tokenizer, encoder.tokenizer)
     _check_tokenizer(loaded, encoder)
     signature = loaded.signature
     head = build_head(loaded)
