@@ -25,7 +25,7 @@ from client.perf_analyzer import LoadLevel, PerfSettings
 from client.plan import RequestPlan
 from client.results import Prediction
 from client.text_client import SORT_WINDOW, TextClient
-from client.texts import parse_texts, read_file
+from client.texts import InputTexts, parse_input, read_file, read_input
 
 STDIN = "-"
 
@@ -175,10 +175,15 @@ def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_
     """Send TEXTS (or --file, or - for stdin) to a text model; print results in input order.
 
     The default table shows each text's top label and score, or an embedding's size and first values.
+    Blank texts (empty lines, records with a blank field) are skipped with a warning; every result keeps its
+    input position (JSON ``index``: line number - 1; the table's ``#``: the line number).
     """
     if json_ and jsonl:
         raise click.UsageError("Choose one of --json and --jsonl")
-    inputs, streamed = _read_texts(texts, file_, field)
+    given, streamed, source = _read_texts(texts, file_, field)
+    if given.blank:
+        click.echo(f"Warning: {skipped_message(given.blank, source)}", err=True)
+    inputs = list(given.texts)
     client = settings.client()
     plan = client.plan(model, batch_size=batch_size, top_k=top_k, tokenizer=tokenizer)
     if settings.verbose:
@@ -186,15 +191,16 @@ def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_
                    f"{concurrency} in flight", err=True)
     started = time.perf_counter()
     show = streamed and not quiet and _is_terminal() and len(inputs) > shutil.get_terminal_size().lines
-    predictions = _with_progress(client, plan, inputs, concurrency, SORT_WINDOW if sort else 0, show)
+    predictions = _with_progress(client, plan, inputs, given.positions, concurrency, SORT_WINDOW if sort else 0,
+                                 show)
     if jsonl:
         for prediction in predictions:
             click.echo(output.json_line(prediction))
     elif json_:
         click.echo(output.json_document([p.to_record() for p in predictions]))
     else:
-        for prediction in predictions:
-            if prediction.index == 0:
+        for number, prediction in enumerate(predictions):
+            if number == 0:
                 click.echo(output.prediction_header())
             click.echo(output.prediction_row(prediction, top_k or 1))
     if settings.verbose:
@@ -202,8 +208,17 @@ def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_
         click.echo(f"{len(inputs)} texts in {elapsed:.2f} s ({len(inputs) / elapsed:.1f} texts/s)", err=True)
 
 
-def _read_texts(arguments: tuple[str, ...], file_: str | None, field: str | None) -> tuple[list[str], bool]:
-    """The texts and whether they came from a file or stdin."""
+def skipped_message(blank: tuple[int, ...], source: str) -> str:
+    """``skipped 2 blank texts (lines 4, 9 of texts.txt)``: 1-based numbers, at most ten of them."""
+    plural = "s" if len(blank) > 1 else ""
+    numbers = ", ".join(str(position + 1) for position in blank[:10]) + (", …" if len(blank) > 10 else "")
+    where = f"argument{plural} {numbers}" if source == "arguments" else f"line{plural} {numbers} of {source}"
+    return f"skipped {len(blank)} blank text{plural} ({where}); results keep their input positions"
+
+
+def _read_texts(arguments: tuple[str, ...], file_: str | None,
+                field: str | None) -> tuple[InputTexts, bool, str]:
+    """The texts, whether they came from a file or stdin, and where from (``arguments``, ``stdin``, a path)."""
     if arguments == (STDIN,) and file_ is None:
         file_ = STDIN
         arguments = ()
@@ -214,27 +229,31 @@ def _read_texts(arguments: tuple[str, ...], file_: str | None, field: str | None
             raise click.UsageError("--field applies to --file or stdin input")
         if not arguments:
             raise click.UsageError("No texts given: pass TEXT arguments, --file PATH, or - to read stdin")
-        return list(arguments), False
+        given = InputTexts.of(arguments)
+        if not given.texts:
+            raise InputError("Only blank texts given")
+        return given, False, "arguments"
     if file_ == STDIN:
-        inputs = parse_texts(click.get_binary_stream("stdin").read(), "stdin", field)
+        given = parse_input(click.get_binary_stream("stdin").read(), "stdin", field)
         source = "stdin"
     else:
-        inputs = read_file(Path(file_), field)
+        given = read_input(Path(file_), field)
         source = file_
-    if not inputs:
+    if not given.texts:
         raise InputError(f"No texts in {source}")
-    return inputs, True
+    return given, True, source
 
 
-def _with_progress(client: TextClient, plan: RequestPlan, inputs: list[str], concurrency: int, sort_window: int,
-                   show: bool) -> Iterator[Prediction]:
+def _with_progress(client: TextClient, plan: RequestPlan, inputs: list[str], positions: tuple[int, ...],
+                   concurrency: int, sort_window: int, show: bool) -> Iterator[Prediction]:
     """Predictions in order; with ``show``, a progress bar on stderr and output held until it completes."""
     if not show:
-        yield from client.stream(plan, inputs, concurrency, sort_window=sort_window)
+        yield from client.stream(plan, inputs, concurrency, sort_window=sort_window, positions=positions)
         return
     with click.progressbar(length=len(inputs), label="Predicting", file=sys.stderr, show_pos=True,
                            show_eta=True) as bar:
-        held = list(client.stream(plan, inputs, concurrency, on_batch=bar.update, sort_window=sort_window))
+        held = list(client.stream(plan, inputs, concurrency, on_batch=bar.update, sort_window=sort_window,
+                                  positions=positions))
     yield from held
 
 
