@@ -73,7 +73,8 @@ class ExportFailed(click.ClickException):
               help="Intra-op threads of each instance (ONNX Runtime / libtorch); set cores / --instance-count for "
                    "CPU hosts [default: the backend's, all cores per instance].")
 @click.option("--version", "version", type=click.IntRange(min=1), help="Version to write [default: next free].")
-@click.option("--force", is_flag=True, help="Replace an existing --version.")
+@click.option("--force", is_flag=True,
+              help="Replace an existing version: --version N, or without it the newest (the one served).")
 @click.option("--optimize", is_flag=True,
               help="ONNX Runtime transformer fusions (attention, layer norm, GELU) for the --instance-kind.")
 @click.option("--fp16", is_flag=True, help="Half precision for GPU instances (inputs stay INT64, outputs FP32).")

@@ -109,7 +109,7 @@ class ExportSettings:
         threads_per_instance: Intra-op threads of each instance's runtime (ONNX Runtime / libtorch); ``None``
             leaves the backend's default (all cores per instance in Triton; cores / instances in the local server).
         version: Version folder to write; the next free one when ``None``.
-        force: Replace an existing version.
+        force: Replace an existing version (``version``, or the newest when ``version`` is ``None``).
         acceleration: Graph optimisations, precision and TensorRT.
         gates: Accuracy thresholds that override each variant's defaults.
         opset: ONNX opset.
