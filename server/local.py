@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from server import triton_log
+from server import leftovers, reaper, triton_log
 from server.bundle import TritonBundle
 from server.errors import (
     ModelLoadError,
@@ -129,6 +129,7 @@ class LocalTriton:
         self._shm_prefix = f"tritonize_{uuid.uuid4().hex[:12]}_"
         self._stop_sync = threading.Event()
         self._sync_thread: threading.Thread | None = None
+        self._reaper: reaper.Reaper | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -194,6 +195,8 @@ class LocalTriton:
             self._workdir = None
             self._shadow = None
             self._log_path = self._kept_log
+        reaper.release(self._reaper)
+        self._reaper = None
         return code
 
     def wait(self, timeout: float | None = None) -> int | None:
@@ -317,9 +320,14 @@ class LocalTriton:
 
     def _launch(self) -> None:
         plan(self.repository, 0)  # a missing repository fails here, before any work
+        for leftover in leftovers.find():  # before the ports are checked: leftovers may hold them
+            logger.warning("removed what an earlier local Triton left running (its starter was killed): %s",
+                           leftover.describe())
+            leftovers.remove(leftover)
         self._ports = self._choose_ports()
         bundle = TritonBundle.find()
-        self._workdir = Path(tempfile.mkdtemp(prefix="tritonize-server-"))
+        self._workdir = Path(tempfile.mkdtemp(prefix=leftovers.WORKDIR_PREFIX))
+        leftovers.mark_owner(self._workdir)
         backends = bundle.prepare_backends(self._workdir / "backends")
         self._shadow = ShadowRepository(self.repository, self._workdir / "repository", self._gpus())
         translations = self._shadow.sync()
@@ -347,6 +355,7 @@ class LocalTriton:
             command, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
             env=bundle.environment(), cwd=self._workdir, start_new_session=True,
         )
+        self._reaper = reaper.watch(self._process.pid, self._workdir, self._shm_prefix)  # even if we are killed
         atexit.register(self.stop)
 
     def _choose_ports(self) -> dict[str, int]:
