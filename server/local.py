@@ -222,12 +222,14 @@ class LocalTriton:
         if self._process is None:
             raise UsageError("Start the server before serve().")
         _, offset = self.load_failures()
+        reported: dict[tuple[str, int], str] = {}  # Triton retries a failed version on every poll: report changes
         code = self.wait(interval)
         while code is None:
             failures, offset = self.load_failures(offset)
             for failure in failures:
-                if report is not None:
+                if report is not None and reported.get((failure.model, failure.version)) != failure.detail:
                     report(failure)
+                reported[failure.model, failure.version] = failure.detail
             code = self.wait(interval)
         raise ServerExitedError(code, triton_log.tail(self.log_text()))
 
@@ -301,7 +303,10 @@ class LocalTriton:
         While serving in ``poll`` mode, a newly exported version that does not load shows up here.
         """
         text = self.log_text(offset)
-        return triton_log.load_failures(text), offset + len(text.encode())
+        failures = triton_log.load_failures(text)
+        if self._shadow is not None:  # name the user's files, not their shadow copies
+            failures = [triton_log.with_user_paths(f, str(self._shadow.root), str(self.repository)) for f in failures]
+        return failures, offset + len(text.encode())
 
     def is_ready(self) -> bool:
         """``/v2/health/ready`` answers 200 (with strict readiness: every model is ready)."""
@@ -386,7 +391,7 @@ class LocalTriton:
         port = triton_log.busy_port(log)
         if port is not None:
             return PortInUseError(port[1], port[0])
-        failures = triton_log.load_failures(log)
+        failures, _ = self.load_failures()
         if failures:
             for failure in failures:
                 logger.debug("%s", failure.detail)
