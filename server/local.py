@@ -254,8 +254,8 @@ class LocalTriton:
 
     @property
     def metrics_url(self) -> str:
-        """Prometheus metrics URL (``http://127.0.0.1:8002/metrics``)."""
-        return f"http://127.0.0.1:{self._port('metrics')}/metrics"
+        """The metrics address without scheme, like the others: ``127.0.0.1:8002`` (scraped at ``/metrics``)."""
+        return f"127.0.0.1:{self._port('metrics')}"
 
     @property
     def ports(self) -> dict[str, int]:
