@@ -11,6 +11,7 @@ from tokenizers import Tokenizer
 from export.backends import tokenizer_model
 from export.backends.tokenizer_model import TOKENIZER_FILE, TextEncoder
 from export.errors import UsageError, VerificationError
+from export.folder_check import check_folder
 from export.gates import gate_for, variant_name
 from export.heads import build_head, run_head
 from export.load import LoadedModel, load_model, read_info
@@ -87,6 +88,7 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
     ensemble_format = _validate(settings)
     with progress.step("Resolving model"):
         source = resolve_source(settings.model, settings.revision)
+        check_folder(source.folder, source.model_id)
         info = read_info(source, settings.task)
     names = ModelNames(check_name(settings.name or default_name(source.model_id)))
     model_names = [names.ensemble, names.tokenizer, *(names.artifact(fmt) for fmt in settings.formats)]
@@ -95,7 +97,7 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         loaded = load_model(info, settings.trust_remote_code)
     tokenizer_json = loaded.tokenizer.backend_tokenizer.to_str()
     encoder = _encoder(loaded, tokenizer_json, settings.batching.pad_to_multiple_of)
-    check_tokenizer(source.folder, loaded.tokenizer, encoder.tokenizer)
+    check_tokenizer(source.folder, source.model_id, loaded.tokenizer, encoder.tokenizer)
     _check_tokenizer(loaded, encoder)
     signature = loaded.signature
     head = build_head(loaded)

@@ -25,11 +25,12 @@ PROBE_TEXT = (
 MAX_UNKNOWN_SHARE = 0.5
 
 
-def check_tokenizer(folder: Path, tokenizer: object, served: Tokenizer) -> None:
+def check_tokenizer(folder: Path, shown: str, tokenizer: object, served: Tokenizer) -> None:
     """Raise unless ``served`` (the tokenizer.json the tokenizer model will run) tokenizes real text.
 
     Args:
         folder: The model folder the tokenizer was loaded from.
+        shown: How the user named it (messages quote this).
         tokenizer: transformers' tokenizer loaded from ``folder`` (names the files its family reads).
         served: The ``tokenizers`` tokenizer written into the repository.
 
@@ -39,12 +40,12 @@ def check_tokenizer(folder: Path, tokenizer: object, served: Tokenizer) -> None:
     """
     missing = missing_files(folder, getattr(type(tokenizer), "vocab_files_names", {}) or {})
     if missing:
-        raise TokenizerError(f"Model folder '{folder}' has no tokenizer: {missing}.")
+        raise TokenizerError(f"Model folder '{shown}' has no tokenizer: {missing}.")
     specials = {token for token, _ in _special_tokens(served)}
     words = [token for token in served.get_vocab(with_added_tokens=True) if token not in specials]
     if not words:
         raise TokenizerError(
-            f"The tokenizer of '{folder}' knows only its {len(specials)} special tokens: it would turn every "
+            f"The tokenizer of '{shown}' knows only its {len(specials)} special tokens: it would turn every "
             f"text into unknown tokens."
         )
     encoding = served.encode(PROBE_TEXT, add_special_tokens=False)
@@ -52,13 +53,13 @@ def check_tokenizer(folder: Path, tokenizer: object, served: Tokenizer) -> None:
     share = sum(token_id in unknown for token_id in encoding.ids) / max(1, len(encoding.ids))
     if share > MAX_UNKNOWN_SHARE:
         raise TokenizerError(
-            f"The tokenizer of '{folder}' turns {share:.0%} of a plain English probe text into unknown tokens: "
+            f"The tokenizer of '{shown}' turns {share:.0%} of a plain English probe text into unknown tokens: "
             f"its vocabulary does not fit the model."
         )
     decoded = served.decode(encoding.ids, skip_special_tokens=True)
     if _letters(decoded) != _letters(PROBE_TEXT):
         raise TokenizerError(
-            f"The tokenizer of '{folder}' does not give a plain English probe text back after encoding and "
+            f"The tokenizer of '{shown}' does not give a plain English probe text back after encoding and "
             f"decoding it (got {decoded[:60]!r})."
         )
 
