@@ -12,15 +12,15 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
                 "pytorch_model.bin.index.json")
 
 
-def check_folder(folder: Path, shown: str) -> None:
-    """Raise unless every JSON file of ``folder`` parses, ``config.json`` is an object, and weights are there.
+def check_files(folder: Path, shown: str) -> None:
+    """Raise unless every JSON file of ``folder`` parses and ``config.json`` is an object.
 
     Args:
         folder: The model folder.
         shown: How the user named it (messages quote this, not a resolved or cached path).
 
     Raises:
-        ModelFolderError: A JSON file is corrupt, ``config.json`` is not an object, or no weight file exists.
+        ModelFolderError: A JSON file is corrupt, or ``config.json`` is not an object.
     """
     for path in sorted([*folder.glob("*.json"), *folder.glob("*/config.json")]):
         try:
@@ -34,6 +34,14 @@ def check_folder(folder: Path, shown: str) -> None:
             ) from None
         if path.name == "config.json" and path.parent == folder and not isinstance(value, dict):
             raise ModelFolderError(f"config.json in '{shown}' is not a JSON object.")
+
+
+def check_weights(folder: Path, shown: str) -> None:
+    """Raise unless ``folder`` holds weights transformers can load (see :func:`check_files` for the arguments).
+
+    Raises:
+        ModelFolderError: No weight file exists.
+    """
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
         raise ModelFolderError(
             f"Model folder '{shown}' has no weights: none of {', '.join(WEIGHT_FILES)} is there."

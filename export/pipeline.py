@@ -11,7 +11,7 @@ from tokenizers import Tokenizer
 from export.backends import tokenizer_model
 from export.backends.tokenizer_model import TOKENIZER_FILE, TextEncoder
 from export.errors import UsageError, VerificationError
-from export.folder_check import check_folder
+from export.folder_check import check_files, check_weights
 from export.gates import gate_for, variant_name
 from export.heads import build_head, run_head
 from export.load import LoadedModel, load_model, read_info
@@ -88,8 +88,9 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
     ensemble_format = _validate(settings)
     with progress.step("Resolving model"):
         source = resolve_source(settings.model, settings.revision)
-        check_folder(source.folder, source.model_id)
+        check_files(source.folder, source.model_id)
         info = read_info(source, settings.task)
+        check_weights(source.folder, source.model_id)
     names = ModelNames(check_name(settings.name or default_name(source.model_id)))
     model_names = [names.ensemble, names.tokenizer, *(names.artifact(fmt) for fmt in settings.formats)]
     version = choose_version(settings.repository, model_names, settings.version, settings.force)
