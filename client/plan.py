@@ -12,8 +12,8 @@ from client.connection import RequestedOutput
 from client.errors import InputError, UnsupportedModel
 from client.metadata import ModelInterface
 from client.results import Prediction, parse_classes, split_token_classes
-from export.backends.tokenizer_model import TextEncoder
 from export.signature import TOKEN_INPUT_NAMES
+from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
 #: Texts per request for models that do not batch (``max_batch_size: 0``): their leading dimension is not a
 #: batch to Triton, so the classification extension would rank the classes of all texts of a request together.

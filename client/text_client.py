@@ -28,7 +28,7 @@ from client.metadata import Health, ModelInterface, RepositoryEntry
 from client.plan import RequestPlan
 from client.results import Prediction
 from client.tokenizing import load_encoder
-from export.backends.tokenizer_model import TextEncoder
+from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
 #: Seconds between checks while waiting for readiness.
 POLL_INTERVAL_S = 0.25

@@ -9,7 +9,6 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from export.backends import tokenizer_model
-from export.backends.tokenizer_model import TOKENIZER_FILE, TextEncoder
 from export.errors import UsageError, VerificationError
 from export.folder_check import check_files, check_weights
 from export.gates import gate_for, variant_name
@@ -25,13 +24,7 @@ from export.source import default_name, resolve_source
 from export.to_onnx import check_opset, export_onnx
 from export.to_torchscript import export_torchscript
 from export.tokenizer_check import check_tokenizer
-from export.triton_config import (
-    LABELS_FILENAME,
-    ModelNames,
-    artifact_config,
-    ensemble_config,
-    tokenizer_config,
-)
+from export.triton_config import ModelNames, artifact_config, ensemble_config, tokenizer_config
 from export.verify import (
     VERIFICATION_TEXTS,
     Report,
@@ -41,8 +34,14 @@ from export.verify import (
     verification_inputs,
     verify,
 )
-
-MODEL_PY = "model.py"
+from tritonize.repo_format import tokenizer_encoding
+from tritonize.repo_format.files import (
+    LABELS_FILENAME,
+    PYTHON_MODEL_FILENAME,
+    TOKENIZER_ENCODING_FILENAME,
+    TOKENIZER_FILENAME,
+)
+from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
 
 @dataclass(frozen=True)
@@ -228,14 +227,15 @@ def _model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedMo
     labels = loaded.info.labels
     label_files = {LABELS_FILENAME: ("\n".join(labels) + "\n").encode()} if labels else {}
     has_labels = bool(labels)
-    backend_source = Path(tokenizer_model.__file__).read_bytes()
+    backend_files = {PYTHON_MODEL_FILENAME: Path(tokenizer_model.__file__).read_bytes(),
+                     TOKENIZER_ENCODING_FILENAME: Path(tokenizer_encoding.__file__).read_bytes()}
     models = [
         ModelFolder(
             ensemble_config(names, ensemble_format, signature, settings, has_labels), root_files=label_files
         ),
         ModelFolder(
             tokenizer_config(names, signature, settings, loaded.max_length, loaded.pad_token_id),
-            version_files={MODEL_PY: backend_source, TOKENIZER_FILE: tokenizer_json.encode()},
+            version_files={**backend_files, TOKENIZER_FILENAME: tokenizer_json.encode()},
         ),
     ]
     for fmt, path in artifacts.items():

@@ -2,50 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from export.settings import CONTAINER_REPOSITORY, Acceleration, ExportSettings, Format
 from export.signature import TEXT_INPUT, Signature, TensorSpec
-
-LABELS_FILENAME = "labels.txt"
-CONFIG_FILENAME = "config.pbtxt"
-TENSORRT_CACHE_DIR = "trt_engine_cache"
-
-#: Triton platform of each artifact format.
-PLATFORMS: dict[str, str] = {"onnx": "onnxruntime_onnx", "torchscript": "pytorch_libtorch"}
-
-#: Config parameter holding each backend's intra-op thread count (onnxruntime_backend, pytorch_backend).
-THREAD_PARAMETERS: dict[Format, str] = {"onnx": "intra_op_thread_count", "torchscript": "INTRA_OP_THREAD_COUNT"}
+from tritonize.repo_format.files import LABELS_FILENAME, TENSORRT_CACHE_DIR
+from tritonize.repo_format.names import ModelNames
+from tritonize.repo_format.platforms import ENSEMBLE_PLATFORM, INTRA_OP_THREADS, PLATFORMS, PYTHON_BACKEND
+from tritonize.repo_format.tokenizer_encoding import TokenizerParameters
 
 #: ``--instance-kind`` → Triton instance group kind.
 INSTANCE_KINDS = {"gpu": mc.ModelInstanceGroup.KIND_GPU, "cpu": mc.ModelInstanceGroup.KIND_CPU}
-
-#: Queue delay of the tokenizer model's batcher: it only gathers requests that already wait.
-TOKENIZER_QUEUE_DELAY_US = 100
-
-
-@dataclass(frozen=True)
-class ModelNames:
-    """Names of the models one export writes, all derived from one base name."""
-
-    base: str
-
-    @property
-    def ensemble(self) -> str:
-        """The model clients call: text in, task outputs out."""
-        return self.base
-
-    @property
-    def tokenizer(self) -> str:
-        """The Python-backend tokenizer model."""
-        return f"{self.base}_tokenizer"
-
-    def artifact(self, fmt: Format) -> str:
-        """The model serving one exported artifact."""
-        return f"{self.base}_{fmt}"
 
 
 def artifact_config(names: ModelNames, fmt: Format, signature: Signature, settings: ExportSettings,
@@ -69,7 +36,7 @@ def artifact_config(names: ModelNames, fmt: Format, signature: Signature, settin
     )
     _add_dynamic_batching(config, batching.max_queue_delay_us, batching.preferred_batch_sizes)
     if settings.threads_per_instance:
-        config.parameters[THREAD_PARAMETERS[fmt]].string_value = str(settings.threads_per_instance)
+        config.parameters[INTRA_OP_THREADS[fmt]].string_value = str(settings.threads_per_instance)
     if fmt == "onnx" and settings.acceleration.tensorrt:
         config.optimization.CopyFrom(tensorrt_optimization(config.name, settings.acceleration))
     return config
@@ -98,19 +65,21 @@ def tokenizer_config(names: ModelNames, signature: Signature, settings: ExportSe
     batching = settings.batching
     config = mc.ModelConfig(
         name=names.tokenizer,
-        backend="python",
+        backend=PYTHON_BACKEND,
         max_batch_size=batching.max_batch_size,
         input=[_input(TEXT_INPUT, batching.max_batch_size)],
         output=[_output(spec, batching.max_batch_size, False) for spec in signature.inputs],
         version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
-        instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
+        instance_group=[
+            mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=settings.tokenizer_instance_count)
+        ],
         parameters={
-            "max_length": mc.ModelParameter(string_value=str(max_length)),
-            "pad_to_multiple_of": mc.ModelParameter(string_value=str(batching.pad_to_multiple_of)),
-            "pad_token_id": mc.ModelParameter(string_value=str(pad_token_id)),
+            key: mc.ModelParameter(string_value=value)
+            for key, value in TokenizerParameters(max_length, batching.pad_to_multiple_of, pad_token_id)
+            .as_strings().items()
         },
     )
-    _add_dynamic_batching(config, TOKENIZER_QUEUE_DELAY_US, ())
+    _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, ())
     return config
 
 
@@ -134,25 +103,12 @@ def ensemble_config(names: ModelNames, fmt: Format, signature: Signature, settin
     ]
     return mc.ModelConfig(
         name=names.ensemble,
-        platform="ensemble",
+        platform=ENSEMBLE_PLATFORM,
         max_batch_size=max_batch_size,
         input=[_input(TEXT_INPUT, max_batch_size)],
         output=[_output(spec, max_batch_size, has_labels) for spec in signature.outputs],
         ensemble_scheduling=mc.ModelEnsembling(step=steps),
     )
-
-
-def render(config: mc.ModelConfig) -> str:
-    """Render as ``config.pbtxt`` text; ``max_batch_size: 0`` is written although it is the default."""
-    text = text_format.MessageToString(config)
-    if config.max_batch_size == 0:
-        text += "max_batch_size: 0\n"
-    return text
-
-
-def parse(text: str) -> mc.ModelConfig:
-    """Parse ``config.pbtxt`` text into a ``ModelConfig``."""
-    return text_format.Parse(text, mc.ModelConfig())
 
 
 def _artifact_output_name(signature: Signature, fmt: Format, spec: TensorSpec) -> str:

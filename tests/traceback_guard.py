@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 #: Flags that ask for stack traces.
-DEBUG_FLAGS = ("--debug", "--verbose")
+DEBUG_FLAGS = ("--debug",)
 #: ``python -m X`` and console scripts that are ours.
 OUR_MODULES = ("export", "server", "client")
 MARKERS = ("Traceback (most recent call last)", "Exception ignored in")
