@@ -1,6 +1,6 @@
 """CPU serving benchmark: the bundled MiniLM through the local Triton vs in-process ONNX Runtime, in one run.
 
-    .venv/bin/python -m benchmarks.serving [--quick] [--variants fp32,optimize,int8,optimize+int8]
+    .venv/bin/python -m benchmarks.serving [--quick] [--variant fp32 --variant int8 ...] [-c 1,4,16]
 
 For each variant: export for CPU into a temporary repository, measure in-process ONNX Runtime on the same
 ``model.onnx`` and the same 512 texts (the ceiling: best of batch 1 at natural lengths and bucketed batches),
@@ -14,13 +14,14 @@ exporter's defaults for ``--instance-kind cpu``. About 4 minutes in full, about 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import click
 
 from benchmarks import serving_report as report
 from benchmarks.inprocess import encoder_for, measure
@@ -34,6 +35,7 @@ from export.pipeline import ExportResult, run_export
 from export.settings import Acceleration, ExportSettings
 from export.verify import row_cosines
 from server.local import LocalTriton
+from tritonize.errors import TritonizeError
 from tritonize.repo_format.files import ONNX_FILENAME
 
 #: Variants of issue #7, by the name used on the command line and in tables.
@@ -197,30 +199,37 @@ def run(plan: Plan, output_root: Path, say: Callable[[str], None] = lambda _: No
     return serving
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse options, run, print the table and where the files are."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fp32 and int8 with short windows (about a minute).")
-    parser.add_argument("--variants", help=f"Comma-separated, from: {', '.join(VARIANTS)}.")
-    parser.add_argument("--concurrency", help="perf_analyzer levels, e.g. 1,4,16.")
-    parser.add_argument("--protocol", choices=("http", "grpc"), default="http")
-    parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
-    Tuning.add_arguments(parser)
-    args = parser.parse_args(argv)
-    changes: dict[str, object] = {"protocol": args.protocol, "tuning": Tuning.from_arguments(args)}
-    if args.variants:
-        unknown = [v for v in args.variants.split(",") if v not in VARIANTS]
-        if unknown:
-            parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
-        changes["variants"] = tuple(args.variants.split(","))
-    if args.concurrency:
-        changes["concurrency"] = tuple(int(c) for c in args.concurrency.split(","))
-    plan = Plan.quick(**changes) if args.quick else replace(Plan(), **changes)
-    result = run(plan, args.output_dir, lambda line: print(line, file=sys.stderr, flush=True))
-    print(report.markdown(result))
-    print(result.folder)
-    return 0
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--quick", is_flag=True, help="fp32 and int8 with short windows (about a minute).")
+@click.option("--variant", "variants", type=click.Choice(list(VARIANTS)), multiple=True,
+              help="Variant to measure; repeat for several [default: all].")
+@click.option("--concurrency", "-c", multiple=True, metavar="N",
+              help="Requests in flight, one measurement per value: repeat or comma-separate [default: 1,4,16].")
+@click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", help="Protocol perf_analyzer uses.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("benchmarks/results"),
+              help="Results go to OUTPUT_DIR/serving-<time>/.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr; only the table and the result folder.")
+@Tuning.options
+def main(quick: bool, variants: tuple[str, ...], concurrency: tuple[str, ...], protocol: str, output_dir: Path,
+         quiet: bool, **knobs: object) -> None:
+    """CPU serving benchmark: MiniLM through the local Triton vs in-process ONNX Runtime (see the module doc)."""
+    from client.bench import parse_levels
+
+    changes: dict[str, object] = {"protocol": protocol, "tuning": Tuning.from_options(knobs)}
+    if variants:
+        changes["variants"] = tuple(dict.fromkeys(variants))
+    if concurrency:
+        try:
+            levels = parse_levels(",".join(concurrency), None)
+        except TritonizeError as error:
+            raise click.BadParameter(str(error), param_hint="--concurrency") from None
+        changes["concurrency"] = tuple(level.concurrency for level in levels)
+    plan = Plan.quick(**changes) if quick else replace(Plan(), **changes)
+    result = run(plan, output_dir, (lambda line: None) if quiet else
+                 (lambda line: print(line, file=sys.stderr, flush=True)))
+    click.echo(report.markdown(result))
+    click.echo(str(result.folder))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

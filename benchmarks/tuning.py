@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import TypeVar
+
+import click
 
 from export.settings import DEFAULT_BATCHING, BatchingSettings
 from export.triton_config import ModelNames
 from tritonize.repo_format.files import CONFIG_FILENAME
 from tritonize.repo_format.pbtxt import parse, render
+
+F = TypeVar("F", bound=Callable[..., object])
 
 
 @dataclass(frozen=True)
@@ -21,9 +26,9 @@ class Tuning:
         max_queue_delay_us: Dynamic batcher delay of the ONNX model (``--max-queue-delay-us``).
         preferred_batch_sizes: Dynamic batcher targets of the ONNX model (``--preferred-batch-size``).
         instance_count: ONNX model instances (``--instance-count``).
-        intra_op_threads: ONNX Runtime threads per instance (config parameter ``intra_op_thread_count``).
-        tokenizer_instances: Instances of the tokenizer model.
-        tokenizer_queue_delay_us: Dynamic batcher delay of the tokenizer model.
+        threads_per_instance: ONNX Runtime threads per instance (``--threads-per-instance``).
+        tokenizer_instance_count: Instances of the tokenizer model (``--tokenizer-instance-count``).
+        tokenizer_queue_delay_us: Dynamic batcher delay of the tokenizer model (``--tokenizer-queue-delay-us``).
         ragged: Let the ONNX model's batcher merge requests of different lengths (``allow_ragged_batch``
             on its inputs; the local server's adapter pads them itself).
     """
@@ -32,31 +37,34 @@ class Tuning:
     max_queue_delay_us: int | None = None
     preferred_batch_sizes: tuple[int, ...] | None = None
     instance_count: int | None = None
-    intra_op_threads: int | None = None
-    tokenizer_instances: int | None = None
+    threads_per_instance: int | None = None
+    tokenizer_instance_count: int | None = None
     tokenizer_queue_delay_us: int | None = None
     ragged: bool | None = None
 
     @staticmethod
-    def add_arguments(parser: argparse.ArgumentParser) -> None:
-        """One option per knob (``--pad-to-multiple-of`` ...); unset ones keep the exporter's defaults."""
-        group = parser.add_argument_group("serving knobs (default: what the exporter writes for CPU)")
-        for spec in fields(Tuning):
+    def options(command: F) -> F:
+        """One Click option per knob, named as the exporter's option; unset ones keep the exporter's defaults."""
+        for spec in reversed(fields(Tuning)):
             flag = "--" + spec.name.replace("_", "-")
             if spec.name == "preferred_batch_sizes":
-                group.add_argument("--preferred-batch-size", dest=spec.name, type=int, action="append")
+                option = click.option("--preferred-batch-size", spec.name, type=click.IntRange(min=1), multiple=True,
+                                      help="Knob: dynamic batcher target of the ONNX model; repeat for several.")
             elif spec.name == "ragged":
-                group.add_argument(flag, dest=spec.name, action=argparse.BooleanOptionalAction)
+                option = click.option(f"{flag}/--no-ragged", spec.name, default=None,
+                                      help="Knob: allow_ragged_batch on the ONNX model's inputs.")
             else:
-                group.add_argument(flag, dest=spec.name, type=int)
+                option = click.option(flag, spec.name, type=click.IntRange(min=0),
+                                      help=f"Knob: the exporter's {flag} [default: its CPU default].")
+            command = option(command)
+        return command
 
     @classmethod
-    def from_arguments(cls, args: argparse.Namespace) -> Tuning:
-        """The knobs given on the command line."""
-        values = {spec.name: getattr(args, spec.name) for spec in fields(cls)}
-        if values["preferred_batch_sizes"] is not None:
-            values["preferred_batch_sizes"] = tuple(values["preferred_batch_sizes"])
-        return cls(**values)
+    def from_options(cls, values: dict[str, object]) -> Tuning:
+        """The knobs given on the command line (the options of :meth:`options`, by name)."""
+        knobs = {spec.name: values.get(spec.name) for spec in fields(cls)}
+        knobs["preferred_batch_sizes"] = tuple(knobs["preferred_batch_sizes"] or ()) or None
+        return cls(**knobs)
 
     def changed(self) -> dict[str, object]:
         """The knobs that are set, for reports."""
@@ -72,9 +80,8 @@ def batching_settings(tuning: Tuning) -> BatchingSettings:
 
 def export_knobs(tuning: Tuning) -> dict[str, int]:
     """The knobs of ``tuning`` that are ``ExportSettings`` fields (exporter options), by field name."""
-    fields_of = {"intra_op_threads": "threads_per_instance", "tokenizer_instances": "tokenizer_instance_count",
-                 "tokenizer_queue_delay_us": "tokenizer_queue_delay_us"}
-    return {field: getattr(tuning, knob) for knob, field in fields_of.items() if getattr(tuning, knob) is not None}
+    names = ("threads_per_instance", "tokenizer_instance_count", "tokenizer_queue_delay_us")
+    return {name: getattr(tuning, name) for name in names if getattr(tuning, name) is not None}
 
 
 def apply_tuning(repository: Path, names: ModelNames, tuning: Tuning) -> None:

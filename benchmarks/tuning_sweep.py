@@ -1,6 +1,6 @@
 """CPU tuning sweep: the serving benchmark once per serving knob, each step against the same starting point.
 
-    .venv/bin/python -m benchmarks.tuning_sweep [--steps "before,delay-0,cpu defaults"] [--quick]
+    .venv/bin/python -m benchmarks.tuning_sweep [--step before --step delay-0 --step "cpu defaults"] [--quick]
 
 Each step exports the bundled MiniLM (fp32, CPU) with one knob changed from the exporter's batching before
 tuning (the GPU defaults), measures in-process ONNX Runtime and the served ensemble at c1/c4/c16 (see
@@ -11,13 +11,14 @@ before/after table with the ratio of each step to the first; writes ``sweep.json
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+
+import click
 
 from benchmarks import serving
 from benchmarks import serving_report as report
@@ -41,9 +42,9 @@ STEPS: dict[str, Tuning] = {
     "ragged": replace(BEFORE, ragged=True),
     "pad-1+ragged": replace(BEFORE, pad_to_multiple_of=1, ragged=True),
     "preferred-4-8": replace(BEFORE, preferred_batch_sizes=(4, 8)),
-    "2 instances x 1 thread": replace(BEFORE, instance_count=2, intra_op_threads=1),
-    "1 instance x 1 thread": replace(BEFORE, intra_op_threads=1),
-    "2 tokenizer instances": replace(BEFORE, tokenizer_instances=2),
+    "2 instances x 1 thread": replace(BEFORE, instance_count=2, threads_per_instance=1),
+    "1 instance x 1 thread": replace(BEFORE, threads_per_instance=1),
+    "2 tokenizer instances": replace(BEFORE, tokenizer_instance_count=2),
     "2 instances+delay-500": replace(BEFORE, instance_count=2, max_queue_delay_us=500),
     "cpu defaults": Tuning(),
 }
@@ -99,34 +100,37 @@ def plot(rows: Sequence[dict[str, object]], path: Path) -> None:
     plt.close(figure)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--step", "steps", type=click.Choice(list(STEPS)), multiple=True,
+              help="Step to run; repeat for several [default: all].")
+@click.option("--quick", is_flag=True, help="Short perf_analyzer windows.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("benchmarks/results"),
+              help="Results go to OUTPUT_DIR/tuning-<time>/.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr; only the table and the result folder.")
+def main(steps: tuple[str, ...], quick: bool, output_dir: Path, quiet: bool) -> None:
     """Run the steps, print the table, write JSON, markdown and PNG."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", help=f"Comma-separated, from: {', '.join(STEPS)} (default: all).")
-    parser.add_argument("--quick", action="store_true", help="Short perf_analyzer windows.")
-    parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
-    args = parser.parse_args(argv)
-    names = args.steps.split(",") if args.steps else list(STEPS)
-    unknown = [n for n in names if n not in STEPS]
-    if unknown:
-        parser.error(f"unknown step(s) {', '.join(unknown)}; choose from {', '.join(STEPS)}")
-    folder = args.output_dir / time.strftime("tuning-%Y%m%d-%H%M%S")
+    names = list(dict.fromkeys(steps)) or list(STEPS)
+
+    def say(line: str) -> None:
+        if not quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    folder = output_dir / time.strftime("tuning-%Y%m%d-%H%M%S")
     folder.mkdir(parents=True)
     rows = []
     for index, name in enumerate(names, 1):
-        print(f"step {index}/{len(names)}: {name}", file=sys.stderr, flush=True)
-        plan = serving.Plan.quick() if args.quick else serving.Plan()
+        say(f"step {index}/{len(names)}: {name}")
+        plan = serving.Plan.quick() if quick else serving.Plan()
         plan = replace(plan, variants=("fp32",), tuning=STEPS[name], sorted_batch_size=0, batch_sizes=(8,))
-        result = serving.run(plan, folder / "runs", lambda line: print("  " + line, file=sys.stderr, flush=True))
+        result = serving.run(plan, folder / "runs", lambda line: say("  " + line))
         rows.append(row(name, STEPS[name], result.variants[0]))
         (folder / "sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
     table = markdown(rows)
     (folder / "sweep.md").write_text(table)
     plot(rows, folder / "sweep.png")
-    print(table)
-    print(folder)
-    return 0
+    click.echo(table)
+    click.echo(str(folder))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -275,13 +275,16 @@ def main() -> None:
               help="Model to measure [env TRITON_MODEL; default: the server's only text ensemble].")
 @click.option("--compare", "compare", multiple=True, metavar="NAME",
               help="Also measure this model and plot it alongside; repeat for several.")
-@click.option("--texts", "texts_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Texts to send, one per line [default: 512 English sentences from Python's docstrings].")
+@click.option("--file", "-f", "texts_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Texts to send, one per line (JSON Lines for a .jsonl name), as predict reads them "
+                   "[default: 512 English sentences from Python's docstrings].")
 @click.option("--tokenizer", type=click.Path(exists=True, path_type=Path),
               help="For tensor models: NAME_tokenizer folder or tokenizer.json to make their inputs.")
-@click.option("--concurrency", default=",".join(map(str, DEFAULT_CONCURRENCY)), show_default=True,
-              help="Requests in flight, one measurement per value.")
-@click.option("--request-rate", help="Requests per second instead of concurrency, e.g. 50,100,200.")
+@click.option("--concurrency", "-c", multiple=True, metavar="N",
+              help="Requests in flight, as for predict; one measurement per value: repeat or comma-separate "
+                   f"(-c 1 -c 4, or 1,4) [default: {','.join(map(str, DEFAULT_CONCURRENCY))}].")
+@click.option("--request-rate", multiple=True, metavar="R",
+              help="Requests per second instead of concurrency; repeat or comma-separate (50,100,200).")
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1, show_default=True,
               help="Texts per request.")
 @click.option("--measurement-interval", type=click.IntRange(min=100), default=3000, show_default=True,
@@ -295,7 +298,7 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print only the result folder.")
 @click.pass_obj
 def bench(settings: Settings, models: tuple[str, ...], model: str | None, compare: tuple[str, ...],
-          texts_file: Path | None, tokenizer: Path | None, concurrency: str, request_rate: str | None,
+          texts_file: Path | None, tokenizer: Path | None, concurrency: tuple[str, ...], request_rate: tuple[str, ...],
           batch_size: int, measurement_interval: int, stability_percentage: int, max_trials: int, output_dir: Path,
           quiet: bool) -> None:
     """Measure MODELS with NVIDIA's perf_analyzer on real text: CSV, JSON, markdown table and PNG plots."""
@@ -304,7 +307,7 @@ def bench(settings: Settings, models: tuple[str, ...], model: str | None, compar
 
     client = settings.client()
     names = list(dict.fromkeys([*models, *([model] if model else []), *compare])) or [client.resolve_model(None)]
-    levels = parse_levels(concurrency, request_rate)
+    levels = parse_levels(",".join(concurrency) or None, ",".join(request_rate) or None)
     endpoint = Endpoint.parse(settings.url, settings.protocol, settings.timeout)
     perf = PerfSettings(url=endpoint.address, protocol=endpoint.protocol, measurement_interval_ms=measurement_interval,
                         stability_percentage=stability_percentage, max_trials=max_trials, batch_size=batch_size)

@@ -17,7 +17,7 @@ README = ROOT / "README.md"
 #: ``python -m MODULE`` → the module holding its Click command (``main`` unless named).
 CLI_MODULES = {"export": "export.cli:main", "server": "server.cli:main", "client": "client.cli:cli"}
 #: Programs the README names that are not ours (their own docs cover them).
-FOREIGN = {"docker", "curl", "nvidia-smi", "aws", "echo", "sudo", "cat", "grep", "kubectl", "helm", "git"}
+FOREIGN = {"docker", "curl", "nvidia-smi", "aws", "echo", "sudo", "cat", "grep", "jq", "kubectl", "helm", "git"}
 #: Files the commands read, made in the folder the commands are parsed in.
 PLACEHOLDERS = ("texts.txt", "texts.jsonl", "model_repository/reviews_tokenizer/")
 
@@ -46,8 +46,8 @@ def command_for(words: list[str]) -> tuple[str, list[str]] | None:
     if not words:
         return None
     program = Path(words[0]).name
-    if program == "client":
-        return "client", words[1:]
+    if program in ("client", "pytest"):
+        return program, words[1:]
     if program.startswith("python") and words[1:2] == ["-m"] and len(words) > 2:
         return words[2], words[3:]
     return None
@@ -108,11 +108,14 @@ def test_make_command_names_a_target(line: str) -> None:
 
 
 @pytest.mark.parametrize("line", PYTEST)
-def test_pytest_command_names_existing_tests(line: str) -> None:
+def test_pytest_command_names_existing_tests_and_markers(line: str) -> None:
     _, args = command_for(shlex.split(line))
-    for arg in args:
+    names = set(re.findall(r'^\s*"(\w+): ', (ROOT / "pyproject.toml").read_text(), re.M))  # the declared markers
+    for arg, following in zip(args, [*args[1:], ""]):
         if arg.startswith("tests/"):
             assert (ROOT / arg).exists(), arg
+        if arg == "-m":
+            assert set(following.replace("(", " ").replace(")", " ").split()) - {"and", "or", "not"} <= names
 
 
 def test_every_readme_command_is_ours_or_known() -> None:
