@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+from tritonclient.grpc import model_config_pb2 as mc
 
 from server.errors import ModelLoadError, ServerExitedError
 from server.local import LocalTriton
+from server.translate import served_versions
 from server.triton_log import LoadFailure
 from tests.server_support import BROKEN_MODEL, build_repository
 
@@ -64,3 +66,23 @@ def test_poll_mode_reports_a_failing_version_once(small_repository: Path, tmp_pa
         thread.join(timeout=30)
     assert [(r.model, r.version) for r in reports] == [("tiny_tokenizer", 2)]
     assert reports[0].line == "failed to load 'tiny_tokenizer' version 2: Internal: ValueError: weights are missing"
+
+
+def test_explain_lists_only_the_served_versions(small_repository: Path, tmp_path: Path) -> None:
+    repository = tmp_path / "repo"
+    shutil.copytree(small_repository, repository)
+    shutil.copytree(repository / "tiny_tokenizer" / "1", repository / "tiny_tokenizer" / "3")
+    text = LocalTriton(repository).explain()
+    assert "tiny_tokenizer  python (as is); versions: 3 (not served by its version_policy: 1)" in text
+    assert "tiny_onnx       onnxruntime_onnx → Python-backend adapter (ONNX Runtime); versions: 1\n" in text
+
+
+@pytest.mark.parametrize(("policy", "served"), [
+    (None, (3,)),
+    (mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=2)), (2, 3)),
+    (mc.ModelVersionPolicy(all=mc.ModelVersionPolicy.All()), (1, 2, 3)),
+    (mc.ModelVersionPolicy(specific=mc.ModelVersionPolicy.Specific(versions=[1, 5])), (1,)),
+])
+def test_served_versions_follow_triton_s_policy(policy: mc.ModelVersionPolicy | None,
+                                                served: tuple[int, ...]) -> None:
+    assert served_versions(policy, (1, 2, 3)) == served
