@@ -356,6 +356,10 @@ def test_rejected_requests_are_not_retried(triton: LocalTriton, url: str) -> Non
         with TextClient(url, retries=3) as client, pytest.raises(ServerRejected, match="TEXT item 0 is empty"):
             client.connection().infer("tiny_cls", [("TEXT", "BYTES", np.array([[b""]], dtype=np.object_))],
                                       [RequestedOutput("logits")])
+        deadline = time.monotonic() + 5  # the statistics follow the answer by a moment
+        while failures() - before < per_request and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # a retry would land by now
         assert failures() - before == per_request
 
 
