@@ -48,7 +48,9 @@ def check_tokenizer(folder: Path, shown: str, tokenizer: object, served: Tokeniz
             f"The tokenizer of '{shown}' knows only its {len(specials)} special tokens: it would turn every "
             f"text into unknown tokens."
         )
-    encoding = served.encode(PROBE_TEXT, add_special_tokens=False)
+    probe = Tokenizer.from_str(served.to_str())  # the whole probe: no truncation to a small model's length
+    probe.no_truncation()
+    encoding = probe.encode(PROBE_TEXT, add_special_tokens=False)
     unknown = _unknown_ids(served)
     share = sum(token_id in unknown for token_id in encoding.ids) / max(1, len(encoding.ids))
     if share > MAX_UNKNOWN_SHARE:
@@ -56,7 +58,7 @@ def check_tokenizer(folder: Path, shown: str, tokenizer: object, served: Tokeniz
             f"The tokenizer of '{shown}' turns {share:.0%} of a plain English probe text into unknown tokens: "
             f"its vocabulary does not fit the model."
         )
-    decoded = served.decode(encoding.ids, skip_special_tokens=True)
+    decoded = probe.decode(encoding.ids, skip_special_tokens=True)
     if _letters(decoded) != _letters(PROBE_TEXT):
         raise TokenizerError(
             f"The tokenizer of '{shown}' does not give a plain English probe text back after encoding and "
