@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TypeVar
 
 import click
 
@@ -13,8 +12,6 @@ from export.settings import DEFAULT_BATCHING, BatchingSettings
 from export.triton_config import ModelNames
 from tritonize.repo_format.files import CONFIG_FILENAME
 from tritonize.repo_format.pbtxt import parse, render
-
-F = TypeVar("F", bound=Callable[..., object])
 
 
 @dataclass(frozen=True)
@@ -28,7 +25,7 @@ class Tuning:
         instance_count: ONNX model instances (``--instance-count``).
         threads_per_instance: ONNX Runtime threads per instance (``--threads-per-instance``).
         tokenizer_instance_count: Instances of the tokenizer model (``--tokenizer-instance-count``).
-        tokenizer_queue_delay_us: Dynamic batcher delay of the tokenizer model (``--tokenizer-queue-delay-us``).
+        tokenizer_queue_delay_us: Dynamic batcher delay of the tokenizer model.
         ragged: Let the ONNX model's batcher merge requests of different lengths (``allow_ragged_batch``
             on its inputs; the local server's adapter pads them itself).
     """
@@ -43,28 +40,25 @@ class Tuning:
     ragged: bool | None = None
 
     @staticmethod
-    def options(command: F) -> F:
-        """One Click option per knob, named as the exporter's option; unset ones keep the exporter's defaults."""
+    def click_options(command: Callable) -> Callable:
+        """Click options for every knob (``--pad-to-multiple-of`` ...); unset ones keep the exporter's defaults."""
         for spec in reversed(fields(Tuning)):
             flag = "--" + spec.name.replace("_", "-")
             if spec.name == "preferred_batch_sizes":
-                option = click.option("--preferred-batch-size", spec.name, type=click.IntRange(min=1), multiple=True,
-                                      help="Knob: dynamic batcher target of the ONNX model; repeat for several.")
+                option = click.option("--preferred-batch-size", spec.name, type=int, multiple=True)
             elif spec.name == "ragged":
-                option = click.option(f"{flag}/--no-ragged", spec.name, default=None,
-                                      help="Knob: allow_ragged_batch on the ONNX model's inputs.")
+                option = click.option(f"{flag}/--no-{flag[2:]}", spec.name, default=None)
             else:
-                option = click.option(flag, spec.name, type=click.IntRange(min=0),
-                                      help=f"Knob: the exporter's {flag} [default: its CPU default].")
+                option = click.option(flag, spec.name, type=int)
             command = option(command)
         return command
 
     @classmethod
-    def from_options(cls, values: dict[str, object]) -> Tuning:
-        """The knobs given on the command line (the options of :meth:`options`, by name)."""
-        knobs = {spec.name: values.get(spec.name) for spec in fields(cls)}
-        knobs["preferred_batch_sizes"] = tuple(knobs["preferred_batch_sizes"] or ()) or None
-        return cls(**knobs)
+    def from_options(cls, options: dict[str, object]) -> Tuning:
+        """The knobs among Click's ``options`` (see :meth:`click_options`)."""
+        values = {spec.name: options.pop(spec.name, None) for spec in fields(cls)}
+        values["preferred_batch_sizes"] = tuple(values["preferred_batch_sizes"] or ()) or None
+        return cls(**values)
 
     def changed(self) -> dict[str, object]:
         """The knobs that are set, for reports."""
@@ -79,7 +73,7 @@ def batching_settings(tuning: Tuning) -> BatchingSettings:
 
 
 def export_knobs(tuning: Tuning) -> dict[str, int]:
-    """The knobs of ``tuning`` that are ``ExportSettings`` fields (exporter options), by field name."""
+    """The knobs of ``tuning`` that are ``ExportSettings`` fields of the same name (exporter options)."""
     names = ("threads_per_instance", "tokenizer_instance_count", "tokenizer_queue_delay_us")
     return {name: getattr(tuning, name) for name in names if getattr(tuning, name) is not None}
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 from tritonclient.grpc import model_config_pb2 as mc
 
 from client.metadata import Health, RepositoryEntry
@@ -104,13 +104,13 @@ def summary(prediction: Prediction, top_k: int = 1) -> str:
 
 
 def json_line(prediction: Prediction) -> str:
-    """One JSON Lines record with full vectors."""
-    return json.dumps(prediction.to_record(), ensure_ascii=False)
+    """One JSON Lines record with full vectors (float32 values in their shortest exact form)."""
+    return orjson.dumps(prediction.to_record(arrays=True), option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def json_document(records: Any) -> str:
     """Indented JSON."""
-    return json.dumps(records, indent=2, ensure_ascii=False)
+    return orjson.dumps(records, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_INDENT_2).decode()
 
 
 def _label(label: Label) -> str:

@@ -7,20 +7,16 @@ from pathlib import Path
 
 import click
 
-from deploy.errors import DeployError
-
-
-class DeployFailed(click.ClickException):
-    """A deploy error shown as its message, with the error's exit code."""
-
-    def __init__(self, error: DeployError | Exception) -> None:
-        super().__init__(str(error))
-        self.exit_code = getattr(error, "exit_code", 1)
+from tritonize.cli_errors import debug_option, report
+from tritonize.errors import TritonizeError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
-def main() -> None:
+@debug_option()
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
     """Scale-out tools: a local cluster behind a real load balancer, and the Helm chart's autoscaling query."""
+    ctx.obj = debug
 
 
 @main.command("cluster-demo")
@@ -33,7 +29,8 @@ def main() -> None:
 @click.option("--load-seconds", type=click.FloatRange(min=1), default=10.0,
               help="Seconds of load before a replica is killed.")
 @click.option("--window", default="5s", help="Range of the query's deltas (the chart's default is 30s).")
-def cluster_demo(repository: Path, model: str, replicas: int, workers: int, load_seconds: float,
+@click.pass_context
+def cluster_demo(ctx: click.Context, repository: Path, model: str, replicas: int, workers: int, load_seconds: float,
                  window: str) -> None:
     """Replicas behind HAProxy, scraped by Prometheus, under load: kill one, roll a new version, count failures.
 
@@ -44,7 +41,6 @@ def cluster_demo(repository: Path, model: str, replicas: int, workers: int, load
     """
     from deploy.cluster import ClusterSettings, LocalCluster
     from deploy.scenario import run_scenario, table
-    from server.errors import ServerError
 
     def log(line: str) -> None:
         click.echo(line, err=True)
@@ -53,11 +49,11 @@ def cluster_demo(repository: Path, model: str, replicas: int, workers: int, load
     try:
         with LocalCluster(repository, settings, log=log) as cluster:
             log(f"HAProxy on {cluster.balancer.url}, Prometheus on {cluster.prometheus.url}")
-            report = run_scenario(cluster, model, workers=workers, load_seconds=load_seconds, log=log)
-    except (DeployError, ServerError) as error:
-        raise DeployFailed(error) from None
-    click.echo(table(report))
-    if report.failed:
+            outcome = run_scenario(cluster, model, workers=workers, load_seconds=load_seconds, log=log)
+    except TritonizeError as error:
+        raise report(error, ctx.obj, ctx) from None
+    click.echo(table(outcome))
+    if outcome.failed:
         sys.exit(1)
 
 
@@ -66,11 +62,12 @@ def cluster_demo(repository: Path, model: str, replicas: int, workers: int, load
 @click.option("--label-matchers", default=None, help="PromQL label matchers (default: the chart's).")
 @click.option("--release", default="tritonize", help="Helm release name.")
 @click.option("--namespace", default="default", help="Namespace of the release.")
-def query(window: str, label_matchers: str | None, release: str, namespace: str) -> None:
+@click.pass_context
+def query(ctx: click.Context, window: str, label_matchers: str | None, release: str, namespace: str) -> None:
     """Print the chart's autoscaling query as KEDA sends it to Prometheus."""
     from deploy.chart import queue_time_query
 
     try:
         click.echo(queue_time_query(window, label_matchers, release, namespace))
-    except DeployError as error:
-        raise DeployFailed(error) from None
+    except TritonizeError as error:
+        raise report(error, ctx.obj, ctx) from None

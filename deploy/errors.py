@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from tritonize.errors import TritonizeError
 
-class DeployError(Exception):
+
+class DeployError(TritonizeError):
     """Base class: the message says what went wrong and what to do."""
-
-    exit_code = 1
 
 
 class ToolMissingError(DeployError):

@@ -70,7 +70,7 @@ def test_concurrency_is_requests_in_flight_repeated_or_comma_separated() -> None
         with bench.make_context("bench", args) as ctx:
             assert parse_levels(",".join(ctx.params["concurrency"]), None) == parse_levels("1,4", None)
     with serving.main.make_context("serving", ["-c", "2", "-c", "8"]) as ctx:
-        assert ctx.params["concurrency"] == ("2", "8")
+        assert ctx.params["concurrency"] == (2, 8)
     assert {"-c", "--concurrency"} <= options(client_cli.commands["predict"])
 
 
