@@ -78,7 +78,8 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
 @click.option("--tokenizer-queue-delay-us", type=click.IntRange(min=0), default=_DEFAULTS.tokenizer_queue_delay_us,
               help="Dynamic batcher delay of the tokenizer model, in microseconds.")
 @click.option("--version", "version", type=click.IntRange(min=1), help="Version to write [default: next free].")
-@click.option("--force", is_flag=True, help="Replace an existing --version.")
+@click.option("--force", is_flag=True,
+              help="Replace an existing version: --version N, or without it the newest (the one served).")
 @click.option("--optimize", is_flag=True,
               help="ONNX Runtime transformer fusions (attention, layer norm, GELU) for the --instance-kind.")
 @click.option("--fp16", is_flag=True, help="Half precision for GPU instances (inputs stay INT64, outputs FP32).")

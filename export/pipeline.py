@@ -10,6 +10,7 @@ from tokenizers import Tokenizer
 
 from export.backends import tokenizer_model
 from export.errors import ExportFailedError, UnsupportedModelError, UsageError, VerificationError
+from export.folder_check import check_files, check_weights
 from export.gates import GateOverrides, gate_for, variant_name
 from export.heads import build_head, run_head
 from export.load import LoadedModel, hidden_size, load_model, read_info
@@ -23,6 +24,7 @@ from export.signature import Signature, Task
 from export.source import default_name, resolve_source
 from export.to_onnx import check_opset, export_onnx
 from export.to_torchscript import export_torchscript
+from export.tokenizer_check import check_tokenizer
 from export.tracing import first_line, traceable_masks
 from export.triton_config import ModelNames, artifact_config, ensemble_config, tokenizer_config
 from export.verify import (
@@ -88,7 +90,9 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
     ensemble_format = _validate(settings)
     with progress.step("Resolving model"):
         source = resolve_source(settings.model, settings.revision)
+        check_files(source.folder, source.model_id)
         info = read_info(source, settings.task)
+        check_weights(source.folder, source.model_id)
     names = ModelNames(check_name(settings.name or default_name(source.model_id)))
     model_names = [names.ensemble, names.tokenizer, *(names.artifact(fmt) for fmt in settings.formats)]
     version = choose_version(settings.repository, model_names, settings.version, settings.force)
@@ -97,6 +101,7 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
     _check_prompt_pooling(loaded)
     tokenizer_json = loaded.tokenizer.backend_tokenizer.to_str()
     encoder = _encoder(loaded, tokenizer_json, settings.batching.pad_to_multiple_of)
+    check_tokenizer(source.folder, source.model_id, loaded.tokenizer, encoder.tokenizer)
     _check_tokenizer(loaded, encoder)
     signature = loaded.signature
     head = build_head(loaded)

@@ -139,7 +139,7 @@ class ExportSettings:
         tokenizer_queue_delay_us: Dynamic batcher delay of the tokenizer model; short, since it only gathers
             requests that already wait.
         version: Version folder to write; the next free one when ``None``.
-        force: Replace an existing version.
+        force: Replace an existing version (``version``, or the newest when ``version`` is ``None``).
         acceleration: Graph optimisations, precision and TensorRT.
         gates: Accuracy thresholds that override each variant's defaults.
         opset: ONNX opset.
