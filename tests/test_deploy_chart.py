@@ -168,6 +168,8 @@ def test_kserve_manifests() -> None:
     assert main["args"] == ["tritonserver", *flags.to_args()]
     assert main["securityContext"]["runAsUser"] == 1000
     assert main["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    health = ["python3", dockerfile_health_script(), "--url", f"http://localhost:{flags.http_port}"]
+    assert main["readinessProbe"]["exec"]["command"] == health == main["livenessProbe"]["exec"]["command"]
     assert runtime["spec"]["annotations"]["prometheus.kserve.io/port"] == str(flags.metrics_port)
     predictor = service["spec"]["predictor"]
     assert predictor["model"]["runtime"] == runtime["metadata"]["name"]
