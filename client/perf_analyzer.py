@@ -132,8 +132,11 @@ def run_level(model: str, level: LoadLevel, settings: PerfSettings, input_data: 
     result = subprocess.run(command, capture_output=True, text=True, env=environment())
     if result.returncode != 0 or not csv_path.is_file():
         lines = [line.strip() for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+        said = [line.strip() for line in result.stderr.splitlines() if line.strip()]  # its own complaint, if any
         reason = next((line for line in reversed(lines) if "rror" in line or line.startswith("Failed")),
-                      lines[-1] if lines else "no output")
+                      said[-1] if said else lines[-1] if lines else "no output")
+        if "larger time window" in reason:
+            reason += " (raise --measurement-interval)"
         if "stable" in reason:
             reason += " (a busy machine? raise --measurement-interval or --stability-percentage)"
         raise PerfAnalyzerError(f"perf_analyzer failed on {model} at {level.label}: {reason.strip()}")

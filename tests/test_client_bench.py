@@ -18,7 +18,7 @@ from server.local import LocalTriton
 
 pytestmark = pytest.mark.server
 
-SHORT = ["--concurrency", "2,1", "--measurement-interval", "300", "--stability-percentage", "900", "--max-trials", "4"]
+SHORT = ["--concurrency", "2,1", "--measurement-interval", "1000", "--stability-percentage", "900", "--max-trials", "4"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
