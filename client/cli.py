@@ -202,6 +202,34 @@ def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_
         click.echo(f"{len(inputs)} texts in {elapsed:.2f} s ({len(inputs) / elapsed:.1f} texts/s)", err=True)
 
 
+@cli.command("rerank")
+@click.argument("query")
+@click.argument("documents", nargs=-1)
+@click.option("--model", "-m", envvar="TRITON_MODEL", metavar="NAME",
+              help="Reranking model [env TRITON_MODEL; default: the server's only reranking ensemble].")
+@click.option("--file", "-f", "file_", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=str),
+              help="Read documents from PATH (one per line; JSON Lines with --field or a .jsonl name); - is stdin.")
+@click.option("--field", metavar="NAME", help="Read JSON Lines and take this field of each record.")
+@click.option("--top-k", "-k", type=click.IntRange(min=1), help="Print only the best K documents.")
+@click.option("--label", metavar="NAME", help="Pair classifiers with several labels: the label whose score ranks.")
+@click.option("--batch-size", "-b", type=click.IntRange(min=1),
+              help="Pairs per request [default and maximum: the model's max_batch_size].")
+@click.option("--json", "json_", is_flag=True, help="Print one JSON array of records, best first.")
+@click.pass_obj
+def rerank_command(settings: Settings, query: str, documents: tuple[str, ...], model: str | None, file_: str | None,
+                   field: str | None, top_k: int | None, label: str | None, batch_size: int | None,
+                   json_: bool) -> None:
+    """Score DOCUMENTS (or --file) against QUERY with a cross-encoder; print them best first."""
+    if not documents and file_ is None:
+        raise click.UsageError("No documents given: pass DOCUMENT arguments, --file PATH, or - to read stdin")
+    inputs, _ = _read_texts(documents, file_, field)
+    ranked = settings.client().rerank(query, inputs, model, top_k=top_k, label=label, batch_size=batch_size)
+    if json_:
+        click.echo(output.json_document([item.to_record() for item in ranked]))
+    else:
+        click.echo(output.ranking_table(ranked))
+
+
 def _read_texts(arguments: tuple[str, ...], file_: str | None, field: str | None) -> tuple[list[str], bool]:
     """The texts and whether they came from a file or stdin."""
     if arguments == (STDIN,) and file_ is None:

@@ -10,6 +10,7 @@ import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
 from client.metadata import Health, RepositoryEntry
+from client.rerank import RankedDocument
 from client.results import Label, Prediction
 
 TEXT_WIDTH = 40
@@ -101,6 +102,14 @@ def summary(prediction: Prediction, top_k: int = 1) -> str:
         size = f"{values.shape[0]} dims" if values.ndim == 1 else "×".join(map(str, values.shape))
         parts.append(f"{name}: {size} [{preview}{more}]")
     return "; ".join(parts)
+
+
+def ranking_table(ranked: Sequence[RankedDocument]) -> str:
+    """Reranked documents, best first: rank, score, position in the input and the document (shortened)."""
+    rows = [("RANK", "SCORE", "#", "DOCUMENT")]
+    rows += [(str(rank), f"{item.score:.4f}", str(item.index + 1), _shorten(item.document, 2 * TEXT_WIDTH))
+             for rank, item in enumerate(ranked, start=1)]
+    return _table(rows)
 
 
 def json_line(prediction: Prediction) -> str:

@@ -7,6 +7,7 @@ from torch import nn
 
 from export.load import LoadedModel, Pooling
 from export.signature import Task
+from export.tasks.heads import task_head
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: Pooling) -> torch.Tensor:
@@ -60,6 +61,8 @@ def build_head(loaded: LoadedModel) -> nn.Module:
     info = loaded.info
     if info.task is Task.FEATURE_EXTRACTION:
         head: nn.Module = FeatureExtractionHead(loaded.model, info.pooling)
+    elif info.task in (Task.TEXT_RANKING, Task.SPARSE_EMBEDDING):
+        head = task_head(loaded)
     else:
         head = ClassificationHead(loaded.model, info.multi_label)
     return head.eval()

@@ -10,6 +10,7 @@ from typing import Literal
 from export.errors import UnsupportedModelError
 from export.signature import TOKEN_INPUT_NAMES, Signature, Task
 from export.source import ModelSource
+from export.tasks.detection import alternative_tasks, detect_special_task
 
 PoolingMode = Literal["mean", "cls", "max"]
 
@@ -92,20 +93,22 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
             f"Unsupported architecture '{arch}' (model_type '{model_type}'). "
             f"Supported model types: {', '.join(SUPPORTED_MODEL_TYPES)}."
         )
-    if detected is None:
+    alternatives = alternative_tasks(architectures, detected)
+    if detected is None and task not in alternatives:
         raise UnsupportedModelError(
             f"Unsupported architecture '{architectures[0] if architectures else 'unknown'}': "
             f"supported heads are *Model / sentence-transformers (feature-extraction), "
             f"*ForSequenceClassification (text-classification), *ForTokenClassification (token-classification)."
         )
     chosen = task or detected
-    if chosen is not Task.FEATURE_EXTRACTION and chosen is not detected:
+    if chosen is not Task.FEATURE_EXTRACTION and chosen is not detected and chosen not in alternatives:
         raise UnsupportedModelError(
             f"Task '{chosen.value}' needs a model with that head, but this model is '{detected.value}'. "
             f"Supported tasks here: {', '.join(sorted({detected.value, Task.FEATURE_EXTRACTION.value}))}."
         )
     id2label = config.get("id2label") or {}
-    labels = tuple(id2label[key] for key in sorted(id2label, key=int)) if chosen is not Task.FEATURE_EXTRACTION else ()
+    labelled = chosen not in (Task.FEATURE_EXTRACTION, Task.SPARSE_EMBEDDING)
+    labels = tuple(id2label[key] for key in sorted(id2label, key=int)) if labelled else ()
     return ModelInfo(
         source=source,
         task=chosen,
@@ -118,6 +121,9 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
 
 def detect_task(architectures: list[str], folder: Path) -> Task | None:
     """The task a folder was trained for, or ``None`` when its head is not one we export."""
+    special = detect_special_task(folder, architectures)
+    if special is not None:
+        return special
     if (folder / "modules.json").is_file() or (folder / "1_Pooling" / "config.json").is_file():
         return Task.FEATURE_EXTRACTION
     for architecture in architectures:
@@ -146,8 +152,11 @@ def read_pooling(folder: Path) -> Pooling:
     raise UnsupportedModelError(f"Unsupported pooling in {config_file}: supported modes are mean, cls and max.")
 
 
-def load_model(info: ModelInfo, trust_remote_code: bool = False) -> LoadedModel:
-    """Load weights (safetensors when present) and the fast tokenizer, in eval mode on the CPU."""
+def load_model(info: ModelInfo, trust_remote_code: bool = False, sparse_top_k: int = 0) -> LoadedModel:
+    """Load weights (safetensors when present) and the fast tokenizer, in eval mode on the CPU.
+
+    ``sparse_top_k`` is the number of (index, weight) pairs a sparse embedding keeps (capped at the vocabulary).
+    """
     import torch
     import transformers
 
@@ -155,6 +164,8 @@ def load_model(info: ModelInfo, trust_remote_code: bool = False) -> LoadedModel:
         Task.FEATURE_EXTRACTION: transformers.AutoModel,
         Task.TEXT_CLASSIFICATION: transformers.AutoModelForSequenceClassification,
         Task.TOKEN_CLASSIFICATION: transformers.AutoModelForTokenClassification,
+        Task.TEXT_RANKING: transformers.AutoModelForSequenceClassification,
+        Task.SPARSE_EMBEDDING: transformers.AutoModelForMaskedLM,
     }[info.task]
     folder = str(info.source.folder)
     has_safetensors = any(info.source.folder.glob("*.safetensors"))
@@ -171,7 +182,8 @@ def load_model(info: ModelInfo, trust_remote_code: bool = False) -> LoadedModel:
         )
     input_names = [name for name in TOKEN_INPUT_NAMES if name in tokenizer.model_input_names]
     config = model.config
-    signature = Signature.build(info.task, input_names, config.hidden_size, len(info.labels))
+    signature = Signature.build(info.task, input_names, config.hidden_size, len(info.labels),
+                                min(sparse_top_k, config.vocab_size))
     return LoadedModel(
         info=info,
         model=model,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from export.backends import tokenizer_model
+from export.backends import entities_model, tokenizer_model
 from export.backends.tokenizer_model import TOKENIZER_FILE, TextEncoder
 from export.errors import UsageError, VerificationError
 from export.gates import gate_for, variant_name
@@ -21,6 +21,7 @@ from export.repository import ModelFolder, check_name, choose_version, write_mod
 from export.settings import ExportSettings, Format
 from export.signature import Signature, Task
 from export.source import default_name, resolve_source
+from export.tasks.rerank import check_pair_tokenizer, pair_verification_inputs
 from export.to_onnx import check_opset, export_onnx
 from export.to_torchscript import export_torchscript
 from export.triton_config import (
@@ -28,6 +29,7 @@ from export.triton_config import (
     ModelNames,
     artifact_config,
     ensemble_config,
+    entities_config,
     tokenizer_config,
 )
 from export.verify import (
@@ -89,15 +91,17 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         info = read_info(source, settings.task)
     names = ModelNames(check_name(settings.name or default_name(source.model_id)))
     model_names = [names.ensemble, names.tokenizer, *(names.artifact(fmt) for fmt in settings.formats)]
+    if info.task is Task.TOKEN_CLASSIFICATION:
+        model_names.append(names.entities)
     version = choose_version(settings.repository, model_names, settings.version, settings.force)
     with progress.step(f"Loading {source.model_id}"):
-        loaded = load_model(info, settings.trust_remote_code)
+        loaded = load_model(info, settings.trust_remote_code, settings.sparse_top_k)
     tokenizer_json = loaded.tokenizer.backend_tokenizer.to_str()
     encoder = _encoder(loaded, tokenizer_json, settings.batching.pad_to_multiple_of)
     _check_tokenizer(loaded, encoder)
     signature = loaded.signature
     head = build_head(loaded)
-    batches = verification_inputs(encoder)
+    batches = pair_verification_inputs(encoder) if info.task is Task.TEXT_RANKING else verification_inputs(encoder)
     references = [run_head(head, batch, signature.input_names) for batch in batches]
     with tempfile.TemporaryDirectory(prefix="tritonize-export-") as tmp:
         artifacts = {fmt: _export_artifact(fmt, head, loaded, batches[2], Path(tmp), settings, progress)
@@ -206,7 +210,11 @@ def _encoder(loaded: LoadedModel, tokenizer_json: str, pad_to_multiple_of: int) 
 
 
 def _check_tokenizer(loaded: LoadedModel, encoder: TextEncoder) -> None:
-    """The served tokenizer must produce the same tokens as transformers' tokenizer."""
+    """The served tokenizer must produce the same tokens as transformers' tokenizer (of texts, or of pairs)."""
+    if loaded.info.task is Task.TEXT_RANKING and not check_pair_tokenizer(loaded.tokenizer, encoder,
+                                                                          loaded.max_length):
+        raise VerificationError("The tokenizer model disagrees with transformers' tokenizer on a verification pair. "
+                                "Nothing was written.", None)
     for index, text in enumerate(VERIFICATION_TEXTS):
         expected = loaded.tokenizer(text, truncation=True, max_length=loaded.max_length)["input_ids"]
         if encoder.tokenizer.encode(text).ids != list(expected):
@@ -233,6 +241,12 @@ def _model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedMo
             version_files={MODEL_PY: backend_source, TOKENIZER_FILE: tokenizer_json.encode()},
         ),
     ]
+    if signature.token_spans:
+        entities_source = Path(entities_model.__file__).read_bytes()
+        models.append(ModelFolder(
+            entities_config(names, signature, settings, labels),
+            version_files={MODEL_PY: entities_source, TOKENIZER_FILE: tokenizer_json.encode()},
+        ))
     for fmt, path in artifacts.items():
         files: dict[str, Path | bytes] = {p.name: p for p in path.parent.iterdir()}
         models.append(

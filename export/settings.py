@@ -33,6 +33,11 @@ FORMATS: tuple[Format, ...] = ("onnx", "torchscript")
 EXTERNAL_DATA_THRESHOLD_BYTES = 2 * 1024**3 - 64 * 1024**2
 
 
+#: (index, weight) pairs a sparse embedding keeps per text. SPLADE gives typical passages 100-250 non-zero
+#: weights and queries fewer (benchmarks/sparse_nonzeros.py), so 256 keeps every one of them.
+DEFAULT_SPARSE_TOP_K = 256
+
+
 @dataclass(frozen=True)
 class BatchingSettings:
     """How Triton batches requests for the exported models.
@@ -115,6 +120,8 @@ class ExportSettings:
         opset: ONNX opset.
         triton_release: NGC release of the target Triton container.
         release_check: Also verify the ONNX model in the ONNX Runtime version of ``triton_release``.
+        aggregation_strategy: How token classes become entities (transformers' pipeline strategies).
+        sparse_top_k: (index, weight) pairs served per text by a sparse embedding model.
     """
 
     model: str | None = None
@@ -136,6 +143,8 @@ class ExportSettings:
     opset: int = DEFAULT_OPSET
     triton_release: str = DEFAULT_TRITON_RELEASE
     release_check: bool = True
+    aggregation_strategy: str = "simple"
+    sparse_top_k: int = DEFAULT_SPARSE_TOP_K
 
     def __post_init__(self) -> None:
         """Fill batching and instance count left unset with the defaults of the instance kind."""

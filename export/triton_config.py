@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
+from export.backends.entities_model import LABELS_PARAMETER, STRATEGY_PARAMETER
 from export.settings import CONTAINER_REPOSITORY, Acceleration, ExportSettings, Format
-from export.signature import TEXT_INPUT, Signature, TensorSpec
+from export.signature import ENTITIES_OUTPUT, TEXT_INPUT, Signature, TensorSpec
 
 LABELS_FILENAME = "labels.txt"
 CONFIG_FILENAME = "config.pbtxt"
@@ -42,6 +44,11 @@ class ModelNames:
     def tokenizer(self) -> str:
         """The Python-backend tokenizer model."""
         return f"{self.base}_tokenizer"
+
+    @property
+    def entities(self) -> str:
+        """The Python-backend model that groups token classes into entities (token classification)."""
+        return f"{self.base}_entities"
 
     def artifact(self, fmt: Format) -> str:
         """The model serving one exported artifact."""
@@ -94,14 +101,14 @@ def tensorrt_optimization(model_name: str, acceleration: Acceleration) -> mc.Mod
 
 def tokenizer_config(names: ModelNames, signature: Signature, settings: ExportSettings, max_length: int,
                      pad_token_id: int) -> mc.ModelConfig:
-    """Config of the Python-backend tokenizer: ``TEXT`` in, padded token tensors out."""
+    """Config of the Python-backend tokenizer: ``TEXT`` (or a pair) in, padded token tensors out."""
     batching = settings.batching
     config = mc.ModelConfig(
         name=names.tokenizer,
         backend="python",
         max_batch_size=batching.max_batch_size,
-        input=[_input(TEXT_INPUT, batching.max_batch_size)],
-        output=[_output(spec, batching.max_batch_size, False) for spec in signature.inputs],
+        input=[_input(spec, batching.max_batch_size) for spec in signature.text_inputs],
+        output=[_output(spec, batching.max_batch_size, False) for spec in (*signature.inputs, *signature.token_spans)],
         version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
         instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
         parameters={
@@ -118,12 +125,13 @@ def ensemble_config(names: ModelNames, fmt: Format, signature: Signature, settin
                     has_labels: bool) -> mc.ModelConfig:
     """Config of the ensemble clients call: tokenizer step, then the artifact step."""
     max_batch_size = settings.batching.max_batch_size
+    texts = signature.text_inputs
     steps = [
         mc.ModelEnsembling.Step(
             model_name=names.tokenizer,
             model_version=-1,
-            input_map={TEXT_INPUT.name: TEXT_INPUT.name},
-            output_map={name: name for name in signature.input_names},
+            input_map={spec.name: spec.name for spec in texts},
+            output_map={spec.name: spec.name for spec in (*signature.inputs, *signature.token_spans)},
         ),
         mc.ModelEnsembling.Step(
             model_name=names.artifact(fmt),
@@ -132,14 +140,50 @@ def ensemble_config(names: ModelNames, fmt: Format, signature: Signature, settin
             output_map={_artifact_output_name(signature, fmt, spec): spec.name for spec in signature.outputs},
         ),
     ]
+    outputs = [_output(spec, max_batch_size, has_labels) for spec in signature.outputs]
+    if signature.token_spans:
+        steps.append(entities_step(names, signature))
+        outputs += [_output(spec, max_batch_size, False) for spec in (*signature.token_spans, ENTITIES_OUTPUT)]
     return mc.ModelConfig(
         name=names.ensemble,
         platform="ensemble",
         max_batch_size=max_batch_size,
-        input=[_input(TEXT_INPUT, max_batch_size)],
-        output=[_output(spec, max_batch_size, has_labels) for spec in signature.outputs],
+        input=[_input(spec, max_batch_size) for spec in texts],
+        output=outputs,
         ensemble_scheduling=mc.ModelEnsembling(step=steps),
     )
+
+
+def entities_step(names: ModelNames, signature: Signature) -> mc.ModelEnsembling.Step:
+    """The ensemble step that aggregates token classes into entities (text, tokens, spans and logits in)."""
+    tensors = [TEXT_INPUT.name, "input_ids", *(spec.name for spec in signature.token_spans), "logits"]
+    return mc.ModelEnsembling.Step(
+        model_name=names.entities, model_version=-1, input_map={name: name for name in tensors},
+        output_map={ENTITIES_OUTPUT.name: ENTITIES_OUTPUT.name},
+    )
+
+
+def entities_config(names: ModelNames, signature: Signature, settings: ExportSettings,
+                    labels: tuple[str, ...]) -> mc.ModelConfig:
+    """Config of the Python-backend entities model: token classes → entities, as transformers' pipeline groups them."""
+    batching = settings.batching
+    logits = signature.output("logits")
+    inputs = [TEXT_INPUT, next(s for s in signature.inputs if s.name == "input_ids"), *signature.token_spans, logits]
+    config = mc.ModelConfig(
+        name=names.entities,
+        backend="python",
+        max_batch_size=batching.max_batch_size,
+        input=[_input(spec, batching.max_batch_size) for spec in inputs],
+        output=[_output(ENTITIES_OUTPUT, batching.max_batch_size, False)],
+        version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
+        instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
+        parameters={
+            STRATEGY_PARAMETER: mc.ModelParameter(string_value=settings.aggregation_strategy),
+            LABELS_PARAMETER: mc.ModelParameter(string_value=json.dumps(list(labels))),
+        },
+    )
+    _add_dynamic_batching(config, TOKENIZER_QUEUE_DELAY_US, ())
+    return config
 
 
 def render(config: mc.ModelConfig) -> str:

@@ -108,3 +108,34 @@ def make_roberta(folder: Path, task: str = "text-classification") -> Path:
     RobertaTokenizer(tokenizer_object=tok, model_max_length=64, bos_token="<s>", eos_token="</s>", sep_token="</s>",
                      cls_token="<s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>").save_pretrained(folder)
     return folder
+
+
+NLI_LABELS = ("contradiction", "entailment", "neutral")
+
+
+def make_cross_encoder(folder: Path, num_labels: int = 1, saved_by_sentence_transformers: bool = False) -> Path:
+    """Write a tiny BERT cross-encoder: one relevance label (a reranker), or NLI-style labels.
+
+    With ``saved_by_sentence_transformers`` the folder is what ``CrossEncoder.save_pretrained`` writes
+    (modules.json, config_sentence_transformers.json); otherwise a plain transformers folder, with CrossEncoder
+    settings in ``config.json`` when it has several labels.
+    """
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    torch.manual_seed(1)
+    tok = wordpiece_tokenizer()
+    labels = NLI_LABELS if num_labels > 1 else ("LABEL_0",)
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=37, max_position_embeddings=64, pad_token_id=0, num_labels=num_labels,
+        initializer_range=0.5, id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
+    )
+    if num_labels > 1:
+        config.sentence_transformers = {"activation_fn": "torch.nn.modules.linear.Identity"}
+    BertForSequenceClassification(config).eval().save_pretrained(folder)
+    BertTokenizer(tokenizer_object=tok, model_max_length=64).save_pretrained(folder)
+    if saved_by_sentence_transformers:
+        from sentence_transformers import CrossEncoder
+
+        CrossEncoder(str(folder)).save_pretrained(str(folder))
+    return folder

@@ -20,6 +20,8 @@ except ImportError:  # pragma: no cover - imported by the exporter and the clien
 
 TOKENIZER_FILE = "tokenizer.json"
 TEXT_INPUT = "TEXT"
+#: Inputs of a pair model (rerankers): one query and one passage per batch item, tokenized as one pair.
+PAIR_INPUTS = ("QUERY", "PASSAGE")
 
 
 class TextError(ValueError):
@@ -59,23 +61,38 @@ class TextEncoder:
         """Tokenize ``texts`` into ``{output name: int64 array [len(texts), padded length]}``."""
         return self.pad(self.tokenizer.encode_batch(texts))
 
+    def encode_pairs(self, queries: list[str], passages: list[str]) -> dict[str, np.ndarray]:
+        """Tokenize ``(query, passage)`` pairs as the model's tokenizer does pairs, longer side truncated first."""
+        return self.pad(self.tokenizer.encode_batch(list(zip(queries, passages))))
+
     def pad(self, encodings: list) -> dict[str, np.ndarray]:
-        """Pad already tokenized texts into arrays (see :meth:`encode`)."""
+        """Pad already tokenized texts into arrays (see :meth:`encode`).
+
+        Besides the model's token tensors, ``offsets`` (``[n, length, 2]``: each token's character span in its
+        text) and ``special_tokens_mask`` (1 for special tokens and padding) are made when asked for.
+        """
         length = self.padded_length(max(len(e.ids) for e in encodings))
         arrays = {
             "input_ids": np.full((len(encodings), length), self.pad_token_id, dtype=np.int64),
             "attention_mask": np.zeros((len(encodings), length), dtype=np.int64),
             "token_type_ids": np.zeros((len(encodings), length), dtype=np.int64),
         }
+        spans = "offsets" in self.output_names
+        if spans:
+            arrays["offsets"] = np.zeros((len(encodings), length, 2), dtype=np.int64)
+            arrays["special_tokens_mask"] = np.ones((len(encodings), length), dtype=np.int64)
         for row, encoding in enumerate(encodings):
             n = len(encoding.ids)
             arrays["input_ids"][row, :n] = encoding.ids
             arrays["attention_mask"][row, :n] = encoding.attention_mask
             arrays["token_type_ids"][row, :n] = encoding.type_ids
+            if spans:
+                arrays["offsets"][row, :n] = np.asarray(encoding.offsets, dtype=np.int64).reshape(n, 2)
+                arrays["special_tokens_mask"][row, :n] = encoding.special_tokens_mask
         return {name: arrays[name] for name in self.output_names}
 
 
-def decode_texts(items: np.ndarray) -> list[str]:
+def decode_texts(items: np.ndarray, name: str = TEXT_INPUT) -> list[str]:
     """Turn a TEXT tensor (bytes objects) into strings, refusing invalid UTF-8 and empty texts."""
     texts = []
     for index, item in enumerate(items.reshape(-1)):
@@ -83,11 +100,20 @@ def decode_texts(items: np.ndarray) -> list[str]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise TextError(f"TEXT item {index} is not valid UTF-8 (byte {error.start})") from None
+            raise TextError(f"{name} item {index} is not valid UTF-8 (byte {error.start})") from None
         if not text.strip():
-            raise TextError(f"TEXT item {index} is empty")
+            raise TextError(f"{name} item {index} is empty")
         texts.append(text)
     return texts
+
+
+def decode_pairs(queries: np.ndarray, passages: np.ndarray) -> list[tuple[str, str]]:
+    """Turn QUERY and PASSAGE tensors into pairs, refusing unequal lengths, invalid UTF-8 and empty sides."""
+    first, second = decode_texts(queries, PAIR_INPUTS[0]), decode_texts(passages, PAIR_INPUTS[1])
+    if len(first) != len(second):
+        raise TextError(f"{PAIR_INPUTS[0]} has {len(first)} items but {PAIR_INPUTS[1]} has {len(second)}; "
+                        f"send one passage per query")
+    return list(zip(first, second))
 
 
 class TritonPythonModel:
@@ -101,6 +127,7 @@ class TritonPythonModel:
             (output["name"], pb_utils.triton_string_to_numpy(output["data_type"]))
             for output in config["output"]
         ]
+        self.pairs = [item["name"] for item in config["input"]] == list(PAIR_INPUTS)
         folder = os.path.join(args["model_repository"], args["model_version"])
         self.encoder = TextEncoder.from_file(
             os.path.join(folder, TOKENIZER_FILE),
@@ -112,11 +139,15 @@ class TritonPythonModel:
 
     def execute(self, requests: list) -> list:
         """Tokenize all requests in one call, then pad each request on its own."""
-        texts_per_request: list[list[str] | None] = []
+        texts_per_request: list[list | None] = []
         errors: list[str | None] = []
         for request in requests:
             try:
-                texts = decode_texts(pb_utils.get_input_tensor_by_name(request, TEXT_INPUT).as_numpy())
+                if self.pairs:
+                    texts: list = decode_pairs(*(pb_utils.get_input_tensor_by_name(request, name).as_numpy()
+                                                 for name in PAIR_INPUTS))
+                else:
+                    texts = decode_texts(pb_utils.get_input_tensor_by_name(request, TEXT_INPUT).as_numpy())
                 texts_per_request.append(texts)
                 errors.append(None)
             except TextError as error:
