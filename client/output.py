@@ -89,6 +89,8 @@ def summary(prediction: Prediction, top_k: int = 1) -> str:
     """The result in brief: ``top_k`` labels with scores, per-token labels, or a vector's size and first values."""
     if prediction.labels:
         return ", ".join(_label(label) for label in prediction.labels[:top_k])
+    if prediction.entities is not None:
+        return entities_summary(prediction.entities, len(prediction.token_labels))
     if prediction.token_labels:
         shown = " ".join(token[0].label for token in prediction.token_labels[:PREVIEW_TOKENS] if token)
         more = " …" if len(prediction.token_labels) > PREVIEW_TOKENS else ""
@@ -110,6 +112,13 @@ def ranking_table(ranked: Sequence[RankedDocument]) -> str:
     rows += [(str(rank), f"{item.score:.4f}", str(item.index + 1), _shorten(item.document, 2 * TEXT_WIDTH))
              for rank, item in enumerate(ranked, start=1)]
     return _table(rows)
+
+
+def entities_summary(entities: Sequence[dict], tokens: int) -> str:
+    """``PER "John" 0:4 0.9812; LOC "Paris" 14:19 0.9733`` (or ``no entities``), and the token count."""
+    shown = "; ".join(f"{e.get('entity_group', e.get('entity'))} \"{e['word']}\" {e['start']}:{e['end']} "
+                      f"{e['score']:.4f}" for e in entities)
+    return f"{shown or 'no entities'} ({tokens} tokens)"
 
 
 def json_line(prediction: Prediction) -> str:

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from client import entities
 from client.connection import RequestedOutput
 from client.errors import InputError, UnsupportedModel
 from client.metadata import ModelInterface
 from client.results import Prediction, parse_classes, split_token_classes
 from export.backends.tokenizer_model import TextEncoder
-from export.signature import TOKEN_INPUT_NAMES
+from export.signature import ENTITIES_OUTPUT, TOKEN_INPUT_NAMES
 
 #: Batch size for models that do not batch (``max_batch_size: 0``) when none is asked for.
 UNBATCHED_DEFAULT = 64
@@ -111,6 +112,7 @@ class RequestPlan:
                     positions: Sequence[int] | None = None) -> list[Prediction]:
         """One prediction per text from a request's output arrays (``positions``: the texts' input indices)."""
         score = self.interface.score_output()
+        spans = entities.has_spans([spec.name for spec in self.interface.outputs])
         result = []
         for row, text in enumerate(texts):
             outputs, labels, token_labels = {}, (), ()
@@ -124,8 +126,14 @@ class RequestPlan:
                     num_labels = _item_dims(self.interface, spec.dims)[-1]
                     token_labels = split_token_classes(parse_classes(value), num_labels, self.top_k or 1)
             index = positions[row] if positions is not None else row
+            found, offsets = None, ()
+            if spans:
+                served = outputs.get(ENTITIES_OUTPUT.name)
+                found = entities.parse_entities(served) if served is not None else ()
+                values = {spec.name: arrays[spec.name][row] for spec in self.interface.outputs}
+                outputs, token_labels, offsets = entities.real_tokens(values, outputs, token_labels)
             result.append(Prediction(index=index, text=text, outputs=outputs, labels=labels,
-                                     token_labels=token_labels))
+                                     token_labels=token_labels, token_offsets=offsets, entities=found))
         return result
 
     def _class_count(self, dims: tuple[int, ...]) -> int:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from export.backends.entities_model import LABELS_PARAMETER, STRATEGY_PARAMETER
+from export.backends.entities_model import INPUTS as ENTITY_INPUTS
+from export.backends.entities_model import LABELS_PARAMETER, PASSED_THROUGH, STRATEGY_PARAMETER
 from export.settings import CONTAINER_REPOSITORY, Acceleration, ExportSettings, Format
 from export.signature import ENTITIES_OUTPUT, TEXT_INPUT, Signature, TensorSpec
 
@@ -131,13 +132,15 @@ def ensemble_config(names: ModelNames, fmt: Format, signature: Signature, settin
             model_name=names.tokenizer,
             model_version=-1,
             input_map={spec.name: spec.name for spec in texts},
-            output_map={spec.name: spec.name for spec in (*signature.inputs, *signature.token_spans)},
+            output_map={**{spec.name: spec.name for spec in signature.inputs},
+                        **{spec.name: _step_tensor(spec.name) for spec in signature.token_spans}},
         ),
         mc.ModelEnsembling.Step(
             model_name=names.artifact(fmt),
             model_version=-1,
             input_map={name: name for name in signature.input_names},
-            output_map={_artifact_output_name(signature, fmt, spec): spec.name for spec in signature.outputs},
+            output_map={_artifact_output_name(signature, fmt, spec): _step_tensor(spec.name) if signature.token_spans
+                        and spec.name in PASSED_THROUGH else spec.name for spec in signature.outputs},
         ),
     ]
     outputs = [_output(spec, max_batch_size, has_labels) for spec in signature.outputs]
@@ -156,11 +159,17 @@ def ensemble_config(names: ModelNames, fmt: Format, signature: Signature, settin
 
 def entities_step(names: ModelNames, signature: Signature) -> mc.ModelEnsembling.Step:
     """The ensemble step that aggregates token classes into entities (text, tokens, spans and logits in)."""
-    tensors = [TEXT_INPUT.name, "input_ids", *(spec.name for spec in signature.token_spans), "logits"]
     return mc.ModelEnsembling.Step(
-        model_name=names.entities, model_version=-1, input_map={name: name for name in tensors},
-        output_map={ENTITIES_OUTPUT.name: ENTITIES_OUTPUT.name},
+        model_name=names.entities, model_version=-1,
+        input_map={name: _step_tensor(name) if name in PASSED_THROUGH else name for name in ENTITY_INPUTS},
+        output_map={ENTITIES_OUTPUT.name: ENTITIES_OUTPUT.name,
+                    **{passed: name for name, passed in PASSED_THROUGH.items()}},
     )
+
+
+def _step_tensor(name: str) -> str:
+    """The ensemble's name for a tensor between steps that the ensemble also returns (from a later step)."""
+    return f"{name}_step"
 
 
 def entities_config(names: ModelNames, signature: Signature, settings: ExportSettings,
@@ -174,7 +183,9 @@ def entities_config(names: ModelNames, signature: Signature, settings: ExportSet
         backend="python",
         max_batch_size=batching.max_batch_size,
         input=[_input(spec, batching.max_batch_size) for spec in inputs],
-        output=[_output(ENTITIES_OUTPUT, batching.max_batch_size, False)],
+        output=[_output(ENTITIES_OUTPUT, batching.max_batch_size, False),
+                *(_output(spec, batching.max_batch_size, False, PASSED_THROUGH[spec.name])
+                  for spec in (*signature.token_spans, logits))],
         version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
         instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
         parameters={

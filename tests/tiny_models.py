@@ -139,3 +139,42 @@ def make_cross_encoder(folder: Path, num_labels: int = 1, saved_by_sentence_tran
 
         CrossEncoder(str(folder)).save_pretrained(str(folder))
     return folder
+
+
+ENTITY_LABELS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
+
+
+def make_tagger(folder: Path, byte_level: bool = False) -> Path:
+    """Write a tiny named-entity tagger whose token classes vary (a wide initialisation, several B-/I- tags).
+
+    WordPiece (BERT, word-aware sub-words) by default; ``byte_level`` makes a RoBERTa with byte-level BPE, whose
+    words transformers' pipeline finds with its fallback heuristic.
+    """
+    from transformers import (
+        BertConfig,
+        BertForTokenClassification,
+        BertTokenizer,
+        RobertaConfig,
+        RobertaForTokenClassification,
+        RobertaTokenizer,
+    )
+
+    torch.manual_seed(2)
+    labels = {"id2label": dict(enumerate(ENTITY_LABELS)), "label2id": {x: i for i, x in enumerate(ENTITY_LABELS)}}
+    sizes = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 37,
+             "initializer_range": 0.3}
+    if byte_level:
+        tok = bpe_tokenizer()
+        config = RobertaConfig(vocab_size=tok.get_vocab_size(), max_position_embeddings=66, pad_token_id=1,
+                               bos_token_id=0, eos_token_id=2, type_vocab_size=1, **sizes, **labels)
+        RobertaForTokenClassification(config).eval().save_pretrained(folder)
+        RobertaTokenizer(tokenizer_object=tok, model_max_length=64, bos_token="<s>", eos_token="</s>",
+                         sep_token="</s>", cls_token="<s>", pad_token="<pad>", unk_token="<unk>",
+                         mask_token="<mask>").save_pretrained(folder)
+        return folder
+    tok = wordpiece_tokenizer()
+    config = BertConfig(vocab_size=tok.get_vocab_size(), max_position_embeddings=64, pad_token_id=0, **sizes,
+                        **labels)
+    BertForTokenClassification(config).eval().save_pretrained(folder)
+    BertTokenizer(tokenizer_object=tok, model_max_length=64).save_pretrained(folder)
+    return folder

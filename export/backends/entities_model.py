@@ -29,6 +29,10 @@ STRATEGIES = ("none", "simple", "first", "average", "max")
 IGNORE_LABELS = ("O",)
 INPUTS = ("TEXT", "input_ids", "offsets", "special_tokens_mask", "logits")
 OUTPUT = "entities"
+#: Inputs returned unchanged under these names. Triton's ensemble scheduler deadlocks when a client requests
+#: only some outputs and one of them also feeds a later step, so the ensemble's ``offsets``,
+#: ``special_tokens_mask`` and ``logits`` come from this last step rather than from the steps that make them.
+PASSED_THROUGH = {name: f"{name}_out" for name in INPUTS[2:]}
 
 
 class EntityGrouper:
@@ -180,5 +184,8 @@ class TritonPythonModel:
                 found = self.grouper.entities(text, ids[row], offsets[row], special[row], logits[row])
                 answers.append(json.dumps(found, ensure_ascii=False).encode("utf-8"))
             array = np.array(answers, dtype=np.object_).reshape(-1, 1)
-            responses.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(OUTPUT, array)]))
+            passed = {INPUTS[2]: offsets, INPUTS[3]: special, INPUTS[4]: logits}
+            tensors = [pb_utils.Tensor(OUTPUT, array)]
+            tensors += [pb_utils.Tensor(PASSED_THROUGH[name], value) for name, value in passed.items()]
+            responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
         return responses
