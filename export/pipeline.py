@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from export.backends import entities_model, tokenizer_model
+from export.backends import entities_model, sparse_tokens_model, tokenizer_model
 from export.backends.tokenizer_model import TOKENIZER_FILE, TextEncoder
 from export.errors import UsageError, VerificationError
 from export.gates import gate_for, variant_name
@@ -22,6 +22,7 @@ from export.settings import ExportSettings, Format
 from export.signature import Signature, Task
 from export.source import default_name, resolve_source
 from export.tasks.rerank import check_pair_tokenizer, pair_verification_inputs
+from export.tasks.sparse import dense_view
 from export.to_onnx import check_opset, export_onnx
 from export.to_torchscript import export_torchscript
 from export.triton_config import (
@@ -31,6 +32,7 @@ from export.triton_config import (
     ensemble_config,
     entities_config,
     tokenizer_config,
+    vocabulary_config,
 )
 from export.verify import (
     VERIFICATION_TEXTS,
@@ -93,6 +95,8 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
     model_names = [names.ensemble, names.tokenizer, *(names.artifact(fmt) for fmt in settings.formats)]
     if info.task is Task.TOKEN_CLASSIFICATION:
         model_names.append(names.entities)
+    if info.task is Task.SPARSE_EMBEDDING:
+        model_names.append(names.vocabulary)
     version = choose_version(settings.repository, model_names, settings.version, settings.force)
     with progress.step(f"Loading {source.model_id}"):
         loaded = load_model(info, settings.trust_remote_code, settings.sparse_top_k)
@@ -103,6 +107,10 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
     head = build_head(loaded)
     batches = pair_verification_inputs(encoder) if info.task is Task.TEXT_RANKING else verification_inputs(encoder)
     references = [run_head(head, batch, signature.input_names) for batch in batches]
+    checked, view = signature, (lambda outputs: outputs)
+    if info.task is Task.SPARSE_EMBEDDING:  # Compare dense vectors: equal weights may come in either order.
+        checked, view = dense_view(signature, loaded.model.config.vocab_size)
+    references = [view(outputs) for outputs in references]
     with tempfile.TemporaryDirectory(prefix="tritonize-export-") as tmp:
         artifacts = {fmt: _export_artifact(fmt, head, loaded, batches[2], Path(tmp), settings, progress)
                      for fmt in settings.formats}
@@ -111,7 +119,8 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
             gate = gate_for(_variant(fmt, settings), info.task, settings.gates)
             with progress.step(f"Verifying {fmt} ({gate.variant}) on {len(batches)} batches"):
                 runner = onnx_runner(path, signature) if fmt == "onnx" else torchscript_runner(path, signature)
-                checks.extend(verify(fmt, runner, signature, batches, references, gate))
+                checks.extend(verify(fmt, lambda batch, run=runner: view(run(batch)), checked, batches, references,
+                                     gate))
             if fmt == "onnx" and settings.release_check:
                 # fp16 graphs are built for the CUDA provider; CPU kernels of older runtimes overflow in fp16,
                 # so there the release check proves that the graph loads and runs, not its numbers.
@@ -122,7 +131,7 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
                                                           settings.triton_release)
                 if numbers:
                     artifact = f"onnx@ort-{ort_version}"
-                    checks.extend(compare(artifact, signature, batches, references, outputs, gate))
+                    checks.extend(compare(artifact, checked, batches, references, [view(o) for o in outputs], gate))
         report = Report(tuple(checks))
         if not report.passed:
             raise VerificationError(failure_message(report), report)
@@ -241,6 +250,12 @@ def _model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedMo
             version_files={MODEL_PY: backend_source, TOKENIZER_FILE: tokenizer_json.encode()},
         ),
     ]
+    if signature.task is Task.SPARSE_EMBEDDING:
+        models.append(ModelFolder(
+            vocabulary_config(names, signature, settings),
+            version_files={MODEL_PY: Path(sparse_tokens_model.__file__).read_bytes(),
+                           TOKENIZER_FILE: tokenizer_json.encode()},
+        ))
     if signature.token_spans:
         entities_source = Path(entities_model.__file__).read_bytes()
         models.append(ModelFolder(

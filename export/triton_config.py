@@ -10,8 +10,10 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from export.backends.entities_model import INPUTS as ENTITY_INPUTS
 from export.backends.entities_model import LABELS_PARAMETER, PASSED_THROUGH, STRATEGY_PARAMETER
+from export.backends.sparse_tokens_model import PASSED_THROUGH as SPARSE_PASSED_THROUGH
+from export.backends.sparse_tokens_model import TOKENS_OUTPUT
 from export.settings import CONTAINER_REPOSITORY, Acceleration, ExportSettings, Format
-from export.signature import ENTITIES_OUTPUT, TEXT_INPUT, Signature, TensorSpec
+from export.signature import ENTITIES_OUTPUT, TEXT_INPUT, Signature, Task, TensorSpec
 
 LABELS_FILENAME = "labels.txt"
 CONFIG_FILENAME = "config.pbtxt"
@@ -50,6 +52,11 @@ class ModelNames:
     def entities(self) -> str:
         """The Python-backend model that groups token classes into entities (token classification)."""
         return f"{self.base}_entities"
+
+    @property
+    def vocabulary(self) -> str:
+        """The Python-backend model that names the tokens of sparse-embedding indices."""
+        return f"{self.base}_vocabulary"
 
     def artifact(self, fmt: Format) -> str:
         """The model serving one exported artifact."""
@@ -139,14 +146,21 @@ def ensemble_config(names: ModelNames, fmt: Format, signature: Signature, settin
             model_name=names.artifact(fmt),
             model_version=-1,
             input_map={name: name for name in signature.input_names},
-            output_map={_artifact_output_name(signature, fmt, spec): _step_tensor(spec.name) if signature.token_spans
-                        and spec.name in PASSED_THROUGH else spec.name for spec in signature.outputs},
+            output_map={_artifact_output_name(signature, fmt, spec): _step_tensor(spec.name)
+                        if spec.name in _passed_through(signature) else spec.name for spec in signature.outputs},
         ),
     ]
     outputs = [_output(spec, max_batch_size, has_labels) for spec in signature.outputs]
     if signature.token_spans:
         steps.append(entities_step(names, signature))
         outputs += [_output(spec, max_batch_size, False) for spec in (*signature.token_spans, ENTITIES_OUTPUT)]
+    if signature.task is Task.SPARSE_EMBEDDING:
+        steps.append(mc.ModelEnsembling.Step(
+            model_name=names.vocabulary, model_version=-1,
+            input_map={name: _step_tensor(name) for name in SPARSE_PASSED_THROUGH},
+            output_map={TOKENS_OUTPUT: TOKENS_OUTPUT, **{out: name for name, out in SPARSE_PASSED_THROUGH.items()}},
+        ))
+        outputs.append(_output(tokens_spec(signature), max_batch_size, False))
     return mc.ModelConfig(
         name=names.ensemble,
         platform="ensemble",
@@ -165,6 +179,36 @@ def entities_step(names: ModelNames, signature: Signature) -> mc.ModelEnsembling
         output_map={ENTITIES_OUTPUT.name: ENTITIES_OUTPUT.name,
                     **{passed: name for name, passed in PASSED_THROUGH.items()}},
     )
+
+
+def vocabulary_config(names: ModelNames, signature: Signature, settings: ExportSettings) -> mc.ModelConfig:
+    """Config of the Python-backend vocabulary model: a sparse embedding's indices → their tokens."""
+    batching = settings.batching
+    kept = [signature.output(name) for name in SPARSE_PASSED_THROUGH]
+    config = mc.ModelConfig(
+        name=names.vocabulary,
+        backend="python",
+        max_batch_size=batching.max_batch_size,
+        input=[_input(spec, batching.max_batch_size) for spec in kept],
+        output=[_output(tokens_spec(signature), batching.max_batch_size, False),
+                *(_output(spec, batching.max_batch_size, False, SPARSE_PASSED_THROUGH[spec.name]) for spec in kept)],
+        version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
+        instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
+    )
+    _add_dynamic_batching(config, TOKENIZER_QUEUE_DELAY_US, ())
+    return config
+
+
+def tokens_spec(signature: Signature) -> TensorSpec:
+    """The ``tokens`` output of a sparse-embedding ensemble: the vocabulary token of each kept index."""
+    return TensorSpec(TOKENS_OUTPUT, mc.TYPE_STRING, signature.output("indices").dims)
+
+
+def _passed_through(signature: Signature) -> tuple[str, ...]:
+    """Artifact outputs that a later step returns in the ensemble's name (see the step models)."""
+    if signature.task is Task.SPARSE_EMBEDDING:
+        return tuple(SPARSE_PASSED_THROUGH)
+    return tuple(PASSED_THROUGH) if signature.token_spans else ()
 
 
 def _step_tensor(name: str) -> str:

@@ -178,3 +178,29 @@ def make_tagger(folder: Path, byte_level: bool = False) -> Path:
     BertForTokenClassification(config).eval().save_pretrained(folder)
     BertTokenizer(tokenizer_object=tok, model_max_length=64).save_pretrained(folder)
     return folder
+
+
+def make_splade(folder: Path, saved_by_sentence_transformers: bool = False) -> Path:
+    """Write a tiny BERT masked LM; optionally as a sentence-transformers SparseEncoder folder (SpladePooling max).
+
+    Its weights are drawn so that a text activates part of the vocabulary, as a trained SPLADE model does.
+    """
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizer
+
+    torch.manual_seed(3)
+    tok = wordpiece_tokenizer()
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=37, max_position_embeddings=64, pad_token_id=0, initializer_range=0.1)
+    model = BertForMaskedLM(config).eval()
+    with torch.no_grad():
+        model.cls.predictions.bias.fill_(-1.0)  # Most of the vocabulary stays at zero for a given text.
+    model.save_pretrained(folder)
+    BertTokenizer(tokenizer_object=tok, model_max_length=64).save_pretrained(folder)
+    if saved_by_sentence_transformers:
+        from sentence_transformers import SparseEncoder
+        from sentence_transformers.base.modules import Transformer
+        from sentence_transformers.sparse_encoder.modules import SpladePooling
+
+        modules = [Transformer(str(folder), transformer_task="fill-mask"), SpladePooling("max")]
+        SparseEncoder(modules=modules, device="cpu").save_pretrained(str(folder))
+    return folder

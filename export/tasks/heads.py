@@ -7,6 +7,7 @@ from torch import nn
 from export.load import LoadedModel
 from export.signature import Task
 from export.tasks.rerank import RankingHead, activation_path
+from export.tasks.sparse import SpladeHead, read_splade
 
 
 def task_head(loaded: LoadedModel) -> nn.Module:
@@ -15,6 +16,4 @@ def task_head(loaded: LoadedModel) -> nn.Module:
     if info.task is Task.TEXT_RANKING:
         num_labels = loaded.model.config.num_labels
         return RankingHead(loaded.model, activation_path(info.source.folder, num_labels), num_labels)
-    from export.tasks.sparse import SpladeHead
-
-    return SpladeHead(loaded.model, loaded.signature.output("indices").dims[0])
+    return SpladeHead(loaded.model, loaded.signature.output("indices").dims[0], read_splade(info.source.folder))
