@@ -11,14 +11,15 @@ import sys
 
 import numpy as np
 from sentence_transformers import SparseEncoder
-from sentence_transformers.sparse_encoder.modules import MLMTransformer, SpladePooling
+from sentence_transformers.base.modules import Transformer
+from sentence_transformers.sparse_encoder.modules import SpladePooling
 
 from client.corpus import corpus
 
 
 def main(folder: str) -> None:
     """Print non-zero count percentiles per text kind."""
-    transformer = MLMTransformer(folder)
+    transformer = Transformer(folder, transformer_task="fill-mask")
     encoder = SparseEncoder(modules=[transformer, SpladePooling("max")], device="cpu")
     sentences = corpus(512)
     kinds = {

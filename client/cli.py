@@ -202,6 +202,33 @@ def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_
         click.echo(f"{len(inputs)} texts in {elapsed:.2f} s ({len(inputs) / elapsed:.1f} texts/s)", err=True)
 
 
+@cli.command("sparse")
+@click.argument("texts", nargs=-1)
+@click.option("--model", "-m", envvar="TRITON_MODEL", metavar="NAME",
+              help="Sparse-embedding model [env TRITON_MODEL; default: the server's only text ensemble].")
+@click.option("--file", "-f", "file_", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=str),
+              help="Read texts from PATH (one per line; JSON Lines with --field or a .jsonl name); - is stdin.")
+@click.option("--field", metavar="NAME", help="Read JSON Lines and take this field of each record.")
+@click.option("--top-k", "-k", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Terms shown per text in the table (--json prints all).")
+@click.option("--json", "json_", is_flag=True, help="Print one JSON array of records with every non-zero term.")
+@click.pass_obj
+def sparse_command(settings: Settings, texts: tuple[str, ...], model: str | None, file_: str | None,
+                   field: str | None, top_k: int, json_: bool) -> None:
+    """Sparse (SPLADE) embeddings of TEXTS (or --file): each text's vocabulary terms with their weights."""
+    inputs, _ = _read_texts(texts, file_, field)
+    embeddings = settings.client().encode_sparse(inputs, model)
+    if json_:
+        click.echo(output.json_document([embedding.to_record() for embedding in embeddings]))
+        return
+    click.echo(output.prediction_header())
+    for embedding in embeddings:
+        shown = ", ".join(f"{term.token} {term.weight:.3f}" for term in embedding.terms[:top_k])
+        more = ", …" if len(embedding.terms) > top_k else ""
+        click.echo(f"{embedding.index + 1:>6}  {output.shorten(embedding.text):<{output.TEXT_WIDTH}}  "
+                   f"{len(embedding.terms)} terms: {shown}{more}")
+
+
 @cli.command("rerank")
 @click.argument("query")
 @click.argument("documents", nargs=-1)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
+from client import sparse
 from client.metadata import Health, RepositoryEntry
 from client.rerank import RankedDocument
 from client.results import Label, Prediction
@@ -91,6 +92,10 @@ def summary(prediction: Prediction, top_k: int = 1) -> str:
         return ", ".join(_label(label) for label in prediction.labels[:top_k])
     if prediction.entities is not None:
         return entities_summary(prediction.entities, len(prediction.token_labels))
+    found = sparse.terms(prediction.outputs)
+    if found is not None:
+        shown = ", ".join(f"{term.token} {term.weight:.3f}" for term in found[:PREVIEW_VALUES])
+        return f"{len(found)} terms: {shown}{', …' if len(found) > PREVIEW_VALUES else ''}"
     if prediction.token_labels:
         shown = " ".join(token[0].label for token in prediction.token_labels[:PREVIEW_TOKENS] if token)
         more = " …" if len(prediction.token_labels) > PREVIEW_TOKENS else ""
@@ -129,6 +134,11 @@ def json_line(prediction: Prediction) -> str:
 def json_document(records: Any) -> str:
     """Indented JSON."""
     return json.dumps(records, indent=2, ensure_ascii=False)
+
+
+def shorten(text: str, width: int = TEXT_WIDTH) -> str:
+    """``text`` on one line, cut to ``width`` characters with an ellipsis."""
+    return _shorten(text, width)
 
 
 def _label(label: Label) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from tritonclient.grpc import model_config_pb2 as mc
 
 from client import rerank as reranking
+from client import sparse
 from client.batching import ordered_map, restore_order, sorted_batches
 from client.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, Connection, Endpoint
 from client.errors import (
@@ -28,6 +29,7 @@ from client.metadata import Health, ModelInterface, RepositoryEntry
 from client.plan import RequestPlan
 from client.rerank import RankedDocument
 from client.results import Label, Prediction
+from client.sparse import SparseEmbedding
 from client.tokenizing import load_encoder
 from export.backends.tokenizer_model import TextEncoder
 
@@ -240,6 +242,20 @@ class TextClient:
             raise ServerRejected(error.server_message, error.status,
                                  context=f"Model '{plan.model}' rejected {describe_positions(indices)}") from error
         return plan.predictions(texts, arrays, indices)
+
+    # Sparse embeddings -----------------------------------------------------------------------------------------
+
+    def encode_sparse(self, texts: Iterable[str], model: str | None = None, *, batch_size: int | None = None,
+                      concurrency: int = 1) -> list[SparseEmbedding]:
+        """The sparse (SPLADE) embedding of every text, in input order: non-zero terms, highest weight first.
+
+        Raises:
+            UnsupportedModel: The model does not return sparse embeddings (a dense embedding model, a classifier).
+        """
+        plan = self.plan(model, batch_size=batch_size)
+        sparse.check_sparse(plan.interface)
+        return [SparseEmbedding(p.index, p.text, sparse.terms(p.outputs) or ())
+                for p in self.stream(plan, list(texts), concurrency=concurrency)]
 
     # Reranking -------------------------------------------------------------------------------------------------
 

@@ -33,8 +33,10 @@ FORMATS: tuple[Format, ...] = ("onnx", "torchscript")
 EXTERNAL_DATA_THRESHOLD_BYTES = 2 * 1024**3 - 64 * 1024**2
 
 
-#: (index, weight) pairs a sparse embedding keeps per text. SPLADE gives typical passages 100-250 non-zero
-#: weights and queries fewer (benchmarks/sparse_nonzeros.py), so 256 keeps every one of them.
+#: (index, weight) pairs a sparse embedding keeps per text. Measured with benchmarks/sparse_nonzeros.py on a
+#: 2-layer SPLADE BERT (30522 tokens): sentences have 34 non-zero weights at the median (p99 120), passages of three
+#: sentences 128 (p99 215), of eight sentences (144 tokens) 229; 256 keeps every weight of queries and typical
+#: passages and the largest ones of long passages.
 DEFAULT_SPARSE_TOP_K = 256
 
 
