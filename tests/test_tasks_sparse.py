@@ -91,7 +91,7 @@ def test_served_weights_equal_sparse_encoder_on_kept_entries(triton: LocalTriton
     assert indices.shape == weights.shape == tokens.shape == (len(TEXTS), min(top_k, vocab_size))
     vocabulary = AutoTokenizer.from_pretrained(str(folders[kind]))
     nonzeros = (expected > 0).sum(axis=1)
-    assert 0 < nonzeros.min() and nonzeros.max() < vocab_size  # sparse, yet never empty
+    assert nonzeros.min() > 0 and nonzeros.max() < vocab_size  # sparse, yet never empty
     for row, want in enumerate(expected):
         kept = indices[row] >= 0
         assert kept.sum() == min(top_k, nonzeros[row])
