@@ -14,7 +14,7 @@ from client.errors import InputError, UnsupportedModel
 from client.metadata import ModelInterface
 from client.results import Prediction, parse_classes, split_token_classes
 from export.backends.tokenizer_model import TextEncoder
-from export.signature import ENTITIES_OUTPUT, TOKEN_INPUT_NAMES
+from export.signature import ENTITIES_OUTPUT, PAIR_INPUTS, TOKEN_INPUT_NAMES
 
 #: Batch size for models that do not batch (``max_batch_size: 0``) when none is asked for.
 UNBATCHED_DEFAULT = 64
@@ -66,6 +66,9 @@ class RequestPlan:
                                        "pass --tokenizer (a tokenizer.json or a tokenizer model folder)")
             encoder = TextEncoder(encoder.tokenizer, [t.name for t in interface.inputs], encoder.max_length,
                                   encoder.pad_to_multiple_of, encoder.pad_token_id)
+        elif [t.name for t in interface.inputs] == [t.name for t in PAIR_INPUTS]:
+            raise UnsupportedModel(f"Model '{name}' scores (query, passage) pairs: use client rerank "
+                                   "(TextClient.rerank)")
         else:
             kinds = ", ".join(f"{t.name} ({t.triton_dtype})" for t in interface.inputs) or "none"
             raise UnsupportedModel(f"Model '{name}' takes neither text nor token tensors; its inputs: {kinds}")

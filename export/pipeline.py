@@ -21,6 +21,7 @@ from export.repository import ModelFolder, check_name, choose_version, write_mod
 from export.settings import ExportSettings, Format
 from export.signature import Signature, Task
 from export.source import default_name, resolve_source
+from export.tasks.reference import reference_checks
 from export.tasks.rerank import check_pair_tokenizer, pair_verification_inputs
 from export.tasks.sparse import dense_view
 from export.to_onnx import check_opset, export_onnx
@@ -110,11 +111,15 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
     checked, view = signature, (lambda outputs: outputs)
     if info.task is Task.SPARSE_EMBEDDING:  # Compare dense vectors: equal weights may come in either order.
         checked, view = dense_view(signature, loaded.model.config.vocab_size)
+    reference_gate = gate_for("fp32", info.task, settings.gates)
+    with progress.step("Checking PyTorch against the reference library"):
+        library_checks = reference_checks(loaded, batches, references, encoder, reference_gate,
+                                          settings.aggregation_strategy)
     references = [view(outputs) for outputs in references]
     with tempfile.TemporaryDirectory(prefix="tritonize-export-") as tmp:
         artifacts = {fmt: _export_artifact(fmt, head, loaded, batches[2], Path(tmp), settings, progress)
                      for fmt in settings.formats}
-        checks = []
+        checks = list(library_checks)
         for fmt, path in artifacts.items():
             gate = gate_for(_variant(fmt, settings), info.task, settings.gates)
             with progress.step(f"Verifying {fmt} ({gate.variant}) on {len(batches)} batches"):

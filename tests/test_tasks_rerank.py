@@ -183,5 +183,7 @@ def test_bad_pairs_get_one_error_and_the_server_stays_healthy(triton: LocalTrito
         text_client.score_pairs([QUERY, QUERY], ["fine"], "rr")
     with pytest.raises(UnsupportedModel, match="does not rerank"):
         text_client.rerank(QUERY, ["fine"], model="rr_onnx")
+    with pytest.raises(UnsupportedModel, match=r"scores \(query, passage\) pairs: use client rerank"):
+        text_client.predict(["a text"], model="rr")
     with pytest.raises(UnsupportedModel, match="returns no 'scores' output"):
         text_client.score_pairs([QUERY], ["x" * 10], "rr_tokenizer")
