@@ -6,11 +6,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from tokenizers import Tokenizer
-
-from export.backends.tokenizer_model import TextEncoder
-from export.triton_config import parse
+from export.triton_config import ModelNames
+from tritonize.repo_format.tokenizer_encoding import TextEncoder
+from tritonize.repo_format.tokenizer_folder import load_tokenizer_model
 
 
 @dataclass(frozen=True)
@@ -24,13 +22,7 @@ class InProcessResult:
 
 def encoder_for(repository: Path, name: str) -> TextEncoder:
     """The served tokenizer model's encoder, built from its own config and tokenizer.json."""
-    folder = repository / f"{name}_tokenizer"
-    config = parse((folder / "config.pbtxt").read_text())
-    params = {key: int(value.string_value) for key, value in config.parameters.items()}
-    version = max(int(p.name) for p in folder.iterdir() if p.name.isdigit())
-    return TextEncoder(Tokenizer.from_file(str(folder / str(version) / "tokenizer.json")),
-                       [o.name for o in config.output], params["max_length"], params["pad_to_multiple_of"],
-                       params["pad_token_id"])
+    return load_tokenizer_model(repository / ModelNames(name).tokenizer)
 
 
 def measure(model_path: Path, encoder: TextEncoder, texts: list[str], batch_sizes: tuple[int, ...] = (1, 8, 32),
@@ -55,7 +47,3 @@ def measure(model_path: Path, encoder: TextEncoder, texts: list[str], batch_size
         results.append(InProcessResult(batch_size, len(texts) / best, best))
     return results
 
-
-def token_lengths(encoder: TextEncoder, texts: list[str]) -> np.ndarray:
-    """Unpadded token counts of ``texts``."""
-    return np.array([len(e.ids) for e in encoder.tokenizer.encode_batch(texts)])

@@ -25,7 +25,7 @@ from pathlib import Path
 from benchmarks import serving_report as report
 from benchmarks.inprocess import encoder_for, measure
 from benchmarks.machine import cpu_busy, describe_machine
-from benchmarks.tuning import Tuning, apply_tuning, batching_settings
+from benchmarks.tuning import Tuning, apply_tuning, batching_settings, export_knobs
 from client.bench import run_bench
 from client.corpus import corpus
 from client.perf_analyzer import LoadLevel, PerfSettings
@@ -34,6 +34,7 @@ from export.pipeline import ExportResult, run_export
 from export.settings import Acceleration, ExportSettings
 from export.verify import row_cosines
 from server.local import LocalTriton
+from tritonize.repo_format.files import ONNX_FILENAME
 
 #: Variants of issue #7, by the name used on the command line and in tables.
 VARIANTS: dict[str, Acceleration] = {
@@ -93,6 +94,7 @@ def export_variant(variant: str, repository: Path, plan: Plan) -> ExportResult:
         formats=("onnx",), instance_kind="cpu",
         batching=batching_settings(plan.tuning), acceleration=VARIANTS[variant],
         instance_count=plan.tuning.instance_count,  # None: the exporter's CPU default
+        **export_knobs(plan.tuning),
         release_check=False,  # the benchmark runs the local ONNX Runtime; the exporter's tests check releases
     )
     result = run_export(settings)
@@ -124,7 +126,7 @@ def inprocess(result: ExportResult, texts: Sequence[str], plan: Plan) -> list[re
 
 def model_path(result: ExportResult) -> Path:
     """The served ``model.onnx`` of an export."""
-    return result.repository / result.names.artifact("onnx") / str(result.version) / "model.onnx"
+    return result.repository / result.names.artifact("onnx") / str(result.version) / ONNX_FILENAME
 
 
 def corpus_cosines(result: ExportResult, reference: Path, texts: Sequence[str]) -> tuple[float, float]:

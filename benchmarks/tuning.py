@@ -1,4 +1,4 @@
-"""Serving knobs the benchmark varies: the exporter's batching options, plus config settings it does not expose yet."""
+"""Serving knobs the benchmark varies: exporter options, plus a ragged-batch experiment the exporter never writes."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import argparse
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from tritonclient.grpc import model_config_pb2 as mc
-
 from export.settings import DEFAULT_BATCHING, BatchingSettings
-from export.triton_config import CONFIG_FILENAME, ModelNames, parse, render
+from export.triton_config import ModelNames
+from tritonize.repo_format.files import CONFIG_FILENAME
+from tritonize.repo_format.pbtxt import parse, render
 
 
 @dataclass(frozen=True)
@@ -70,22 +70,23 @@ def batching_settings(tuning: Tuning) -> BatchingSettings:
     return replace(DEFAULT_BATCHING["cpu"], **changes)
 
 
+def export_knobs(tuning: Tuning) -> dict[str, int]:
+    """The knobs of ``tuning`` that are ``ExportSettings`` fields (exporter options), by field name."""
+    fields_of = {"intra_op_threads": "threads_per_instance", "tokenizer_instances": "tokenizer_instance_count",
+                 "tokenizer_queue_delay_us": "tokenizer_queue_delay_us"}
+    return {field: getattr(tuning, knob) for knob, field in fields_of.items() if getattr(tuning, knob) is not None}
+
+
 def apply_tuning(repository: Path, names: ModelNames, tuning: Tuning) -> None:
-    """Write the knobs the exporter does not expose into the exported configs (ONNX model, tokenizer)."""
+    """Write the one experiment the exporter does not offer into the ONNX model's config: ragged batches.
+
+    Neither Triton's onnxruntime backend nor the local adapters merge requests of different lengths, so
+    ``ragged`` only marks the inputs; it measures nothing production would do.
+    """
+    if tuning.ragged is None:
+        return
     artifact = repository / names.artifact("onnx") / CONFIG_FILENAME
     config = parse(artifact.read_text())
-    if tuning.intra_op_threads is not None:
-        config.parameters["intra_op_thread_count"].string_value = str(tuning.intra_op_threads)
-    if tuning.ragged is not None:
-        for tensor in config.input:
-            tensor.allow_ragged_batch = tuning.ragged
+    for tensor in config.input:
+        tensor.allow_ragged_batch = tuning.ragged
     artifact.write_text(render(config))
-    tokenizer = repository / names.tokenizer / CONFIG_FILENAME
-    config = parse(tokenizer.read_text())
-    if tuning.tokenizer_instances is not None:
-        del config.instance_group[:]
-        config.instance_group.append(mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU,
-                                                           count=tuning.tokenizer_instances))
-    if tuning.tokenizer_queue_delay_us is not None:
-        config.dynamic_batching.max_queue_delay_microseconds = tuning.tokenizer_queue_delay_us
-    tokenizer.write_text(render(config))

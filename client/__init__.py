@@ -30,6 +30,7 @@ _EXPORTS = {
     "ServerRejected": "client.errors",
     "InputError": "client.errors",
     "UnsupportedModel": "client.errors",
+    "PerfAnalyzerError": "client.errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,7 +1,9 @@
 """``client``: health, repository, model configs and text predictions against a Triton server.
 
 The library raises :class:`~client.errors.ClientError`; this module alone turns errors into one line on stderr
-and an exit status: 1 for failures, 2 for usage errors (``--verbose`` adds the stack trace).
+and an exit status (through :mod:`tritonize.cli_errors`, as the export and server CLIs do): 1 for failures,
+2 for usage errors. ``--debug`` adds the stack trace; ``--verbose`` adds request details (texts, batches,
+timing), nothing else.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-import traceback
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,12 +21,14 @@ from client import bench_report, output
 from client.bench import DEFAULT_CONCURRENCY
 from client.bench_report import LevelResult
 from client.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, PROTOCOLS
-from client.errors import ClientError, InputError, UsageProblem
+from client.errors import InputError
 from client.perf_analyzer import LoadLevel, PerfSettings
 from client.plan import RequestPlan
 from client.results import Prediction
 from client.text_client import SORT_WINDOW, TextClient
 from client.texts import parse_texts, read_file
+from tritonize.cli_errors import debug_option, report
+from tritonize.errors import TritonizeError
 
 STDIN = "-"
 
@@ -39,7 +42,8 @@ class Settings:
         protocol: ``http`` or ``grpc`` (``None``: from the URL's scheme, else http).
         timeout: Seconds to wait for a connection and for each answer.
         retries: Extra attempts for connection errors and 503/UNAVAILABLE answers.
-        verbose: Show stack traces and progress details on stderr.
+        verbose: Show request details (texts, batches, timing) on stderr.
+        debug: Show stack traces on stderr.
     """
 
     url: str | None
@@ -47,6 +51,7 @@ class Settings:
     timeout: float
     retries: int
     verbose: bool
+    debug: bool = False
 
     def client(self) -> TextClient:
         """A client for these settings, closed when the command ends."""
@@ -56,18 +61,14 @@ class Settings:
 
 
 class _Command(click.Command):
-    """Maps :class:`ClientError` to click's exceptions: one line on stderr, exit 1 (2 for usage problems)."""
+    """Shows a :class:`~tritonize.errors.TritonizeError` as one line on stderr with its exit code."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except ClientError as error:
+        except TritonizeError as error:
             settings = ctx.find_object(Settings)
-            if settings is not None and settings.verbose:
-                click.echo(traceback.format_exc().rstrip(), err=True)
-            if isinstance(error, UsageProblem):
-                raise click.UsageError(str(error), ctx) from error
-            raise click.ClickException(str(error)) from error
+            raise report(error, settings is not None and settings.debug, ctx) from error
 
 
 class _Group(click.Group):
@@ -85,12 +86,13 @@ class _Group(click.Group):
 @click.option("--retries", type=click.IntRange(min=0), default=DEFAULT_RETRIES, show_default=True,
               envvar="TRITON_RETRIES",
               help="Retries with backoff, only for connection errors and 503/UNAVAILABLE answers.")
-@click.option("--verbose", "-v", is_flag=True, help="Show stack traces and request details on stderr.")
+@click.option("--verbose", "-v", is_flag=True, help="Show request details (texts, batches, timing) on stderr.")
+@debug_option("Show stack traces.")
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, protocol: str | None, timeout: float, retries: int,
-        verbose: bool) -> None:
+        verbose: bool, debug: bool) -> None:
     """Query a Triton Inference Server that serves tritonize models."""
-    ctx.obj = Settings(url=url, protocol=protocol, timeout=timeout, retries=retries, verbose=verbose)
+    ctx.obj = Settings(url=url, protocol=protocol, timeout=timeout, retries=retries, verbose=verbose, debug=debug)
 
 
 @cli.command()

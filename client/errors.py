@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from tritonize.errors import TritonizeError, UsageError
 
-class ClientError(Exception):
+
+class ClientError(TritonizeError):
     """Base of every error the client reports as one line (exit status 1 on the command line)."""
 
 
-class UsageProblem(ClientError):
-    """The call itself needs fixing (a missing option, an ambiguous choice); the CLI exits with status 2."""
+class UsageProblem(ClientError, UsageError):
+    """The call itself needs fixing (a missing option, an ambiguous choice); the CLI exits with status 2.
+
+    The command line shows it in click's usage-error form (usage line, ``Error: ...``).
+    """
+
+    show_usage = True
 
 
 class ServerUnreachable(ClientError):
@@ -43,6 +50,10 @@ class ServerRejected(ClientError):
 
 class InputError(ClientError):
     """Texts that cannot be sent: none given, a file that is not UTF-8, a JSONL line without the field."""
+
+
+class PerfAnalyzerError(ClientError):
+    """perf_analyzer is missing or a run failed; the message says which and how to fix it."""
 
 
 class UnsupportedModel(UsageProblem):

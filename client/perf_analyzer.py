@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from client.errors import ClientError
+from client.errors import PerfAnalyzerError
 
 MISSING_MESSAGE = (
     "perf_analyzer is not available: {reason}. It ships in the tritonclient wheel "
@@ -23,10 +23,6 @@ MISSING_MESSAGE = (
     "(sudo apt-get install -y libb64-0d); on GPU hosts the nvcr.io/nvidia/tritonserver:<release>-py3-sdk "
     "container has it ready."
 )
-
-
-class PerfAnalyzerError(ClientError):
-    """perf_analyzer is missing or a run failed; the message says which and how to fix it."""
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from client.connection import RequestedOutput
 from client.errors import InputError, UnsupportedModel
 from client.metadata import ModelInterface
 from client.results import Prediction, parse_classes, split_token_classes
-from export.backends.tokenizer_model import TextEncoder
 from export.signature import ENTITIES_OUTPUT, PAIR_INPUTS, TOKEN_INPUT_NAMES
+from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
 #: Batch size for models that do not batch (``max_batch_size: 0``) when none is asked for.
 UNBATCHED_DEFAULT = 64

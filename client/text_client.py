@@ -31,7 +31,7 @@ from client.rerank import RankedDocument
 from client.results import Label, Prediction
 from client.sparse import SparseEmbedding
 from client.tokenizing import load_encoder
-from export.backends.tokenizer_model import TextEncoder
+from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
 #: Seconds between checks while waiting for readiness.
 POLL_INTERVAL_S = 0.25

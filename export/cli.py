@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from export.backends.entities_model import STRATEGIES
-from export.errors import ExportError, VerificationError
+from export.errors import VerificationError
 from export.gates import GateOverrides
 from export.settings import (
     DEFAULT_BATCHING,
@@ -23,6 +23,8 @@ from export.settings import (
     ExportSettings,
 )
 from export.signature import Task
+from tritonize.cli_errors import debug_option, report
+from tritonize.errors import TritonizeError
 
 _DEFAULTS = ExportSettings()
 _GPU, _CPU = DEFAULT_BATCHING["gpu"], DEFAULT_BATCHING["cpu"]
@@ -32,14 +34,6 @@ _ACCELERATION = Acceleration()
 def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
     """The batching defaults of ``instance_kind`` with the options the user gave (``None``: not given)."""
     return replace(DEFAULT_BATCHING[instance_kind], **{k: v for k, v in given.items() if v is not None})
-
-
-class ExportFailed(click.ClickException):
-    """An export error shown as one line, with the error's own exit code."""
-
-    def __init__(self, error: ExportError) -> None:
-        super().__init__(str(error))
-        self.exit_code = error.exit_code
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -73,6 +67,10 @@ class ExportFailed(click.ClickException):
 @click.option("--threads-per-instance", type=click.IntRange(min=1),
               help="Intra-op threads of each instance (ONNX Runtime / libtorch); set cores / --instance-count for "
                    "CPU hosts [default: the backend's, all cores per instance].")
+@click.option("--tokenizer-instance-count", type=click.IntRange(min=1), default=_DEFAULTS.tokenizer_instance_count,
+              help="Instances of the Python-backend tokenizer model.")
+@click.option("--tokenizer-queue-delay-us", type=click.IntRange(min=0), default=_DEFAULTS.tokenizer_queue_delay_us,
+              help="Dynamic batcher delay of the tokenizer model, in microseconds.")
 @click.option("--version", "version", type=click.IntRange(min=1), help="Version to write [default: next free].")
 @click.option("--force", is_flag=True, help="Replace an existing --version.")
 @click.option("--optimize", is_flag=True,
@@ -107,11 +105,12 @@ class ExportFailed(click.ClickException):
 @click.option("--sparse-top-k", type=click.IntRange(min=1), default=_DEFAULTS.sparse_top_k,
               help="Sparse embeddings: (index, weight) pairs served per text, highest weights first.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
-@click.option("--debug", is_flag=True, help="Show stack traces.")
+@debug_option()
 def main(model: str | None, repository: Path, name: str | None, task: str | None, formats: tuple[str, ...],
          ensemble_format: str | None, revision: str | None, trust_remote_code: bool, max_batch_size: int,
          max_queue_delay_us: int | None, preferred: tuple[int, ...], pad_to_multiple_of: int | None, instance_kind: str,
-         instance_count: int | None, threads_per_instance: int | None, version: int | None, force: bool,
+         instance_count: int | None, threads_per_instance: int | None, tokenizer_instance_count: int,
+         tokenizer_queue_delay_us: int, version: int | None, force: bool,
          optimize: bool, fp16: bool, quantize: str | None,
          tensorrt: bool, tensorrt_precision: str, tensorrt_workspace_mb: int, tensorrt_cache_path: str | None,
          atol: float | None, min_cosine: float | None, mean_cosine: float | None, min_agreement: float | None,
@@ -134,6 +133,7 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
         batching=kind_batching(instance_kind, max_batch_size=max_batch_size, max_queue_delay_us=max_queue_delay_us,
                                preferred_batch_sizes=tuple(preferred), pad_to_multiple_of=pad_to_multiple_of),
         instance_kind=instance_kind, instance_count=instance_count, threads_per_instance=threads_per_instance,
+        tokenizer_instance_count=tokenizer_instance_count, tokenizer_queue_delay_us=tokenizer_queue_delay_us,
         version=version, force=force,
         acceleration=Acceleration(optimize, fp16, quantize, tensorrt, tensorrt_precision, tensorrt_workspace_mb,
                                   tensorrt_cache_path),
@@ -143,15 +143,9 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
     )
     try:
         result = run_export(settings, Progress(stream=None if quiet else sys.stderr))
-    except VerificationError as error:
-        if debug:
-            raise
-        if error.report is not None:
+    except TritonizeError as error:
+        if isinstance(error, VerificationError) and error.report is not None:
             click.echo(verification_table(error.report), err=True)
-        raise ExportFailed(error) from None
-    except ExportError as error:
-        if debug:
-            raise
-        raise ExportFailed(error) from None
+        raise report(error, debug) from None
     if not quiet:
         click.echo(summary(result, settings))

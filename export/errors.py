@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-
-class ExportError(Exception):
-    """Base class: the message is shown to the user as it is, without a stack trace."""
-
-    exit_code = 1
+from tritonize import errors as base
+from tritonize.errors import TritonizeError
 
 
-class UsageError(ExportError):
+class ExportError(TritonizeError):
+    """Base of the exporter's errors: the message is shown to the user as it is, without a stack trace."""
+
+
+class UsageError(ExportError, base.UsageError):
     """The command line asks for something impossible (exit code 2)."""
-
-    exit_code = 2
 
 
 class ModelNotFoundError(ExportError):

@@ -11,7 +11,7 @@ from onnx import TensorProto
 
 from export.errors import ExportFailedError
 from export.settings import Acceleration
-from export.to_onnx import ONNX_FILENAME
+from tritonize.repo_format.files import ONNX_FILENAME
 
 #: Operators whose weights dynamic INT8 quantizes, without (False) and with (True) transformer fusion first.
 INT8_OP_TYPES = {False: ["MatMul"], True: ["MatMul", "Attention"]}

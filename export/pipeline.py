@@ -9,7 +9,6 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from export.backends import entities_model, sparse_tokens_model, tokenizer_model
-from export.backends.tokenizer_model import TOKENIZER_FILE, TextEncoder
 from export.errors import UsageError, VerificationError
 from export.gates import gate_for, variant_name
 from export.heads import build_head, run_head
@@ -27,7 +26,6 @@ from export.tasks.sparse import dense_view
 from export.to_onnx import check_opset, export_onnx
 from export.to_torchscript import export_torchscript
 from export.triton_config import (
-    LABELS_FILENAME,
     ModelNames,
     artifact_config,
     ensemble_config,
@@ -44,8 +42,14 @@ from export.verify import (
     verification_inputs,
     verify,
 )
-
-MODEL_PY = "model.py"
+from tritonize.repo_format import tokenizer_encoding
+from tritonize.repo_format.files import (
+    LABELS_FILENAME,
+    PYTHON_MODEL_FILENAME,
+    TOKENIZER_ENCODING_FILENAME,
+    TOKENIZER_FILENAME,
+)
+from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
 
 @dataclass(frozen=True)
@@ -245,27 +249,29 @@ def _model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedMo
     labels = loaded.info.labels
     label_files = {LABELS_FILENAME: ("\n".join(labels) + "\n").encode()} if labels else {}
     has_labels = bool(labels)
-    backend_source = Path(tokenizer_model.__file__).read_bytes()
+    backend_files = {PYTHON_MODEL_FILENAME: Path(tokenizer_model.__file__).read_bytes(),
+                     TOKENIZER_ENCODING_FILENAME: Path(tokenizer_encoding.__file__).read_bytes()}
     models = [
         ModelFolder(
             ensemble_config(names, ensemble_format, signature, settings, has_labels), root_files=label_files
         ),
         ModelFolder(
             tokenizer_config(names, signature, settings, loaded.max_length, loaded.pad_token_id),
-            version_files={MODEL_PY: backend_source, TOKENIZER_FILE: tokenizer_json.encode()},
+            version_files={**backend_files, TOKENIZER_FILENAME: tokenizer_json.encode()},
         ),
     ]
+    # The steps after the model read the same tokenizer.json, through the same encoding module.
+    step_files = {TOKENIZER_ENCODING_FILENAME: backend_files[TOKENIZER_ENCODING_FILENAME],
+                  TOKENIZER_FILENAME: tokenizer_json.encode()}
     if signature.task is Task.SPARSE_EMBEDDING:
         models.append(ModelFolder(
             vocabulary_config(names, signature, settings),
-            version_files={MODEL_PY: Path(sparse_tokens_model.__file__).read_bytes(),
-                           TOKENIZER_FILE: tokenizer_json.encode()},
+            version_files={PYTHON_MODEL_FILENAME: Path(sparse_tokens_model.__file__).read_bytes(), **step_files},
         ))
     if signature.token_spans:
-        entities_source = Path(entities_model.__file__).read_bytes()
         models.append(ModelFolder(
             entities_config(names, signature, settings, labels),
-            version_files={MODEL_PY: entities_source, TOKENIZER_FILE: tokenizer_json.encode()},
+            version_files={PYTHON_MODEL_FILENAME: Path(entities_model.__file__).read_bytes(), **step_files},
         ))
     for fmt, path in artifacts.items():
         files: dict[str, Path | bytes] = {p.name: p for p in path.parent.iterdir()}

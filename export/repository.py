@@ -1,8 +1,11 @@
-"""Write models into a Triton model repository atomically: stage in a temp dir, then rename into place."""
+"""Write models into a Triton model repository: stage each model folder complete, then swap it in atomically."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import functools
 import os
 import re
 import shutil
@@ -16,7 +19,8 @@ from pathlib import Path
 from tritonclient.grpc import model_config_pb2 as mc
 
 from export.errors import RepositoryError, UsageError
-from export.triton_config import CONFIG_FILENAME, render
+from tritonize.repo_format.files import CONFIG_FILENAME, version_folders
+from tritonize.repo_format.pbtxt import render
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -48,9 +52,7 @@ def check_name(name: str) -> str:
 
 def existing_versions(model_dir: Path) -> list[int]:
     """Numeric version folders of a model, ascending."""
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+    return [int(p.name) for p in version_folders(model_dir)]
 
 
 def choose_version(repository: Path, names: list[str], version: int | None, force: bool) -> int:
@@ -73,26 +75,39 @@ def choose_version(repository: Path, names: list[str], version: int | None, forc
     return version
 
 
-def write_models(repository: Path, models: list[ModelFolder], version: int) -> list[Path]:
-    """Stage every model folder next to the repository, then move them in with renames.
+#: Prefix of the staging folders beside the repository (``.<repository>.staging-<pid>-<random>``).
+STAGING_PREFIX = ".{repository}.staging-"
 
-    A crash or Ctrl-C before the final renames leaves the repository as it was; the renames themselves run
-    with Ctrl-C deferred. Existing versions of other numbers are kept; ``config.pbtxt`` and label files are
-    replaced atomically.
+
+def write_models(repository: Path, models: list[ModelFolder], version: int) -> list[Path]:
+    """Stage every model folder complete next to the repository, then swap each one in with one rename.
+
+    What holds, even for ``kill -9`` at any point: every model folder is either entirely its old content or
+    entirely its new one (config, label files, every version), never a mix and never without its config.
+    Each staged folder holds the new config and version plus hard links of the versions it keeps, and
+    replaces the live folder with one ``renameat2(RENAME_EXCHANGE)`` (a plain rename for a new model). Models
+    are swapped one after another, so a crash between two swaps leaves some models new and others old. Where
+    the file system cannot exchange atomically the swap takes two renames, and a crash between them leaves
+    the model's old folder in the staging folder. Ctrl-C is deferred during the swaps; staging folders of
+    dead exports are removed by the next export.
 
     Returns:
         The files now in the repository that this call wrote.
     """
     repository = repository.resolve()
     repository.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{repository.name}.staging-", dir=repository.parent))
+    remove_stale_staging(repository)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX.format(repository=repository.name)}{os.getpid()}-",
+                                    dir=repository.parent))
     try:
         for model in models:
-            _stage(staging, model, version)
+            _stage(staging, model, version, repository / model.config.name)
+        _sync(staging)
         with _deferred_interrupt():
             repository.mkdir(exist_ok=True)
             for model in models:
-                _commit(staging, repository, model.config.name, version)
+                _swap(staging / model.config.name, repository / model.config.name)
+            _fsync_dir(repository)
         return sorted(p for model in models for p in (repository / model.config.name).rglob("*")
                       if p.is_file() and _written(p, repository / model.config.name, version))
     except OSError as error:
@@ -101,10 +116,36 @@ def write_models(repository: Path, models: list[ModelFolder], version: int) -> l
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _stage(staging: Path, model: ModelFolder, version: int) -> None:
+def remove_stale_staging(repository: Path) -> list[Path]:
+    """Remove the staging folders of exports into ``repository`` whose process is gone; return them."""
+    prefix = STAGING_PREFIX.format(repository=repository.name)
+    removed = []
+    for path in repository.parent.glob(f"{prefix}*"):
+        pid = path.name[len(prefix):].split("-", 1)[0]
+        if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stage(staging: Path, model: ModelFolder, version: int, live: Path) -> None:
+    """The model's complete new folder: new config, root files and version, hard links of kept versions."""
     folder = staging / model.config.name
     version_dir = folder / str(version)
     version_dir.mkdir(parents=True)
+    for kept in version_folders(live):
+        if kept.name != str(version):
+            shutil.copytree(kept, folder / kept.name, symlinks=True, copy_function=_link_or_copy)
     (folder / CONFIG_FILENAME).write_text(render(model.config))
     for name, content in model.root_files.items():
         (folder / name).write_bytes(content)
@@ -115,18 +156,66 @@ def _stage(staging: Path, model: ModelFolder, version: int) -> None:
             shutil.copy2(source, version_dir / name)
 
 
-def _commit(staging: Path, repository: Path, name: str, version: int) -> None:
-    staged, target = staging / name, repository / name
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _sync(root: Path) -> None:
+    """Flush every staged file and folder to disk, so a swapped-in folder survives a power cut complete."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_dir(Path(folder))
+
+
+def _fsync_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _swap(staged: Path, target: Path) -> None:
+    """Put ``staged`` at ``target`` in one step; the old folder, if any, ends up at ``staged``."""
     if not target.exists():
         os.rename(staged, target)
-        return
-    old = target / str(version)
-    if old.exists():
-        os.rename(old, staging / f"{name}.replaced")
-    os.rename(staged / str(version), target / str(version))
-    for item in staged.iterdir():
-        if item.is_file():
-            os.replace(item, target / item.name)
+    elif not _exchange(staged, target):
+        old = staged.with_name(staged.name + ".old")
+        os.rename(target, old)
+        os.rename(staged, target)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically with Linux's ``renameat2(RENAME_EXCHANGE)``; ``False`` where unsupported."""
+    libc = _libc()
+    if libc is None:
+        return False
+    result = libc.renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EXDEV):
+        return False
+    raise OSError(code, os.strerror(code), str(second))
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.renameat2  # noqa: B018 - glibc 2.28+
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def _written(path: Path, model_dir: Path, version: int) -> bool:

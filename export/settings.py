@@ -8,8 +8,8 @@ from typing import Literal
 
 from export.gates import GateOverrides
 from export.signature import Task
+from tritonize.repo_format.platforms import Format
 
-Format = Literal["onnx", "torchscript"]
 InstanceKind = Literal["gpu", "cpu"]
 
 #: NGC release of the Triton container we target; Triton 2.51 = 24.10.
@@ -67,9 +67,9 @@ DEFAULT_BATCHING: dict[str, BatchingSettings] = {
     "cpu": BatchingSettings(max_queue_delay_us=500, pad_to_multiple_of=8),
 }
 
-#: Model instances per device, per ``--instance-kind``. CPU: two instances, each with half the cores (the
-#: local server divides them; see ``intra_op_thread_count``), run two batches at once, so one batch's
-#: tokenization and transfers overlap the other's compute.
+#: Model instances per device, per ``--instance-kind``. CPU: two instances run two batches at once, so one
+#: batch's tokenization and transfers overlap the other's compute; give each half the cores with
+#: ``--threads-per-instance`` (unset, each takes all of them, in Triton and in the local server alike).
 DEFAULT_INSTANCE_COUNT: dict[str, int] = {"gpu": 1, "cpu": 2}
 
 
@@ -115,6 +115,9 @@ class ExportSettings:
         instance_count: Instances per device; ``None`` takes :data:`DEFAULT_INSTANCE_COUNT` of the kind.
         threads_per_instance: Intra-op threads of each instance's runtime (ONNX Runtime / libtorch); ``None``
             leaves the backend's default (all cores per instance in Triton; cores / instances in the local server).
+        tokenizer_instance_count: Instances of the Python-backend tokenizer model (CPU).
+        tokenizer_queue_delay_us: Dynamic batcher delay of the tokenizer model; short, since it only gathers
+            requests that already wait.
         version: Version folder to write; the next free one when ``None``.
         force: Replace an existing version.
         acceleration: Graph optimisations, precision and TensorRT.
@@ -138,6 +141,8 @@ class ExportSettings:
     instance_kind: InstanceKind = "gpu"
     instance_count: int = None  # type: ignore[assignment]  # filled in __post_init__
     threads_per_instance: int | None = None
+    tokenizer_instance_count: int = 1
+    tokenizer_queue_delay_us: int = 100
     version: int | None = None
     force: bool = False
     acceleration: Acceleration = field(default_factory=Acceleration)

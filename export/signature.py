@@ -8,6 +8,8 @@ from enum import Enum
 import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
+from tritonize.repo_format.platforms import libtorch_output_name
+
 
 class Task(str, Enum):
     """What an exported model returns."""
@@ -129,7 +131,7 @@ class Signature:
 
     def torchscript_output_name(self, name: str) -> str:
         """The libtorch backend's name for an output: ``<name>__<index in the returned tuple>``."""
-        return f"{name}__{self.output_names.index(name)}"
+        return libtorch_output_name(name, self.output_names.index(name))
 
     @classmethod
     def build(cls, task: Task, input_names: list[str] | tuple[str, ...], hidden_size: int,

@@ -10,9 +10,9 @@ import torch
 from export.errors import ExportFailedError, UsageError
 from export.settings import EXTERNAL_DATA_THRESHOLD_BYTES, MAX_OPSET_BY_RELEASE
 from export.signature import Signature
+from tritonize.repo_format.files import ONNX_FILENAME
 
-ONNX_FILENAME = "model.onnx"
-EXTERNAL_DATA_FILENAME = "model.onnx.data"
+EXTERNAL_DATA_FILENAME = f"{ONNX_FILENAME}.data"
 
 
 def check_opset(opset: int, triton_release: str) -> None:

@@ -10,8 +10,7 @@ import torch
 
 from export.errors import ExportFailedError
 from export.signature import Signature
-
-TORCHSCRIPT_FILENAME = "model.pt"
+from tritonize.repo_format.files import TORCHSCRIPT_FILENAME
 
 
 class FloatOutputs(torch.nn.Module):

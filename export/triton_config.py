@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
-from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from export.backends.entities_model import INPUTS as ENTITY_INPUTS
@@ -14,53 +12,13 @@ from export.backends.sparse_tokens_model import PASSED_THROUGH as SPARSE_PASSED_
 from export.backends.sparse_tokens_model import TOKENS_OUTPUT
 from export.settings import CONTAINER_REPOSITORY, Acceleration, ExportSettings, Format
 from export.signature import ENTITIES_OUTPUT, TEXT_INPUT, Signature, Task, TensorSpec
-
-LABELS_FILENAME = "labels.txt"
-CONFIG_FILENAME = "config.pbtxt"
-TENSORRT_CACHE_DIR = "trt_engine_cache"
-
-#: Triton platform of each artifact format.
-PLATFORMS: dict[str, str] = {"onnx": "onnxruntime_onnx", "torchscript": "pytorch_libtorch"}
-
-#: Config parameter holding each backend's intra-op thread count (onnxruntime_backend, pytorch_backend).
-THREAD_PARAMETERS: dict[Format, str] = {"onnx": "intra_op_thread_count", "torchscript": "INTRA_OP_THREAD_COUNT"}
+from tritonize.repo_format.files import LABELS_FILENAME, TENSORRT_CACHE_DIR
+from tritonize.repo_format.names import ModelNames
+from tritonize.repo_format.platforms import ENSEMBLE_PLATFORM, INTRA_OP_THREADS, PLATFORMS, PYTHON_BACKEND
+from tritonize.repo_format.tokenizer_encoding import TokenizerParameters
 
 #: ``--instance-kind`` → Triton instance group kind.
 INSTANCE_KINDS = {"gpu": mc.ModelInstanceGroup.KIND_GPU, "cpu": mc.ModelInstanceGroup.KIND_CPU}
-
-#: Queue delay of the tokenizer model's batcher: it only gathers requests that already wait.
-TOKENIZER_QUEUE_DELAY_US = 100
-
-
-@dataclass(frozen=True)
-class ModelNames:
-    """Names of the models one export writes, all derived from one base name."""
-
-    base: str
-
-    @property
-    def ensemble(self) -> str:
-        """The model clients call: text in, task outputs out."""
-        return self.base
-
-    @property
-    def tokenizer(self) -> str:
-        """The Python-backend tokenizer model."""
-        return f"{self.base}_tokenizer"
-
-    @property
-    def entities(self) -> str:
-        """The Python-backend model that groups token classes into entities (token classification)."""
-        return f"{self.base}_entities"
-
-    @property
-    def vocabulary(self) -> str:
-        """The Python-backend model that names the tokens of sparse-embedding indices."""
-        return f"{self.base}_vocabulary"
-
-    def artifact(self, fmt: Format) -> str:
-        """The model serving one exported artifact."""
-        return f"{self.base}_{fmt}"
 
 
 def artifact_config(names: ModelNames, fmt: Format, signature: Signature, settings: ExportSettings,
@@ -84,7 +42,7 @@ def artifact_config(names: ModelNames, fmt: Format, signature: Signature, settin
     )
     _add_dynamic_batching(config, batching.max_queue_delay_us, batching.preferred_batch_sizes)
     if settings.threads_per_instance:
-        config.parameters[THREAD_PARAMETERS[fmt]].string_value = str(settings.threads_per_instance)
+        config.parameters[INTRA_OP_THREADS[fmt]].string_value = str(settings.threads_per_instance)
     if fmt == "onnx" and settings.acceleration.tensorrt:
         config.optimization.CopyFrom(tensorrt_optimization(config.name, settings.acceleration))
     return config
@@ -113,19 +71,21 @@ def tokenizer_config(names: ModelNames, signature: Signature, settings: ExportSe
     batching = settings.batching
     config = mc.ModelConfig(
         name=names.tokenizer,
-        backend="python",
+        backend=PYTHON_BACKEND,
         max_batch_size=batching.max_batch_size,
         input=[_input(spec, batching.max_batch_size) for spec in signature.text_inputs],
         output=[_output(spec, batching.max_batch_size, False) for spec in (*signature.inputs, *signature.token_spans)],
         version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
-        instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
+        instance_group=[
+            mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=settings.tokenizer_instance_count)
+        ],
         parameters={
-            "max_length": mc.ModelParameter(string_value=str(max_length)),
-            "pad_to_multiple_of": mc.ModelParameter(string_value=str(batching.pad_to_multiple_of)),
-            "pad_token_id": mc.ModelParameter(string_value=str(pad_token_id)),
+            key: mc.ModelParameter(string_value=value)
+            for key, value in TokenizerParameters(max_length, batching.pad_to_multiple_of, pad_token_id)
+            .as_strings().items()
         },
     )
-    _add_dynamic_batching(config, TOKENIZER_QUEUE_DELAY_US, ())
+    _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, ())
     return config
 
 
@@ -163,7 +123,7 @@ def ensemble_config(names: ModelNames, fmt: Format, signature: Signature, settin
         outputs.append(_output(tokens_spec(signature), max_batch_size, False))
     return mc.ModelConfig(
         name=names.ensemble,
-        platform="ensemble",
+        platform=ENSEMBLE_PLATFORM,
         max_batch_size=max_batch_size,
         input=[_input(spec, max_batch_size) for spec in texts],
         output=outputs,
@@ -187,7 +147,7 @@ def vocabulary_config(names: ModelNames, signature: Signature, settings: ExportS
     kept = [signature.output(name) for name in SPARSE_PASSED_THROUGH]
     config = mc.ModelConfig(
         name=names.vocabulary,
-        backend="python",
+        backend=PYTHON_BACKEND,
         max_batch_size=batching.max_batch_size,
         input=[_input(spec, batching.max_batch_size) for spec in kept],
         output=[_output(tokens_spec(signature), batching.max_batch_size, False),
@@ -195,7 +155,7 @@ def vocabulary_config(names: ModelNames, signature: Signature, settings: ExportS
         version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
         instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
     )
-    _add_dynamic_batching(config, TOKENIZER_QUEUE_DELAY_US, ())
+    _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, ())
     return config
 
 
@@ -224,7 +184,7 @@ def entities_config(names: ModelNames, signature: Signature, settings: ExportSet
     inputs = [TEXT_INPUT, next(s for s in signature.inputs if s.name == "input_ids"), *signature.token_spans, logits]
     config = mc.ModelConfig(
         name=names.entities,
-        backend="python",
+        backend=PYTHON_BACKEND,
         max_batch_size=batching.max_batch_size,
         input=[_input(spec, batching.max_batch_size) for spec in inputs],
         output=[_output(ENTITIES_OUTPUT, batching.max_batch_size, False),
@@ -237,21 +197,8 @@ def entities_config(names: ModelNames, signature: Signature, settings: ExportSet
             LABELS_PARAMETER: mc.ModelParameter(string_value=json.dumps(list(labels))),
         },
     )
-    _add_dynamic_batching(config, TOKENIZER_QUEUE_DELAY_US, ())
+    _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, ())
     return config
-
-
-def render(config: mc.ModelConfig) -> str:
-    """Render as ``config.pbtxt`` text; ``max_batch_size: 0`` is written although it is the default."""
-    text = text_format.MessageToString(config)
-    if config.max_batch_size == 0:
-        text += "max_batch_size: 0\n"
-    return text
-
-
-def parse(text: str) -> mc.ModelConfig:
-    """Parse ``config.pbtxt`` text into a ``ModelConfig``."""
-    return text_format.Parse(text, mc.ModelConfig())
 
 
 def _artifact_output_name(signature: Signature, fmt: Format, spec: TensorSpec) -> str:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from export.backends.tokenizer_model import TextEncoder
 from export.gates import Gate
 from export.signature import Signature
+from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
 #: Texts of different lengths and scripts; the last is long enough to be truncated by most models.
 VERIFICATION_TEXTS = (

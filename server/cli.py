@@ -12,21 +12,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from server.errors import ServerError
 from server.flags import ServerFlags
+from tritonize.cli_errors import debug_option, report
+from tritonize.errors import TritonizeError
 
 if TYPE_CHECKING:
     from server.local import LocalTriton
 
 _FLAGS = ServerFlags()
-
-
-class ServerFailed(click.ClickException):
-    """A server error shown as its message, with the error's own exit code."""
-
-    def __init__(self, error: ServerError) -> None:
-        super().__init__(str(error))
-        self.exit_code = error.exit_code
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -48,8 +41,7 @@ class ServerFailed(click.ClickException):
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Keep Triton's log in this file [default: a temporary file, removed at exit].")
 @click.option("--cpu-only", is_flag=True, help="Run every instance on CPU even when a GPU is visible.")
-@click.option("--debug", is_flag=True,
-              help="Show stack traces and Triton's full error messages; Triton logs verbosely (see --log-file).")
+@debug_option("Show stack traces and Triton's full error messages; Triton logs verbosely (see --log-file).")
 def main(repository: Path, http_port: int, grpc_port: int, metrics_port: int, model_control_mode: str,
          poll_secs: int, ready_timeout: float, explain: bool, log_file: Path | None, cpu_only: bool,
          debug: bool) -> None:
@@ -81,10 +73,8 @@ def main(repository: Path, http_port: int, grpc_port: int, metrics_port: int, mo
         click.echo("Stopping Triton …", err=True)
         server.stop()
         click.echo("Stopped.", err=True)
-    except ServerError as error:
-        if debug:
-            raise
-        raise ServerFailed(error) from None
+    except TritonizeError as error:
+        raise report(error, debug) from None
     finally:
         server.stop()
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+from tritonize import errors as base
+from tritonize.errors import TritonizeError
+
 _LABELS = {"http": "HTTP", "grpc": "gRPC", "metrics": "metrics"}
 
 
-class ServerError(Exception):
-    """Base class: the message is shown to the user as it is, without a stack trace."""
-
-    exit_code = 1
+class ServerError(TritonizeError):
+    """Base of the server's errors: the message is shown to the user as it is, without a stack trace."""
 
 
-class UsageError(ServerError):
+class UsageError(ServerError, base.UsageError):
     """The command line or the API call asks for something impossible (exit code 2)."""
-
-    exit_code = 2
 
 
 class RepositoryError(ServerError):
@@ -74,7 +73,6 @@ class ServerStartError(ServerError):
     def __init__(self, message: str, log_tail: str = "") -> None:
         super().__init__(message + (f"\nLast lines of Triton's log:\n{log_tail}" if log_tail else ""))
         self.log_tail = log_tail
-
 
 
 class ServerExitedError(ServerError):

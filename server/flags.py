@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from export.settings import CONTAINER_REPOSITORY
@@ -41,10 +41,6 @@ class ServerFlags:
     strict_model_config: bool = True
     log_format: LogFormat = "default"
     log_verbose: int = 0
-
-    def with_ports(self, http: int, grpc: int, metrics: int) -> ServerFlags:
-        """Return a copy listening on other ports."""
-        return replace(self, http_port=http, grpc_port=grpc, metrics_port=metrics)
 
     def to_args(self) -> list[str]:
         """Render the flags as tritonserver arguments (without the executable)."""

@@ -27,8 +27,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from server.errors import RepositoryError, RepositoryNotFoundError
-from server.pbtxt import CONFIG_FILENAME, render
 from server.translate import ADAPTER_FILENAME, BATCHING_FILENAME, Translation, translate
+from tritonize.repo_format.files import CONFIG_FILENAME
+from tritonize.repo_format.pbtxt import render
 
 _BACKENDS = Path(__file__).parent / "backends"
 #: Written by the Python backend into the shadow; never mirrored, never removed by a sync.

@@ -6,15 +6,24 @@ result to a shadow repository.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
-from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from server.pbtxt import parse
+from tritonize.repo_format.files import ONNX_FILENAME, PYTHON_MODEL_FILENAME, TORCHSCRIPT_FILENAME
+from tritonize.repo_format.pbtxt import ParseError, parse
+from tritonize.repo_format.platforms import (
+    BACKENDS,
+    ENSEMBLE_PLATFORM,
+    INTER_OP_THREADS,
+    INTRA_OP_THREADS,
+    PLATFORMS,
+    PYTHON_BACKEND,
+)
 
 #: Name of the Python-backend file in every version folder of an adapted model.
-ADAPTER_FILENAME = "model.py"
+ADAPTER_FILENAME = PYTHON_MODEL_FILENAME
 #: Shared helper the adapters import; it lies beside ``model.py``.
 BATCHING_FILENAME = "tritonize_batching.py"
 #: Config parameter that tells an adapter which artifact of the version folder to run.
@@ -44,10 +53,11 @@ class Runtime:
     parameters: tuple[str, ...]
 
 
-ONNX = Runtime("onnx", ("onnxruntime_onnx",), ("onnxruntime",), "model.onnx", "onnx_adapter.py", "ONNX Runtime",
-               ("intra_op_thread_count", "inter_op_thread_count"))
-TORCHSCRIPT = Runtime("torchscript", ("pytorch_libtorch",), ("pytorch",), "model.pt", "torchscript_adapter.py",
-                      "torch.jit", ("INTRA_OP_THREAD_COUNT", "INTER_OP_THREAD_COUNT"))
+ONNX = Runtime("onnx", (PLATFORMS["onnx"],), (BACKENDS["onnx"],), ONNX_FILENAME, "onnx_adapter.py", "ONNX Runtime",
+               (INTRA_OP_THREADS["onnx"], INTER_OP_THREADS["onnx"]))
+TORCHSCRIPT = Runtime("torchscript", (PLATFORMS["torchscript"],), (BACKENDS["torchscript"],), TORCHSCRIPT_FILENAME,
+                      "torchscript_adapter.py", "torch.jit",
+                      (INTRA_OP_THREADS["torchscript"], INTER_OP_THREADS["torchscript"]))
 RUNTIMES = (ONNX, TORCHSCRIPT)
 
 
@@ -62,6 +72,7 @@ class Translation:
         runtime: The adapter's runtime, when a Python-backend adapter serves the model.
         artifact: The file of each version folder the adapter runs.
         notes: Every change, and anything Triton will refuse, one line each.
+        differences: How serving the model here differs from the container's backend, one line each.
         versions: The numeric version folders of the user's model.
         python: The model runs on the Python backend (natively or through an adapter), so it runs code from
             its folder.
@@ -75,6 +86,7 @@ class Translation:
     notes: tuple[str, ...] = ()
     versions: tuple[int, ...] = ()
     python: bool = False
+    differences: tuple[str, ...] = ()
 
     @property
     def unchanged(self) -> bool:
@@ -102,19 +114,20 @@ def translate(name: str, config_text: str | None, gpu_count: int) -> Translation
         return Translation(name, "?", notes=("no config.pbtxt: linked as is; Triton will report it",))
     try:
         config = parse(config_text)
-    except text_format.ParseError as error:
+    except ParseError as error:
         return Translation(name, "?", notes=(f"config.pbtxt does not parse ({error}): linked as is; "
                                              f"Triton will report it",))
     source = config.platform or config.backend or "?"
     runtime = runtime_of(config)
     if runtime is not None:
         return _adapt(name, source, config, runtime, gpu_count)
-    if config.platform == "ensemble" or config.backend == "python":
+    if config.platform == ENSEMBLE_PLATFORM or config.backend == PYTHON_BACKEND:
         served = mc.ModelConfig()
         served.CopyFrom(config)
         notes = _instances_for(served, gpu_count)
+        differences = _python_differences() if config.backend == PYTHON_BACKEND else ()
         return Translation(name, source, served if notes else None, notes=tuple(notes),
-                           python=config.backend == "python")
+                           python=config.backend == PYTHON_BACKEND, differences=differences)
     return Translation(name, source, notes=(f"the bundled server has no '{source}' backend: linked as is; "
                                             f"Triton will refuse to load it",))
 
@@ -134,7 +147,7 @@ def _adapt(name: str, source: str, config: mc.ModelConfig, runtime: Runtime, gpu
     served.CopyFrom(config)
     served.ClearField("platform")
     served.ClearField("default_model_filename")
-    served.backend = "python"
+    served.backend = PYTHON_BACKEND
     served.parameters[ARTIFACT_PARAMETER].string_value = artifact
     notes = [f"{source} → Python-backend adapter running <version>/{artifact} with {runtime.engine}"]
     notes += _instances_for(served, gpu_count)
@@ -143,7 +156,40 @@ def _adapt(name: str, source: str, config: mc.ModelConfig, runtime: Runtime, gpu
     if ignored:
         notes.append(f"parameters the adapter does not use: {', '.join(ignored)} "
                      f"(it honours {', '.join(runtime.parameters)})")
-    return Translation(name, source, served, runtime, artifact, tuple(notes), python=True)
+    return Translation(name, source, served, runtime, artifact, tuple(notes), python=True,
+                       differences=_adapter_differences(config, runtime))
+
+
+#: What the container's own backend runs, per runtime, for the differences the adapters leave.
+_CONTAINER_ENGINE = {"onnx": "Triton's onnxruntime backend (the ONNX Runtime of its release)",
+                     "torchscript": "Triton's pytorch backend (the libtorch of its release)"}
+
+
+def _adapter_differences(config: mc.ModelConfig, runtime: Runtime) -> tuple[str, ...]:
+    """What still differs from the container when an adapter serves ``config``."""
+    intra, inter = runtime.parameters
+    threads = [f"{key}={config.parameters[key].string_value}" for key in (intra, inter) if key in config.parameters]
+    differences = [
+        f"engine: {runtime.engine} of this environment on the Python backend; the container runs "
+        f"{_CONTAINER_ENGINE[runtime.name]}",
+        "instances: one stub process each, tensors copied through shared memory; the container runs instances "
+        "as threads of the server process",
+        "batching: requests of equal input shapes run together, nothing else, as in the container",
+        "threads: " + (", ".join(threads) if threads else
+                       f"{intra} unset, so each instance takes the runtime's default (one thread per core), as in "
+                       f"the container"),
+    ]
+    if any(tensor.allow_ragged_batch for tensor in config.input):
+        differences.append("allow_ragged_batch: requests of different shapes still run apart (the adapter does not "
+                           "pad); Triton's backend would receive them concatenated")
+    return tuple(differences)
+
+
+def _python_differences() -> tuple[str, ...]:
+    """What differs from the container for a Python-backend model."""
+    here = ".".join(str(part) for part in sys.version_info[:2])
+    return (f"Python {here} with this environment's packages; the container's Python backend has Python 3.10 and "
+            f"what its image installs (docker/requirements.txt)",)
 
 
 def _instances_for(config: mc.ModelConfig, gpu_count: int) -> list[str]:
@@ -192,4 +238,5 @@ def describe(repository: str, translations: list[Translation], gpu_count: int) -
         versions = ", ".join(str(v) for v in t.versions) or "none"
         lines.append(f"  {t.name:<{width}}  {t.summary()}; versions: {versions}")
         lines.extend(f"  {'':<{width}}    - {note}" for note in t.notes)
+        lines.extend(f"  {'':<{width}}    ~ differs from the container: {line}" for line in t.differences)
     return "\n".join(lines)

@@ -15,6 +15,22 @@ from tests.tiny_models import make_bert, make_roberta
 os.environ.setdefault("HF_HUB_OFFLINE", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+#: Fixtures that export models (tiny or MiniLM) or build artifacts with torch: a test using one is not fast.
+EXPORTING_FIXTURES = frozenset({"tiny_models", "tiny_repository", "minilm_repository", "built", "hand_repository",
+                                "small_repository"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``export`` the tests that export, and ``fast`` every test that neither exports nor runs Triton.
+
+    Modules that start the local server mark themselves ``server``; ``pytest -m fast`` runs the rest.
+    """
+    for item in items:
+        if EXPORTING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.export)
+        if not any(item.get_closest_marker(name) for name in ("server", "export", "slow")):
+            item.add_marker(pytest.mark.fast)
+
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:

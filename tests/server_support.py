@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tritonclient.grpc import model_config_pb2 as mc
 
-from server.pbtxt import render
+from tritonize.repo_format.pbtxt import render
 
 VOCAB = 50
 HIDDEN = 8

@@ -13,8 +13,8 @@ from export.errors import UsageError, VerificationError
 from export.gates import GateOverrides
 from export.release_check import run_in_release
 from export.settings import Acceleration
-from export.triton_config import parse
 from tests.conftest import export_into
+from tritonize.repo_format.pbtxt import parse
 
 
 def onnx_ops(repository: Path, name: str) -> set[str]:

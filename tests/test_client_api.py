@@ -12,8 +12,10 @@ from tritonclient.grpc import model_config_pb2 as mc
 import client
 from client import TextClient
 from client.errors import ModelNotFound, ServerRejected, ServerUnreachable
-from export.backends.tokenizer_model import TextEncoder
 from server.local import LocalTriton
+from tritonize.repo_format.tokenizer_encoding import TextEncoder
+
+pytestmark = pytest.mark.server
 
 TEXTS = [f"sentence {i} " + "more " * (i % 5) for i in range(37)]
 
@@ -31,9 +33,11 @@ def triton_client(request: pytest.FixtureRequest, triton: LocalTriton):
         yield text_client
 
 
-def test_public_names() -> None:
-    assert {"TextClient", "Prediction", "Label", "Health", "ClientError"} <= set(client.__all__)
-    assert client.TextClient is TextClient
+def test_public_names_resolve_to_their_objects() -> None:
+    for name in client.__all__:
+        assert getattr(client, name).__name__ == name
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        client.Nope  # noqa: B018
 
 
 def test_server_and_repository(triton_client: TextClient) -> None:

@@ -16,6 +16,8 @@ from client.errors import UsageProblem
 from client.perf_analyzer import LoadLevel
 from server.local import LocalTriton
 
+pytestmark = pytest.mark.server
+
 SHORT = ["--concurrency", "2,1", "--measurement-interval", "300", "--stability-percentage", "60", "--max-trials", "4"]
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -19,6 +19,8 @@ from click.testing import CliRunner, Result
 from client.cli import cli
 from server.local import LocalTriton
 
+pytestmark = pytest.mark.server
+
 TINY_MODELS = [
     "tiny_cls", "tiny_cls_onnx", "tiny_cls_tokenizer", "tiny_cls_torchscript", "tiny_emb", "tiny_emb_onnx",
     "tiny_emb_tokenizer", "tiny_emb_torchscript", "tiny_tok", "tiny_tok_entities", "tiny_tok_onnx",
@@ -389,10 +391,12 @@ def test_timeout(url: str) -> None:
     assert result.stderr == f"Error: Triton at {url} did not answer within 0.001 s\n"
 
 
-def test_verbose_shows_the_stack_trace(closed_url: str) -> None:
-    quiet = run(closed_url, "--retries", "0", "models")
-    assert "Traceback" not in quiet.stderr
-    loud = run(closed_url, "--retries", "0", "--verbose", "models")
+def test_debug_shows_the_stack_trace(closed_url: str) -> None:
+    for flags in ((), ("--verbose",)):
+        quiet = run(closed_url, "--retries", "0", *flags, "models")
+        assert quiet.exit_code == 1
+        assert "Traceback" not in quiet.stderr
+    loud = run(closed_url, "--retries", "0", "--debug", "models")
     assert loud.exit_code == 1
     assert loud.stderr.startswith("Traceback (most recent call last):")
     assert "ServerUnreachable" in loud.stderr

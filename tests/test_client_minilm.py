@@ -13,7 +13,7 @@ from client import TextClient
 from client.cli import cli
 from server.local import LocalTriton
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 TOPICS = [
     "The cat sleeps on the warm windowsill all afternoon.",

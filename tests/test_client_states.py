@@ -16,6 +16,8 @@ from client.text_client import TextClient
 from server.local import LocalTriton
 from tests.server_support import BROKEN_MODEL
 
+pytestmark = pytest.mark.server
+
 BROKEN_CONFIG = '''name: "broken"
 backend: "python"
 max_batch_size: 4

@@ -16,10 +16,10 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from export.settings import CONTAINER_REPOSITORY as EXPORT_CONTAINER_REPOSITORY
 from export.settings import DEFAULT_TRITON_RELEASE
 from export.source import bundled_source, default_name
 from server.flags import CONTAINER_REPOSITORY, ServerFlags
+from tritonize.repo_format.files import PYTHON_MODEL_FILENAME, TOKENIZER_ENCODING_FILENAME
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
@@ -170,7 +170,6 @@ def test_cmd_is_tritonserver_with_exactly_the_server_flags():
 
 
 def test_repository_lands_where_the_flags_and_configs_expect_it():
-    assert CONTAINER_REPOSITORY == EXPORT_CONTAINER_REPOSITORY == FLAGS.model_repository
     _, stages = _stages()
     by_name = {stage.name: stage for stage in stages}
     for target in FINAL_TARGETS:
@@ -374,11 +373,6 @@ def test_requirements_are_pinned_for_the_container_python():
     assert int(pins["numpy"].split(".")[0]) < 2, "numpy<2: the Triton 24.10 Python backend is built against 1.x"
 
 
-def _python_backend_models(*folders: str) -> list[Path]:
-    files = sorted(path for folder in folders for path in ROOT.glob(f"{folder}/*.py"))
-    return [path for path in files if "TritonPythonModel" in path.read_text()]
-
-
 def _imported_modules(tree: ast.AST) -> set[str]:
     names = set()
     for node in ast.walk(tree):
@@ -389,34 +383,35 @@ def _imported_modules(tree: ast.AST) -> set[str]:
     return names
 
 
-def test_shipped_python_backend_models_import_only_what_the_image_has():
-    """The exporter copies ``export/backends/*`` into repositories the image serves, on the image's Python."""
-    models = _python_backend_models("export/backends")
-    if not models:
-        pytest.skip("no Python-backend model file yet")
+def _imported_outside_fallbacks(tree: ast.AST) -> set[str]:
+    """Modules imported, less the ``except ImportError:`` fallbacks used only from the source tree."""
+    fallbacks = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try):
+            for handler in node.handlers:
+                if isinstance(handler.type, ast.Name) and handler.type.id == "ImportError":
+                    fallbacks |= _imported_modules(ast.Module(body=handler.body, type_ignores=[]))
+    return _imported_modules(tree) - fallbacks
+
+
+def test_files_the_exporter_copies_into_the_tokenizer_model_import_only_what_the_image_has(tiny_repository):
+    """Every Python file of an exported tokenizer model runs in the image: its Python, its packages."""
+    version = tiny_repository / "tiny_cls_tokenizer" / "1"
+    files = sorted(version.glob("*.py"))
+    assert [p.name for p in files] == sorted([PYTHON_MODEL_FILENAME, TOKENIZER_ENCODING_FILENAME])
     # Standard library of 3.10: this interpreter's, less what newer Pythons added.
     stdlib = set(sys.stdlib_module_names) - {"tomllib", "_tomllib"}
-    allowed = stdlib | set(_requirements()) | {"triton_python_backend_utils"}
-    for path in models:
+    allowed = stdlib | set(_requirements()) | {"triton_python_backend_utils", Path(TOKENIZER_ENCODING_FILENAME).stem}
+    for path in files:
         tree = ast.parse(path.read_text(), filename=str(path), feature_version=CONTAINER_PYTHON)
-        extra = _imported_modules(tree) - allowed
-        assert not extra, f"{path.relative_to(ROOT)} imports {sorted(extra)}: not in the Triton image"
-
-
-def test_local_server_adapters_parse_on_python_3_10():
-    """``server/backends`` adapters serve ONNX/TorchScript in the local Triton only, never in the image."""
-    models = _python_backend_models("server/backends")
-    if not models:
-        pytest.skip("no local-server adapter yet")
-    for path in models:
-        ast.parse(path.read_text(), filename=str(path), feature_version=CONTAINER_PYTHON)
+        extra = _imported_outside_fallbacks(tree) - allowed
+        assert not extra, f"{path.name} imports {sorted(extra)}: not in the Triton image"
 
 
 # ---------------------------------------------------------------------------------------------- Makefile fragment
 def _make(*args: str) -> str:
     make = shutil.which("make")
-    if make is None:
-        pytest.skip("make not installed")
+    assert make is not None, "make is needed (make setup installs the project with it)"
     command = [make, "-s", "-f", "docker/Makefile.fragment", f"BIN={Path(sys.executable).parent}", "STAMP=", *args]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

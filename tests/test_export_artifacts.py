@@ -8,13 +8,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from tokenizers import Tokenizer
 from tritonclient.grpc import model_config_pb2 as mc
 
-from export.backends.tokenizer_model import TextEncoder
 from export.signature import NUMPY_DTYPES
-from export.triton_config import parse
 from tests.conftest import export_into
+from tritonize.repo_format.pbtxt import read_config
+from tritonize.repo_format.tokenizer_folder import load_tokenizer_model
 
 CASES = [
     ("bert-classifier", "text-classification", ["input_ids", "attention_mask", "token_type_ids"]),
@@ -27,17 +26,12 @@ CASES = [
 
 
 def load_config(model_dir: Path) -> mc.ModelConfig:
-    return parse((model_dir / "config.pbtxt").read_text())
+    return read_config(model_dir)
 
 
 def tokens_from_repository(repository: Path, name: str, texts: list[str]) -> dict[str, np.ndarray]:
     """Tokenize as the served tokenizer model does, from its own config and files."""
-    config = load_config(repository / f"{name}_tokenizer")
-    params = {key: int(value.string_value) for key, value in config.parameters.items()}
-    tokenizer = Tokenizer.from_file(str(repository / f"{name}_tokenizer" / "1" / "tokenizer.json"))
-    encoder = TextEncoder(tokenizer, [o.name for o in config.output], params["max_length"],
-                          params["pad_to_multiple_of"], params["pad_token_id"])
-    return encoder.encode(texts)
+    return load_tokenizer_model(repository / f"{name}_tokenizer").encode(texts)
 
 
 def check_against_config(config: mc.ModelConfig, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray],

@@ -33,6 +33,7 @@ def test_help_documents_every_option_with_defaults() -> None:
     assert "default: 64" in result.output
 
 
+@pytest.mark.export  # runs `python -m export` in a subprocess (imports torch)
 def test_missing_folder(tmp_path: Path) -> None:
     result = run(str(tmp_path / "nope"), "--repository", str(tmp_path / "repo"))
     assert result.returncode == 1
@@ -41,6 +42,7 @@ def test_missing_folder(tmp_path: Path) -> None:
     assert not (tmp_path / "repo").exists()
 
 
+@pytest.mark.export  # runs `python -m export` in a subprocess (imports torch)
 def test_unreachable_hub_id(tmp_path: Path) -> None:
     result = run("no-such-org/no-such-model", "--repository", str(tmp_path / "repo"))
     assert result.returncode == 1
@@ -145,7 +147,7 @@ def test_repository_from_environment(tiny_models: dict[str, Path], tmp_path: Pat
 ])
 def test_batching_defaults_follow_the_instance_kind(tiny_models: dict[str, Path], tmp_path: Path,
                                                     args: list[str], expected: tuple[int, int, str]) -> None:
-    from export.triton_config import parse
+    from tritonize.repo_format.pbtxt import parse
 
     repository = tmp_path / "repo"
     result = CliRunner().invoke(main, [str(tiny_models["bert-base"]), "--repository", str(repository), "--name", "m",
@@ -155,3 +157,17 @@ def test_batching_defaults_follow_the_instance_kind(tiny_models: dict[str, Path]
     tokenizer = parse((repository / "m_tokenizer" / "config.pbtxt").read_text())
     assert (model.dynamic_batching.max_queue_delay_microseconds, model.instance_group[0].count,
             tokenizer.parameters["pad_to_multiple_of"].string_value) == expected
+
+
+def test_tokenizer_and_thread_options_reach_the_configs(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    from tritonize.repo_format.pbtxt import read_config
+
+    repository = tmp_path / "repo"
+    result = CliRunner().invoke(main, [str(tiny_models["bert-base"]), "--repository", str(repository), "--name", "m",
+                                       "--skip-release-check", "-q", "--threads-per-instance", "1",
+                                       "--tokenizer-instance-count", "2", "--tokenizer-queue-delay-us", "0"])
+    assert result.exit_code == 0, result.output
+    assert read_config(repository / "m_onnx").parameters["intra_op_thread_count"].string_value == "1"
+    tokenizer = read_config(repository / "m_tokenizer")
+    assert [g.count for g in tokenizer.instance_group] == [2]
+    assert tokenizer.dynamic_batching.max_queue_delay_microseconds == 0

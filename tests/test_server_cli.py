@@ -25,6 +25,8 @@ from tests.server_support import (
     write_model,
 )
 
+pytestmark = pytest.mark.server
+
 ROOT = Path(__file__).parents[1]
 
 
@@ -58,6 +60,7 @@ def test_explain_prints_every_model_and_what_was_translated(small_repository: Pa
     assert "instance group #0: KIND_GPU → KIND_CPU (no GPU visible)" in output
     assert "dropped optimization.execution_accelerators (gpu: tensorrt)" in output
     assert "tiny_tokenizer  python (as is); versions: 1" in output
+    assert "~ differs from the container: threads: intra_op_thread_count=1" in output
 
 
 def test_missing_repository_is_a_usage_error(tmp_path: Path) -> None:

@@ -10,12 +10,12 @@ import pytest
 import torch
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from tokenizers import Tokenizer
 
-from export.backends.tokenizer_model import TextEncoder
 from server.local import LocalTriton
-from server.pbtxt import parse
 from tests.server_support import snapshot
+from tritonize.repo_format.tokenizer_folder import load_tokenizer_model
+
+pytestmark = pytest.mark.server
 
 TEXTS = ["hello world", "the quick brown fox jumps over the lazy dog", "screen is sharp but speaker far too quiet"]
 
@@ -30,12 +30,7 @@ def exported_server(tiny_repository: Path) -> LocalTriton:
 
 def tokens(repository: Path, name: str, texts: list[str]) -> dict[str, np.ndarray]:
     """Tokenize as the served tokenizer model does, from its own config and files."""
-    folder = repository / f"{name}_tokenizer"
-    config = parse((folder / "config.pbtxt").read_text())
-    params = {key: int(value.string_value) for key, value in config.parameters.items()}
-    encoder = TextEncoder(Tokenizer.from_file(str(folder / "1" / "tokenizer.json")), [o.name for o in config.output],
-                          params["max_length"], params["pad_to_multiple_of"], params["pad_token_id"])
-    return encoder.encode(texts)
+    return load_tokenizer_model(repository / f"{name}_tokenizer").encode(texts)
 
 
 def in_process(repository: Path, name: str, texts: list[str]) -> dict[str, np.ndarray]:

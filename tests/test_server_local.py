@@ -32,6 +32,8 @@ from tests.server_support import (
     write_model,
 )
 
+pytestmark = pytest.mark.server
+
 
 @pytest.fixture(scope="module")
 def hand_repository(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from server.errors import RepositoryError
-from server.pbtxt import parse
 from server.shadow import ShadowRepository, plan
 from tests.server_support import build_repository, snapshot
+from tritonize.repo_format.pbtxt import parse
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,12 @@ import pytest
 from tritonclient.grpc import model_config_pb2 as mc
 
 from server import triton_log
-from server.backends import batching
+from server.backends import batching, onnx_adapter, torchscript_adapter
 from server.backends.torchscript_adapter import bind_inputs, output_indices
-from server.pbtxt import parse, render
 from server.translate import ARTIFACT_PARAMETER, describe, translate
 from tests.server_support import artifact_config, ensemble_config, tokenizer_config
+from tritonize.repo_format.pbtxt import parse, render
+from tritonize.repo_format.platforms import INTER_OP_THREADS, INTRA_OP_THREADS, libtorch_output_name
 
 BACKENDS = Path(__file__).parents[1] / "server" / "backends"
 
@@ -32,6 +33,25 @@ def test_onnx_model_becomes_a_python_adapter_with_the_same_interface() -> None:
     assert served.version_policy == original.version_policy
     assert list(served.model_warmup) == list(original.model_warmup)
     assert served.output[0].label_filename == "labels.txt"
+
+
+def test_explain_lists_what_differs_from_the_container_per_model() -> None:
+    onnx = artifact_config("m_onnx", "onnxruntime_onnx")
+    onnx.input[0].allow_ragged_batch = True
+    del onnx.parameters["intra_op_thread_count"]
+    adapted = translate("m_onnx", render(onnx), gpu_count=0)
+    differences = "\n".join(adapted.differences)
+    assert "engine: ONNX Runtime of this environment" in differences
+    assert "intra_op_thread_count unset" in differences
+    assert "allow_ragged_batch: requests of different shapes still run apart" in differences
+    torchscript = translate("m_ts", render(artifact_config("m_ts", "pytorch_libtorch")), gpu_count=0)
+    assert "Triton's pytorch backend" in torchscript.differences[0]
+    python = translate("tok", render(tokenizer_config("tok")), gpu_count=0)
+    assert len(python.differences) == 1 and "Python 3.10" in python.differences[0]
+    ensemble = translate("e", render(ensemble_config("e", "tok", "m_onnx", {"logits": "logits"})), gpu_count=0)
+    assert ensemble.differences == ()
+    text = describe("repo", [adapted, python, ensemble], gpu_count=0)
+    assert text.count("~ differs from the container:") == len(adapted.differences) + 1
 
 
 def test_gpu_settings_are_dropped_with_notes_when_no_gpu_is_visible() -> None:
@@ -156,7 +176,7 @@ def test_adapters_parse_on_python_3_10(name: str) -> None:
     imports |= {node.module.split(".")[0] for node in ast.walk(ast.parse(source))
                 if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
     allowed = {"__future__", "json", "os", "re", "contextlib", "warnings", "numpy", "onnxruntime", "torch",
-               "triton_python_backend_utils", "tritonize_batching", "server"}
+               "triton_python_backend_utils", "tritonize_batching", "server", "collections"}
     assert imports <= allowed, imports - allowed
 
 
@@ -181,11 +201,23 @@ def test_outputs_are_split_into_views() -> None:
         batching.split(outputs, [3, 3])
 
 
-def test_threads_are_shared_between_instances() -> None:
-    config = {"instance_group": [{"count": 2, "kind": "KIND_CPU"}]}
-    cpus = len(__import__("os").sched_getaffinity(0))
-    assert batching.thread_count({}, "intra_op_thread_count", config) == max(1, cpus // 2)
-    assert batching.thread_count({"intra_op_thread_count": "3"}, "intra_op_thread_count", config) == 3
+def test_threads_come_from_the_parameter_or_the_runtime_default_like_triton() -> None:
+    assert batching.thread_count({}, "intra_op_thread_count") == 0  # the runtime's default, per instance
+    assert batching.thread_count({"intra_op_thread_count": "3"}, "intra_op_thread_count") == 3
+    assert batching.thread_count({"intra_op_thread_count": "x"}, "intra_op_thread_count") == 0
+
+
+def test_adapters_read_the_parameters_the_format_names() -> None:
+    """The adapters run inside Triton's stub and cannot import the format module: their literals must match."""
+    assert (INTRA_OP_THREADS["onnx"], INTER_OP_THREADS["onnx"]) == onnx_adapter.THREAD_PARAMETERS
+    assert (INTRA_OP_THREADS["torchscript"], INTER_OP_THREADS["torchscript"]) == torchscript_adapter.THREAD_PARAMETERS
+    assert onnx_adapter.ARTIFACT_PARAMETER == torchscript_adapter.ARTIFACT_PARAMETER == ARTIFACT_PARAMETER
+
+
+def test_libtorch_output_names_round_trip_through_the_adapter() -> None:
+    names = [libtorch_output_name(name, index) for index, name in enumerate(["logits", "probabilities"])]
+    assert names == ["logits__0", "probabilities__1"]
+    assert output_indices(list(reversed(names))) == {"probabilities__1": 1, "logits__0": 0}
 
 
 def test_libtorch_naming_conventions() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export.backends.tokenizer_model import TextEncoder, TextError, decode_texts
 from tests.tiny_models import wordpiece_tokenizer
+from tritonize.repo_format.tokenizer_encoding import TextEncoder, TextError, decode_texts
 
 
 def encoder(pad: int = 16, max_length: int = 40) -> TextEncoder:

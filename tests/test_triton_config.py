@@ -11,7 +11,8 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from export.settings import BatchingSettings, ExportSettings
 from export.signature import Signature, Task
-from export.triton_config import ModelNames, artifact_config, ensemble_config, parse, render, tokenizer_config
+from export.triton_config import ModelNames, artifact_config, ensemble_config, tokenizer_config
+from tritonize.repo_format.pbtxt import parse, render
 
 GOLDEN = Path(__file__).parent / "golden"
 NAMES = ModelNames("reviews")

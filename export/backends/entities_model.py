@@ -1,7 +1,8 @@
 """Triton Python-backend model: token classes → entities, grouped as transformers' token-classification pipeline.
 
-This file is copied into ``NAME_entities/<version>/model.py`` beside the model's ``tokenizer.json``. Like the
-tokenizer model it imports only numpy and tokenizers, so the exporter and the client use the same functions.
+This file is copied into ``NAME_entities/<version>/model.py`` beside the model's ``tokenizer.json`` and
+``tritonize_tokenizer.py``. Like the tokenizer model it imports only numpy, tokenizers and that file, so the
+exporter and the client use the same functions.
 For each text it returns one JSON array of ``{entity_group, score, word, start, end}`` (``entity`` and ``index``
 instead of ``entity_group`` with strategy ``none``); ``start`` and ``end`` are character offsets into the text.
 """
@@ -12,14 +13,18 @@ import json
 import os
 
 import numpy as np
-from tokenizers import Tokenizer
 
 try:  # Present only inside Triton's Python backend.
     import triton_python_backend_utils as pb_utils
-except ImportError:  # pragma: no cover - imported by the exporter and the client
+except ImportError:  # pragma: no cover - imported from the source tree
     pb_utils = None
 
-TOKENIZER_FILE = "tokenizer.json"
+try:  # Beside this file in the served version folder.
+    import tritonize_tokenizer as encoding
+except ImportError:  # pragma: no cover - imported from the source tree
+    from tritonize.repo_format import tokenizer_encoding as encoding
+
+Tokenizer = encoding.Tokenizer
 #: Config parameters: the aggregation strategy and the class names (a JSON list, in index order).
 STRATEGY_PARAMETER = "aggregation_strategy"
 LABELS_PARAMETER = "labels"
@@ -169,7 +174,7 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
         folder = os.path.join(args["model_repository"], args["model_version"])
-        self.grouper = EntityGrouper(Tokenizer.from_file(os.path.join(folder, TOKENIZER_FILE)),
+        self.grouper = EntityGrouper(Tokenizer.from_file(os.path.join(folder, encoding.TOKENIZER_FILENAME)),
                                      json.loads(parameters[LABELS_PARAMETER]), parameters[STRATEGY_PARAMETER])
 
     def execute(self, requests: list) -> list:

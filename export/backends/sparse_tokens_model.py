@@ -1,9 +1,10 @@
 """Triton Python-backend model: vocabulary indices → token strings, the last step of a sparse-embedding ensemble.
 
-This file is copied into ``NAME_vocabulary/<version>/model.py`` beside the model's ``tokenizer.json``; it imports
-only numpy and tokenizers. It returns ``tokens`` (the token of each index; empty for index -1, the padding of
-texts with fewer non-zero weights) and passes ``indices`` and ``weights`` through: Triton's ensemble scheduler
-deadlocks when a client requests only some outputs and one of them also feeds a later step.
+This file is copied into ``NAME_vocabulary/<version>/model.py`` beside the model's ``tokenizer.json`` and
+``tritonize_tokenizer.py``; it imports only numpy, tokenizers and that file. It returns ``tokens`` (the token
+of each index; empty for index -1, the padding of texts with fewer non-zero weights) and passes ``indices`` and
+``weights`` through: Triton's ensemble scheduler deadlocks when a client requests only some outputs and one of
+them also feeds a later step.
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from tokenizers import Tokenizer
 
 try:  # Present only inside Triton's Python backend.
     import triton_python_backend_utils as pb_utils
-except ImportError:  # pragma: no cover - imported by the exporter and the client
+except ImportError:  # pragma: no cover - imported from the source tree
     pb_utils = None
 
-TOKENIZER_FILE = "tokenizer.json"
+try:  # Beside this file in the served version folder.
+    import tritonize_tokenizer as encoding
+except ImportError:  # pragma: no cover - imported from the source tree
+    from tritonize.repo_format import tokenizer_encoding as encoding
+
+Tokenizer = encoding.Tokenizer
 INPUTS = ("indices", "weights")
 TOKENS_OUTPUT = "tokens"
 PASSED_THROUGH = {name: f"{name}_out" for name in INPUTS}
@@ -36,7 +41,7 @@ class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         """Load the tokenizer (its vocabulary)."""
         folder = os.path.join(args["model_repository"], args["model_version"])
-        self.tokenizer = Tokenizer.from_file(os.path.join(folder, TOKENIZER_FILE))
+        self.tokenizer = Tokenizer.from_file(os.path.join(folder, encoding.TOKENIZER_FILENAME))
 
     def execute(self, requests: list) -> list:
         """Look up each request's indices."""

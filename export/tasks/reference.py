@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from export.backends.entities_model import EntityGrouper
-from export.backends.tokenizer_model import TextEncoder
 from export.gates import Gate
 from export.load import LoadedModel
 from export.signature import Task
 from export.tasks.rerank import verification_pairs
 from export.verify import VERIFICATION_BATCHES, VERIFICATION_TEXTS, Check
+from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
 #: Position in VERIFICATION_BATCHES of the batch that holds every verification text.
 _ALL = next(i for i, batch in enumerate(VERIFICATION_BATCHES) if len(batch) == len(VERIFICATION_TEXTS))

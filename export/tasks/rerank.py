@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from export.backends.tokenizer_model import TextEncoder
 from export.errors import UnsupportedModelError
 from export.tasks.detection import ST_CONFIG_FILE, read_json
 from export.verify import VERIFICATION_BATCHES, VERIFICATION_TEXTS
+from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
 #: Activations sentence-transformers loads from a folder without trusting remote code (``torch.*`` paths).
 ACTIVATIONS: dict[str, type[nn.Module]] = {

@@ -1,26 +1,18 @@
-"""How the adapters run a dynamic batch: merge Triton's requests into one run, split the outputs per request.
+"""The adapters' one execute loop: merge Triton's requests into runs as the real backends do, answer each.
 
 Copied as ``tritonize_batching.py`` beside each adapter's ``model.py``. Imports numpy only and parses on
 Python 3.10 (the Triton container's Python).
 
-Token models (integer ``[-1]`` inputs with an ``attention_mask``) get length-aware batching: requests of
-different lengths (the batcher sends them together when the inputs allow ragged batches) are sorted by
-length and cut into runs where padding the shorter ones costs less than another run; padded positions are
-masked, and per-token outputs are cut back to each request's own length.
+Like Triton's onnxruntime and pytorch backends, requests of equal input shapes (after the batch axis) run
+together and nothing else: no padding, no reordering. Triton's dynamic batcher only sends requests of equal
+shapes together unless a config allows ragged batches, which tritonize never writes.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 
 import numpy as np
-
-#: What one extra run costs, in padded tokens. ONNX Runtime on one CPU thread spends ~2 ms per run of MiniLM
-#: beyond ~0.2 ms per token (fp32; int8: ~0.7 ms and ~0.08 ms), and more when instances share the caches;
-#: served on 2 cores, 16 beat 8 by a few percent and padding everything to the longest (no cuts) lost 20 %.
-RUN_COST_TOKENS = 16.0
-#: The input whose zeros mark padding.
-MASK_INPUT = "attention_mask"
 
 
 def group_by_shape(inputs: list[dict[str, np.ndarray]]) -> list[list[int]]:
@@ -48,72 +40,6 @@ def merge(inputs: list[dict[str, np.ndarray]], indices: list[int]) -> tuple[dict
     return {name: np.concatenate([inputs[i][name] for i in indices]) for name in first}, sizes
 
 
-def paddable(config: dict) -> bool:
-    """Whether requests of different lengths may be padded into one run.
-
-    True for a batching model whose inputs are all integer token sequences (dims ``[-1]``), one of them an
-    attention mask that hides the padding.
-    """
-    inputs = config.get("input", [])
-    return (int(config.get("max_batch_size", 0)) > 0 and any(t["name"] == MASK_INPUT for t in inputs)
-            and all([int(d) for d in t.get("dims", [])] == [-1] and t.get("data_type") in ("TYPE_INT64", "TYPE_INT32")
-                    for t in inputs))
-
-
-def sequence_outputs(config: dict) -> list[str]:
-    """Outputs whose first axis after the batch is the token sequence (variable dims ``[-1, ...]``)."""
-    return [t["name"] for t in config.get("output", []) if [int(d) for d in t.get("dims", [])][:1] == [-1]]
-
-
-def length_groups(widths: list[int], rows: list[int], max_rows: int, run_cost: float = RUN_COST_TOKENS
-                  ) -> list[list[int]]:
-    """Indices of the requests to run together, each run padded to its longest request.
-
-    Requests are sorted by width (tokens) and the sorted list is cut where it is cheapest overall: a run
-    costs ``run_cost`` plus its rows times its width (dynamic programming, exact for this cost). A run holds
-    at most ``max_rows`` rows unless one request alone has more.
-    """
-    order = sorted(range(len(widths)), key=lambda i: widths[i])
-    best = [0.0] + [float("inf")] * len(order)
-    cut = [0] * (len(order) + 1)
-    for end in range(1, len(order) + 1):
-        width, count = widths[order[end - 1]], 0
-        for start in range(end - 1, -1, -1):
-            count += rows[order[start]]
-            if count > max_rows and start < end - 1:
-                break
-            cost = best[start] + run_cost + count * width
-            if cost < best[end]:
-                best[end], cut[end] = cost, start
-    groups, end = [], len(order)
-    while end > 0:
-        groups.append(order[cut[end]:end])
-        end = cut[end]
-    return groups[::-1]
-
-
-def pad_merge(inputs: list[dict[str, np.ndarray]], indices: list[int]) -> tuple[dict[str, np.ndarray], list[int]]:
-    """Like :func:`merge`, padding every request with zeros (masked) to the widest of ``indices``."""
-    widths = [next(iter(inputs[i].values())).shape[1] for i in indices]
-    if len(set(widths)) == 1:
-        return merge(inputs, indices)
-    width, first = max(widths), inputs[indices[0]]
-    sizes = [next(iter(inputs[i].values())).shape[0] for i in indices]
-    feed = {name: np.zeros((sum(sizes), width), dtype=array.dtype) for name, array in first.items()}
-    row = 0
-    for index, size, length in zip(indices, sizes, widths):
-        for name, array in inputs[index].items():
-            feed[name][row:row + size, :length] = array
-        row += size
-    return feed, sizes
-
-
-def trim(part: dict[str, np.ndarray], names: list[str], width: int) -> dict[str, np.ndarray]:
-    """Cut the sequence axis of the outputs ``names`` back to a request's own ``width``."""
-    return {name: np.ascontiguousarray(array[:, :width]) if name in names and array.shape[1] != width else array
-            for name, array in part.items()}
-
-
 def split(outputs: dict[str, np.ndarray], sizes: list[int]) -> list[dict[str, np.ndarray]]:
     """Per-request views of a batched run's outputs (no copies).
 
@@ -132,18 +58,51 @@ def split(outputs: dict[str, np.ndarray], sizes: list[int]) -> list[dict[str, np
     return [{name: pieces[k] for name, pieces in parts.items()} for k in range(len(sizes))]
 
 
-def thread_count(parameters: dict[str, str], key: str, config: dict) -> int:
-    """Threads for one instance: the config parameter ``key`` when set above 0, else the CPUs shared evenly.
+def thread_count(parameters: dict[str, str], key: str) -> int:
+    """Threads of one instance's runtime as Triton's backends read them: the parameter ``key``, 0 when unset.
 
-    Every instance is a process of its own, so each gets ``cpus // instances`` (at least 1) instead of all
-    of them, which would oversubscribe the machine as soon as two instances run at once.
+    0 leaves the runtime's default (ONNX Runtime and libtorch: one thread per physical core), for every
+    instance: like the container, nothing is divided between instances; set ``--threads-per-instance`` to share
+    the cores.
     """
     value = parameters.get(key, "").strip()
-    if value.isdigit() and int(value) > 0:
-        return int(value)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    instances = sum(int(group.get("count", 1) or 1) for group in config.get("instance_group", [])) or 1
-    return max(1, cpus // instances)
+    return int(value) if value.isdigit() else 0
+
+
+def execute(requests: list, input_names: list[str], output_names: list[str], batching_on: bool,
+            run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]], pb_utils: object) -> list:
+    """Answer Triton's ``requests``: one ``run`` per group of equally shaped requests.
+
+    Each request runs alone when the model does not batch; a failing run answers its own requests with the
+    error and no others.
+
+    Args:
+        requests: The requests of one ``execute`` call.
+        input_names: The config's inputs.
+        output_names: The config's outputs, in the order ``run`` returns them.
+        batching_on: ``max_batch_size > 0``.
+        run: One runtime call on a (merged) feed: input name → array in, output name → array out.
+        pb_utils: ``triton_python_backend_utils``.
+    """
+    arrays = []
+    for request in requests:
+        tensors = {name: pb_utils.get_input_tensor_by_name(request, name) for name in input_names}
+        arrays.append({name: tensor.as_numpy() for name, tensor in tensors.items() if tensor is not None})
+    groups = group_by_shape(arrays) if batching_on else [[i] for i in range(len(requests))]
+    responses: list = [None] * len(requests)
+    for group in groups:
+        try:
+            feed, sizes = merge(arrays, group)
+            results = run(feed)
+            parts = split(results, sizes) if batching_on else [results]
+        except Exception as error:  # answer these requests with the error, serve the others
+            for index in group:
+                responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error)))
+            continue
+        for index, part in zip(group, parts):
+            tensors = [pb_utils.Tensor(name, part[name]) for name in output_names]
+            responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
+    return responses
 
 
 def parameters_of(config: dict) -> dict[str, str]:

@@ -5,7 +5,7 @@
 tensors, batching and versions; the artifact (``model.onnx``, external data beside it) is the user's file.
 
 One ONNX Runtime session per instance, created once; a dynamic batch runs in as few ``session.run`` calls as
-its shapes allow (token models: length-aware, see ``tritonize_batching``).
+its shapes allow: equal shapes batch, nothing else (see ``tritonize_batching``).
 Imports numpy and onnxruntime only and parses on Python 3.10.
 """
 
@@ -28,6 +28,8 @@ except ImportError:  # pragma: no cover - imported from the source tree
     from server.backends import batching
 
 ARTIFACT_PARAMETER = "tritonize_artifact"
+#: Triton's onnxruntime backend's thread parameters (``tritonize.repo_format.platforms``; a test keeps them equal).
+THREAD_PARAMETERS = ("intra_op_thread_count", "inter_op_thread_count")
 
 #: ONNX Runtime's type names → numpy dtypes.
 ORT_DTYPES = {
@@ -109,47 +111,18 @@ class TritonPythonModel:
         gpu = args.get("model_instance_kind") == "GPU"
         self.session = create_session(
             path,
-            batching.thread_count(parameters, "intra_op_thread_count", config),
-            max(1, int(parameters.get("inter_op_thread_count") or 1)),
+            *(batching.thread_count(parameters, key) for key in THREAD_PARAMETERS),
             int(args.get("model_instance_device_id", 0)) if gpu else None,
         )
         check_interface(self.session, inputs, outputs, self.batching, artifact)
-        self.max_rows = int(config.get("max_batch_size", 0))
-        self.paddable = batching.paddable(config)
-        self.sequence_outputs = batching.sequence_outputs(config)
 
     def execute(self, requests: list) -> list:
-        """Run the requests in as few session runs as their shapes allow (see :meth:`groups`); answer each one."""
-        arrays = []
-        for request in requests:
-            tensors = {name: pb_utils.get_input_tensor_by_name(request, name) for name in self.input_names}
-            arrays.append({name: tensor.as_numpy() for name, tensor in tensors.items() if tensor is not None})
-        responses: list = [None] * len(requests)
-        for group in self.groups(arrays):
-            try:
-                feed, sizes = batching.pad_merge(arrays, group) if self.paddable else batching.merge(arrays, group)
-                results = dict(zip(self.output_names, self.session.run(self.output_names, feed)))
-                parts = batching.split(results, sizes) if self.batching else [results]
-            except Exception as error:  # answer these requests with the error, serve the others
-                for index in group:
-                    responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error)))
-                continue
-            for index, part in zip(group, parts):
-                if self.paddable:
-                    part = batching.trim(part, self.sequence_outputs, arrays[index][batching.MASK_INPUT].shape[1])
-                tensors = [pb_utils.Tensor(name, part[name]) for name in self.output_names]
-                responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
-        return responses
+        """One session run per group of equally shaped requests (see ``tritonize_batching.execute``)."""
+        return batching.execute(requests, self.input_names, self.output_names, self.batching, self.run, pb_utils)
 
-    def groups(self, arrays: list[dict[str, np.ndarray]]) -> list[list[int]]:
-        """Requests that run together: by length for token models, by shape otherwise, alone without batching."""
-        if not self.batching:
-            return [[i] for i in range(len(arrays))]
-        if self.paddable:
-            widths = [a[batching.MASK_INPUT].shape[1] for a in arrays]
-            rows = [a[batching.MASK_INPUT].shape[0] for a in arrays]
-            return batching.length_groups(widths, rows, self.max_rows)
-        return batching.group_by_shape(arrays)
+    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One session run on a (merged) feed."""
+        return dict(zip(self.output_names, self.session.run(self.output_names, feed)))
 
     def finalize(self) -> None:
         """Release the session."""

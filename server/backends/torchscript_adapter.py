@@ -32,6 +32,8 @@ except ImportError:  # pragma: no cover - imported from the source tree
     from server.backends import batching
 
 ARTIFACT_PARAMETER = "tritonize_artifact"
+#: Triton's pytorch backend's thread parameters (``tritonize.repo_format.platforms``; a test keeps them equal).
+THREAD_PARAMETERS = ("INTRA_OP_THREAD_COUNT", "INTER_OP_THREAD_COUNT")
 _INDEXED = re.compile(r"^(?P<base>.+)__(?P<index>\d+)$")
 
 # Triton's input buffers are read-only; the module never writes its inputs, so sharing them is safe.
@@ -79,9 +81,12 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         parameters = batching.parameters_of(config)
         self.batching = int(config.get("max_batch_size", 0)) > 0
-        torch.set_num_threads(batching.thread_count(parameters, "INTRA_OP_THREAD_COUNT", config))
-        with contextlib.suppress(RuntimeError):  # already set in this process
-            torch.set_num_interop_threads(max(1, int(parameters.get("INTER_OP_THREAD_COUNT") or 1)))
+        intra, inter = (batching.thread_count(parameters, key) for key in THREAD_PARAMETERS)
+        if intra > 0:  # 0: libtorch's default, as Triton's pytorch backend leaves it
+            torch.set_num_threads(intra)
+        if inter > 0:
+            with contextlib.suppress(RuntimeError):  # already set in this process
+                torch.set_num_interop_threads(inter)
         gpu = args.get("model_instance_kind") == "GPU" and torch.cuda.is_available()
         self.device = torch.device(f"cuda:{int(args.get('model_instance_device_id', 0))}" if gpu else "cpu")
         artifact = parameters.get(ARTIFACT_PARAMETER) or "model.pt"
@@ -106,26 +111,9 @@ class TritonPythonModel:
         return outputs
 
     def execute(self, requests: list) -> list:
-        """Run every group of equally shaped requests in one call; answer each request."""
-        arrays = []
-        for request in requests:
-            tensors = {name: pb_utils.get_input_tensor_by_name(request, name) for name in self.input_names}
-            arrays.append({name: tensor.as_numpy() for name, tensor in tensors.items() if tensor is not None})
-        groups = batching.group_by_shape(arrays) if self.batching else [[i] for i in range(len(requests))]
-        responses: list = [None] * len(requests)
-        for group in groups:
-            try:
-                feed, sizes = batching.merge(arrays, group)
-                results = self.run(feed)
-                parts = batching.split(results, sizes) if self.batching else [results]
-            except Exception as error:  # answer these requests with the error, serve the others
-                for index in group:
-                    responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error)))
-                continue
-            for index, part in zip(group, parts):
-                tensors = [pb_utils.Tensor(name, part[name]) for name, _ in self.outputs]
-                responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
-        return responses
+        """One ``forward`` call per group of equally shaped requests (see ``tritonize_batching.execute``)."""
+        return batching.execute(requests, self.input_names, [name for name, _ in self.outputs], self.batching,
+                                self.run, pb_utils)
 
     def finalize(self) -> None:
         """Release the module."""

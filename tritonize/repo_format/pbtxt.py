@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-CONFIG_FILENAME = "config.pbtxt"
+from tritonize.repo_format.files import CONFIG_FILENAME
+
+ParseError = text_format.ParseError
 
 
 def parse(text: str) -> mc.ModelConfig:
     """Parse ``config.pbtxt`` text.
 
     Raises:
-        google.protobuf.text_format.ParseError: The text is not a valid ``ModelConfig``.
+        ParseError: The text is not a valid ``ModelConfig``.
     """
     return text_format.Parse(text, mc.ModelConfig())
 
@@ -26,3 +30,13 @@ def render(config: mc.ModelConfig) -> str:
     if config.max_batch_size == 0:
         text += "max_batch_size: 0\n"
     return text
+
+
+def read_config(model_dir: Path) -> mc.ModelConfig:
+    """Parse ``model_dir/config.pbtxt``.
+
+    Raises:
+        OSError: It cannot be read.
+        ParseError: It is not a valid ``ModelConfig``.
+    """
+    return parse((model_dir / CONFIG_FILENAME).read_text(encoding="utf-8"))

@@ -1,0 +1,24 @@
+"""Triton's names for the backends tritonize writes: platforms, backends, thread parameters, output names."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Format = Literal["onnx", "torchscript"]
+
+#: Triton platform of each artifact format.
+PLATFORMS: dict[Format, str] = {"onnx": "onnxruntime_onnx", "torchscript": "pytorch_libtorch"}
+#: Triton backend of each artifact format (a config may name the backend instead of the platform).
+BACKENDS: dict[Format, str] = {"onnx": "onnxruntime", "torchscript": "pytorch"}
+ENSEMBLE_PLATFORM = "ensemble"
+PYTHON_BACKEND = "python"
+
+#: Config parameter with each backend's intra-op thread count (onnxruntime_backend, pytorch_backend).
+INTRA_OP_THREADS: dict[Format, str] = {"onnx": "intra_op_thread_count", "torchscript": "INTRA_OP_THREAD_COUNT"}
+#: Config parameter with each backend's inter-op thread count.
+INTER_OP_THREADS: dict[Format, str] = {"onnx": "inter_op_thread_count", "torchscript": "INTER_OP_THREAD_COUNT"}
+
+
+def libtorch_output_name(name: str, index: int) -> str:
+    """The libtorch backend's name for an output: ``<name>__<index in the returned tuple>``."""
+    return f"{name}__{index}"

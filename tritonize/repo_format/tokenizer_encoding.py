@@ -1,0 +1,159 @@
+"""The tokenizer model's parameters and its encoder: texts in, padded token arrays out.
+
+Imports numpy and tokenizers only and parses on Python 3.10: the exporter copies this file beside the
+tokenizer model's ``model.py`` (as ``tritonize_tokenizer.py``), where it runs in Triton's Python-backend stub,
+and the exporter's verification and the client import the very same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from tokenizers import Tokenizer
+
+#: The tokenizer model's tokenizer, in each of its version folders.
+TOKENIZER_FILENAME = "tokenizer.json"
+#: Config parameter keys of the tokenizer model (``parameters { key: ... value { string_value: ... } }``).
+MAX_LENGTH_KEY = "max_length"
+PAD_TO_MULTIPLE_OF_KEY = "pad_to_multiple_of"
+PAD_TOKEN_ID_KEY = "pad_token_id"
+#: The text input of a text model, and the two text inputs of a pair model (rerankers): one query and one passage
+#: per batch item, tokenized as one pair.
+TEXT_INPUT = "TEXT"
+PAIR_INPUTS = ("QUERY", "PASSAGE")
+
+
+@dataclass(frozen=True)
+class TokenizerParameters:
+    """What the tokenizer model reads from its config, besides tensor names and dtypes.
+
+    Attributes:
+        max_length: Texts are truncated to this many tokens.
+        pad_to_multiple_of: Each batch is padded to its longest text rounded up to a multiple of this.
+        pad_token_id: Token id of the padding.
+    """
+
+    max_length: int
+    pad_to_multiple_of: int
+    pad_token_id: int
+
+    def as_strings(self) -> dict[str, str]:
+        """The config parameters: key → string value."""
+        return {MAX_LENGTH_KEY: str(self.max_length), PAD_TO_MULTIPLE_OF_KEY: str(self.pad_to_multiple_of),
+                PAD_TOKEN_ID_KEY: str(self.pad_token_id)}
+
+    @classmethod
+    def from_strings(cls, parameters: dict[str, str]) -> TokenizerParameters:
+        """Read them back from config parameters (key → string value).
+
+        Raises:
+            KeyError: A key is missing.
+            ValueError: A value is not an integer.
+        """
+        return cls(int(parameters[MAX_LENGTH_KEY]), int(parameters[PAD_TO_MULTIPLE_OF_KEY]),
+                   int(parameters[PAD_TOKEN_ID_KEY]))
+
+
+class TextError(ValueError):
+    """A text the tokenizer refuses (not UTF-8, empty)."""
+
+
+class TextEncoder:
+    """Tokenizes a batch of texts into padded int64 arrays.
+
+    Texts longer than ``max_length`` tokens are truncated. Each batch is padded to its longest text rounded
+    up to a multiple of ``pad_to_multiple_of`` (capped at ``max_length``), so requests of similar length get
+    equal shapes and Triton's dynamic batcher can merge them.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, output_names: list[str], max_length: int,
+                 pad_to_multiple_of: int, pad_token_id: int) -> None:
+        self.tokenizer = tokenizer
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length=max_length)
+        self.output_names = list(output_names)
+        self.max_length = max_length
+        self.pad_to_multiple_of = max(1, pad_to_multiple_of)
+        self.pad_token_id = pad_token_id
+
+    @classmethod
+    def with_parameters(cls, tokenizer: Tokenizer, output_names: list[str],
+                        parameters: TokenizerParameters) -> TextEncoder:
+        """An encoder with the tokenizer model's ``parameters``."""
+        return cls(tokenizer, output_names, parameters.max_length, parameters.pad_to_multiple_of,
+                   parameters.pad_token_id)
+
+    @classmethod
+    def from_file(cls, path: str, output_names: list[str], max_length: int, pad_to_multiple_of: int,
+                  pad_token_id: int) -> TextEncoder:
+        """Load ``tokenizer.json`` from ``path``."""
+        return cls(Tokenizer.from_file(path), output_names, max_length, pad_to_multiple_of, pad_token_id)
+
+    @property
+    def parameters(self) -> TokenizerParameters:
+        """The parameters this encoder pads with."""
+        return TokenizerParameters(self.max_length, self.pad_to_multiple_of, self.pad_token_id)
+
+    def padded_length(self, longest: int) -> int:
+        """The sequence length a batch whose longest text has ``longest`` tokens is padded to."""
+        bucket = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        return max(1, min(bucket, self.max_length))
+
+    def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Tokenize ``texts`` into ``{output name: int64 array [len(texts), padded length]}``."""
+        return self.pad(self.tokenizer.encode_batch(texts))
+
+    def encode_pairs(self, queries: list[str], passages: list[str]) -> dict[str, np.ndarray]:
+        """Tokenize ``(query, passage)`` pairs as the model's tokenizer does pairs, longer side truncated first."""
+        return self.pad(self.tokenizer.encode_batch(list(zip(queries, passages))))
+
+    def pad(self, encodings: list) -> dict[str, np.ndarray]:
+        """Pad already tokenized texts into arrays (see :meth:`encode`).
+
+        Besides the model's token tensors, ``offsets`` (``[n, length, 2]``: each token's character span in its
+        text) and ``special_tokens_mask`` (1 for special tokens and padding) are made when asked for.
+        """
+        length = self.padded_length(max(len(e.ids) for e in encodings))
+        arrays = {
+            "input_ids": np.full((len(encodings), length), self.pad_token_id, dtype=np.int64),
+            "attention_mask": np.zeros((len(encodings), length), dtype=np.int64),
+            "token_type_ids": np.zeros((len(encodings), length), dtype=np.int64),
+        }
+        spans = "offsets" in self.output_names
+        if spans:
+            arrays["offsets"] = np.zeros((len(encodings), length, 2), dtype=np.int64)
+            arrays["special_tokens_mask"] = np.ones((len(encodings), length), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            n = len(encoding.ids)
+            arrays["input_ids"][row, :n] = encoding.ids
+            arrays["attention_mask"][row, :n] = encoding.attention_mask
+            arrays["token_type_ids"][row, :n] = encoding.type_ids
+            if spans:
+                arrays["offsets"][row, :n] = np.asarray(encoding.offsets, dtype=np.int64).reshape(n, 2)
+                arrays["special_tokens_mask"][row, :n] = encoding.special_tokens_mask
+        return {name: arrays[name] for name in self.output_names}
+
+
+def decode_texts(items: np.ndarray, name: str = TEXT_INPUT) -> list[str]:
+    """Turn a TEXT tensor (bytes objects) into strings, refusing invalid UTF-8 and empty texts."""
+    texts = []
+    for index, item in enumerate(items.reshape(-1)):
+        raw = item if isinstance(item, bytes) else str(item).encode("utf-8")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise TextError(f"{name} item {index} is not valid UTF-8 (byte {error.start})") from None
+        if not text.strip():
+            raise TextError(f"{name} item {index} is empty")
+        texts.append(text)
+    return texts
+
+
+def decode_pairs(queries: np.ndarray, passages: np.ndarray) -> list[tuple[str, str]]:
+    """Turn QUERY and PASSAGE tensors into pairs, refusing unequal lengths, invalid UTF-8 and empty sides."""
+    first, second = decode_texts(queries, PAIR_INPUTS[0]), decode_texts(passages, PAIR_INPUTS[1])
+    if len(first) != len(second):
+        raise TextError(f"{PAIR_INPUTS[0]} has {len(first)} items but {PAIR_INPUTS[1]} has {len(second)}; "
+                        f"send one passage per query")
+    return list(zip(first, second))
