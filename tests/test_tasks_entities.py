@@ -18,6 +18,8 @@ from server.local import LocalTriton
 from tests.conftest import export_into
 from tests.tiny_models import make_tagger
 
+pytestmark = pytest.mark.server
+
 #: Mixed lengths: sub-word splits, accents, emoji, CJK (unknown to the vocabulary), and one text past 64 tokens.
 TEXTS = [
     "John lives in Paris.",

@@ -22,6 +22,8 @@ from server.local import LocalTriton
 from tests.conftest import export_into
 from tests.tiny_models import NLI_LABELS, make_bert, make_cross_encoder
 
+pytestmark = pytest.mark.server
+
 QUERY = "what does triton serve"
 #: Documents of mixed lengths; the last pair is longer than the model's 64 tokens, so its longer side is cut.
 DOCUMENTS = [

@@ -23,6 +23,8 @@ from server.local import LocalTriton
 from tests.conftest import export_into
 from tests.tiny_models import make_bert, make_splade
 
+pytestmark = pytest.mark.server
+
 TEXTS = [
     "hello world",
     "the quick brown fox jumps over the lazy dog",
