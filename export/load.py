@@ -104,7 +104,8 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
     if chosen is not Task.FEATURE_EXTRACTION and chosen is not detected and chosen not in alternatives:
         raise UnsupportedModelError(
             f"Task '{chosen.value}' needs a model with that head, but this model is '{detected.value}'. "
-            f"Supported tasks here: {', '.join(sorted({detected.value, Task.FEATURE_EXTRACTION.value}))}."
+            f"Supported tasks here: "
+            f"{', '.join(sorted({detected.value, Task.FEATURE_EXTRACTION.value, *(t.value for t in alternatives)}))}."
         )
     id2label = config.get("id2label") or {}
     labelled = chosen not in (Task.FEATURE_EXTRACTION, Task.SPARSE_EMBEDDING)

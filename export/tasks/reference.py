@@ -1,7 +1,7 @@
 """Check the exported head against the library that defines the task, on the verification texts.
 
-The artifacts are compared with the PyTorch head (:mod:`export.verify`); these checks tie the head to the
-reference: ``CrossEncoder.predict`` for rerankers, ``SparseEncoder.encode`` for sparse embeddings and
+The artifacts are compared with the PyTorch head (:mod:`export.verify`); these checks (``ref <library>`` in the
+verification table) tie the head to the reference: ``CrossEncoder.predict`` for rerankers, ``SparseEncoder.encode`` for sparse embeddings and
 transformers' token-classification pipeline for entities.
 """
 
@@ -35,7 +35,7 @@ def reference_checks(loaded: LoadedModel, batches: list[dict[str, np.ndarray]], 
         several = loaded.model.config.num_labels > 1
         expected = np.asarray(CrossEncoder(folder, device="cpu").predict(pairs, apply_softmax=several))
         diff = _diff(head[-1].reshape(expected.shape), expected)
-        return [_check("pytorch vs CrossEncoder", "scores", len(pairs), length, diff, gate)]
+        return [_check("ref CrossEncoder", "scores", len(pairs), length, diff, gate)]
     if task is Task.SPARSE_EMBEDDING:
         from sentence_transformers import SparseEncoder
 
@@ -49,7 +49,7 @@ def reference_checks(loaded: LoadedModel, batches: list[dict[str, np.ndarray]], 
                 diff = float("inf")
                 break
             diff = max(diff, _diff(weights[row][kept], want[indices[row][kept]]))
-        return [_check("pytorch vs SparseEncoder", "weights", len(expected), length, diff, gate)]
+        return [_check("ref SparseEncoder", "weights", len(expected), length, diff, gate)]
     if task is Task.TOKEN_CLASSIFICATION:
         return [_entities_check(loaded, encoder, head[0], length, gate, aggregation_strategy)]
     return []
@@ -76,7 +76,7 @@ def _entities_check(loaded: LoadedModel, encoder: TextEncoder, logits: np.ndarra
             diff = float("inf")
             break
         diff = max([diff] + [abs(float(a["score"]) - float(b["score"])) for a, b in zip(got, want)])
-    return _check("pytorch vs pipeline", "entities", len(VERIFICATION_TEXTS), length, diff, gate)
+    return _check("ref pipeline", "entities", len(VERIFICATION_TEXTS), length, diff, gate)
 
 
 def _diff(got: np.ndarray, want: np.ndarray) -> float:
