@@ -1,8 +1,8 @@
 """Check the exported head against the library that defines the task, on the verification texts.
 
 The artifacts are compared with the PyTorch head (:mod:`export.verify`); these checks (``ref <library>`` in the
-verification table) tie the head to the reference: ``CrossEncoder.predict`` for rerankers, ``SparseEncoder.encode`` for sparse embeddings and
-transformers' token-classification pipeline for entities.
+verification table) tie the head to the reference: ``CrossEncoder.predict`` for rerankers,
+``SparseEncoder.encode`` for sparse embeddings and transformers' token-classification pipeline for entities.
 """
 
 from __future__ import annotations
