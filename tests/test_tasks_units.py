@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +15,15 @@ from transformers import AutoTokenizer
 from client.errors import InputError, UnsupportedModel
 from client.rerank import pair_inputs, rank
 from client.results import Label
+from export.backends import entities_model, sparse_tokens_model
 from export.errors import UnsupportedModelError
 from export.signature import Signature, Task
 from export.tasks.detection import alternative_tasks, detect_special_task
 from export.tasks.rerank import IDENTITY, SIGMOID, activation_path
 from export.tasks.sparse import dense_view
+from tests.test_docker import CONTAINER_PYTHON, _imported_outside_fallbacks, _requirements
 from tests.tiny_models import make_cross_encoder
+from tritonize.repo_format.files import TOKENIZER_ENCODING_FILENAME
 from tritonize.repo_format.tokenizer_encoding import TextEncoder, TextError, decode_pairs
 
 
@@ -93,3 +98,13 @@ def test_dense_view_ignores_the_order_of_equal_weights() -> None:
     other = densify([np.array([[4.0, 2.0, -1.0]]), np.array([[0.5, 0.5, 0.0]], dtype=np.float32)])[0]
     np.testing.assert_array_equal(one, other)
     assert one.tolist() == [[0, 0, 0.5, 0, 0.5]]
+
+
+@pytest.mark.parametrize("backend", [entities_model, sparse_tokens_model])
+def test_step_models_import_only_what_the_triton_image_has(backend: object) -> None:
+    """The entities and vocabulary models run in the image's Python 3.10 with numpy and tokenizers only."""
+    source = Path(backend.__file__)
+    tree = ast.parse(source.read_text(), filename=str(source), feature_version=CONTAINER_PYTHON)
+    allowed = set(sys.stdlib_module_names) | set(_requirements()) | {"triton_python_backend_utils",
+                                                                      Path(TOKENIZER_ENCODING_FILENAME).stem}
+    assert not _imported_outside_fallbacks(tree) - allowed
