@@ -1,20 +1,25 @@
-"""CPU serving benchmark: the bundled MiniLM through the local Triton vs in-process ONNX Runtime, in one run.
+"""CPU serving benchmark: the bundled MiniLM served by the local Triton against this machine's in-process ceiling.
 
-    .venv/bin/python -m benchmarks.serving [--quick] [--variants fp32,optimize,int8,optimize+int8]
+    .venv/bin/python -m benchmarks.serving [--quick] [--variant fp32 --variant int8] [--corpus short --corpus long]
 
-For each variant: export for CPU into a temporary repository, measure in-process ONNX Runtime on the same
-``model.onnx`` and the same 512 texts (the ceiling: best of batch 1 at natural lengths and bucketed batches),
-start the local Triton, drive the text ensemble with perf_analyzer (client batch 1, concurrency 1/4/16), and
-stop it. Prints a table with served/in-process at c16, p50/p99 per concurrency and the export's cosines;
-writes JSON, markdown and PNG plots into ``benchmarks/results/serving-<time>/`` (perf_analyzer's own CSV
-and plots per variant in subfolders). Serving knobs (``--pad-to-multiple-of`` ...) default to the
-exporter's defaults for ``--instance-kind cpu``. About 4 minutes in full, about 1 minute with ``--quick``
-(fp32 and int8, short windows). Machine load from other processes is sampled and reported.
+For each variant (fp32, int8, ...): export for CPU into a temporary repository; then for each corpus (short
+sentences, paragraph-length texts):
+
+- **ceiling**: in-process ONNX Runtime on the same ``model.onnx`` and texts, the best of every sessions × threads
+  × batch-size layout (see :mod:`benchmarks.ceiling`), texts in corpus order and padded as the served
+  tokenizer pads a request;
+- **served**: the text ensemble on the local Triton driven by perf_analyzer (one text per request) at each
+  concurrency, with each ensemble step's queue and compute from Triton's statistics;
+- **bulk**: ``client predict --file … --jsonl`` end to end (start-up and writing JSONL included) against the
+  in-process bulk bound on the same texts (best layout, texts sorted by length).
+
+Prints one table with every number as a ratio to the ceiling and writes JSON, markdown and PNG plots into
+``benchmarks/results/serving-<time>/``. Machine load from other processes is sampled and reported.
 """
 
 from __future__ import annotations
 
-import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,12 +27,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import click
+
+from benchmarks import inprocess
 from benchmarks import serving_report as report
-from benchmarks.inprocess import encoder_for, measure
 from benchmarks.machine import cpu_busy, describe_machine
 from benchmarks.tuning import Tuning, apply_tuning, batching_settings, export_knobs
 from client.bench import run_bench
-from client.corpus import corpus
+from client.corpus import corpus, paragraphs
 from client.perf_analyzer import LoadLevel, PerfSettings
 from client.text_client import TextClient
 from export.pipeline import ExportResult, run_export
@@ -36,13 +43,16 @@ from export.verify import row_cosines
 from server.local import LocalTriton
 from tritonize.repo_format.files import ONNX_FILENAME
 
-#: Variants of issue #7, by the name used on the command line and in tables.
+#: Variants by the name used on the command line and in tables.
 VARIANTS: dict[str, Acceleration] = {
     "fp32": Acceleration(),
     "optimize": Acceleration(optimize=True),
     "int8": Acceleration(quantize="int8"),
     "optimize+int8": Acceleration(optimize=True, quantize="int8"),
 }
+
+#: Corpora by name: short sentences (median ~17 tokens) and paragraphs (~100–300 tokens).
+CORPORA: dict[str, Callable[[int], list[str]]] = {"short": corpus, "long": paragraphs}
 
 
 @dataclass(frozen=True)
@@ -51,39 +61,44 @@ class Plan:
 
     Attributes:
         variants: Names from :data:`VARIANTS`, in order.
+        corpora: Names from :data:`CORPORA`, in order.
         model: Model to export; ``None`` is the bundled all-MiniLM-L6-v2.
         name: Base name of the exported models (``<name>_<variant>``).
         concurrency: perf_analyzer load levels (requests in flight, one text each).
-        texts: Corpus size (real English sentences).
+        texts: Texts per corpus for the ceiling and perf_analyzer.
+        bulk_texts: Texts per corpus for the bulk run (0 skips it).
         measurement_interval_ms: perf_analyzer window.
         stability_percentage: Windows must agree within this.
         max_trials: Windows tried before perf_analyzer gives up on stability.
         protocol: ``http`` or ``grpc``.
-        batch_sizes: In-process batch sizes tried with the served padding.
-        sorted_batch_size: In-process batch size of the offline bound (texts sorted by length); 0 skips it.
+        batch_sizes: In-process batch sizes tried for every layout.
+        layouts: In-process (sessions, threads) tried; empty: every layout that uses all cores.
         repeats: In-process passes per configuration (the best counts).
         tuning: Serving knobs; unset ones keep the exporter's defaults.
     """
 
-    variants: tuple[str, ...] = ("fp32", "optimize", "int8", "optimize+int8")
+    variants: tuple[str, ...] = ("fp32", "int8")
+    corpora: tuple[str, ...] = ("short", "long")
     model: str | None = None
     name: str = "minilm"
-    concurrency: tuple[int, ...] = (1, 4, 16)
+    concurrency: tuple[int, ...] = (1, 4, 16, 32)
     texts: int = 512
+    bulk_texts: dict[str, int] = field(default_factory=lambda: {"short": 10_000, "long": 1_000})
     measurement_interval_ms: int = 2500
     stability_percentage: int = 15
     max_trials: int = 6
     protocol: str = "http"
-    batch_sizes: tuple[int, ...] = (1, 8, 32)
-    sorted_batch_size: int = 16
+    batch_sizes: tuple[int, ...] = inprocess.DEFAULT_BATCH_SIZES
+    layouts: tuple[tuple[int, int], ...] = ()
     repeats: int = 2
     tuning: Tuning = field(default_factory=Tuning)
 
     @classmethod
     def quick(cls, **changes: object) -> Plan:
-        """fp32 and int8 with short windows: about a minute."""
-        quick = cls(variants=("fp32", "int8"), measurement_interval_ms=1200, stability_percentage=25, max_trials=4,
-                    batch_sizes=(8,), sorted_batch_size=0, repeats=1)
+        """fp32 and int8, short windows, fewer texts: a few minutes."""
+        quick = cls(texts=256, bulk_texts={"short": 2_000, "long": 200}, concurrency=(1, 16),
+                    measurement_interval_ms=1200, stability_percentage=25, max_trials=4, batch_sizes=(1, 8),
+                    repeats=1)
         return replace(quick, **changes)
 
 
@@ -102,28 +117,6 @@ def export_variant(variant: str, repository: Path, plan: Plan) -> ExportResult:
     return result
 
 
-def inprocess(result: ExportResult, texts: Sequence[str], plan: Plan) -> list[report.CeilingPoint]:
-    """In-process ONNX Runtime on the served ``model.onnx``, all CPUs, texts in corpus order.
-
-    Batch 1 at natural lengths and ``plan.batch_sizes`` with the served padding; then the offline bound:
-    natural lengths, the whole corpus sorted by length (no server sees all texts at once).
-    """
-    encoder = encoder_for(result.repository, result.names.base)
-    served_multiple = encoder.pad_to_multiple_of
-    model = model_path(result)
-    bucketed = tuple(b for b in plan.batch_sizes if served_multiple > 1 or b != 1)
-    runs = [(1, (1,), False), (served_multiple, bucketed, False)]
-    if plan.sorted_batch_size:
-        runs.append((1, (plan.sorted_batch_size,), True))
-    points = []
-    for multiple, sizes, by_length in runs:
-        encoder.pad_to_multiple_of = multiple
-        ordered = sorted(texts, key=lambda t: len(encoder.tokenizer.encode(t).ids)) if by_length else list(texts)
-        for measured in measure(model, encoder, ordered, sizes, repeats=plan.repeats):
-            points.append(report.CeilingPoint(measured.batch_size, multiple, measured.sentences_per_s, by_length))
-    return points
-
-
 def model_path(result: ExportResult) -> Path:
     """The served ``model.onnx`` of an export."""
     return result.repository / result.names.artifact("onnx") / str(result.version) / ONNX_FILENAME
@@ -134,7 +127,7 @@ def corpus_cosines(result: ExportResult, reference: Path, texts: Sequence[str]) 
     import numpy as np
     import onnxruntime as ort
 
-    encoder = encoder_for(result.repository, result.names.base)
+    encoder = inprocess.encoder_for(result.repository, result.names.base)
     encoder.pad_to_multiple_of = 1
     ordered = sorted(texts, key=lambda t: len(encoder.tokenizer.encode(t).ids))
     sessions = [ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -149,78 +142,138 @@ def corpus_cosines(result: ExportResult, reference: Path, texts: Sequence[str]) 
     return float(values.min()), float(values.mean())
 
 
-def serve(result: ExportResult, texts: Sequence[str], plan: Plan, folder: Path,
+def serve(server: LocalTriton, result: ExportResult, texts: Sequence[str], plan: Plan, folder: Path,
           on_level: Callable[[str, LoadLevel, report.LevelResult], None] | None = None) -> list[report.LevelResult]:
-    """Start the local Triton on the variant's repository and sweep its ensemble with perf_analyzer."""
+    """Sweep the variant's ensemble on a running local Triton with perf_analyzer."""
     levels = [LoadLevel(concurrency=c) for c in plan.concurrency]
-    with LocalTriton(result.repository) as server:
-        url = server.http_url if plan.protocol == "http" else server.grpc_url
-        settings = PerfSettings(url=url, protocol=plan.protocol, measurement_interval_ms=plan.measurement_interval_ms,
-                                stability_percentage=plan.stability_percentage, max_trials=plan.max_trials)
-        with TextClient(url, plan.protocol) as client:
-            bench = run_bench(client, [result.names.ensemble], levels, settings, texts, None, folder, on_level)
+    url = server.http_url if plan.protocol == "http" else server.grpc_url
+    settings = PerfSettings(url=url, protocol=plan.protocol, measurement_interval_ms=plan.measurement_interval_ms,
+                            stability_percentage=plan.stability_percentage, max_trials=plan.max_trials)
+    with TextClient(url, plan.protocol) as client:
+        bench = run_bench(client, [result.names.ensemble], levels, settings, texts, None, folder, on_level)
     return list(bench.results)
+
+
+def bulk(server: LocalTriton, result: ExportResult, texts: Sequence[str], plan: Plan, folder: Path) -> float:
+    """Seconds ``client predict --file … --jsonl`` takes for ``texts``, end to end in its own process.
+
+    Raises:
+        RuntimeError: The client failed or wrote fewer records than texts.
+    """
+    source, target = folder / "bulk-input.txt", folder / "bulk-output.jsonl"
+    source.write_text("\n".join(texts) + "\n")
+    url = server.http_url if plan.protocol == "http" else server.grpc_url
+    command = [sys.executable, "-m", "client", "--url", url, "--protocol", plan.protocol, "predict",
+               "--model", result.names.ensemble, "--file", str(source), "--jsonl"]
+    start = time.perf_counter()
+    with target.open("w") as out:
+        finished = subprocess.run(command, stdout=out, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - start
+    records = sum(1 for _ in target.open())
+    if finished.returncode != 0 or records != len(texts):
+        raise RuntimeError(f"client predict failed ({records} of {len(texts)} records): {finished.stderr.strip()}")
+    target.unlink()
+    return seconds
+
+
+def measure_corpus(server: LocalTriton, result: ExportResult, corpus_name: str, plan: Plan, folder: Path,
+                   say: Callable[[str], None]) -> report.CorpusResult:
+    """Ceiling, served levels and bulk of one variant on one corpus."""
+    texts = CORPORA[corpus_name](plan.texts)
+    encoder = inprocess.encoder_for(result.repository, result.names.base)
+    model = model_path(result)
+    busy = cpu_busy()
+    say(f"  {corpus_name}: in-process ceiling on {len(texts)} texts (CPU busy before: {busy:.0%}) …")
+    points = inprocess.sweep(model, encoder, texts, plan.layouts or None, plan.batch_sizes, plan.repeats,
+                             bulk_batch_size=0)
+    for point in points:
+        say(f"    {point.label}: {point.texts_per_s:.0f} texts/s")
+    best = inprocess.ceiling(points)
+    say(f"  {corpus_name}: served, perf_analyzer at {', '.join(f'c{c}' for c in plan.concurrency)} …")
+    levels = serve(server, result, texts, plan, folder / "perf_analyzer" / corpus_name, lambda _, level, r: say(
+        f"    {level.label}: {r.throughput:.0f} infer/s ({r.throughput / best.texts_per_s:.2f} of the ceiling), "
+        f"p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms"))
+    bulk_result = None
+    count = plan.bulk_texts.get(corpus_name, 0)
+    if count:
+        bulk_texts = CORPORA[corpus_name](count)
+        say(f"  {corpus_name}: bulk, client predict --file on {count} texts …")
+        seconds = bulk(server, result, bulk_texts, plan, folder)
+        bound = inprocess.measure_layout(model, encoder, bulk_texts, best.sessions, best.threads,
+                                         max(plan.batch_sizes), repeats=1, sorted_by_length=True)
+        bulk_result = report.BulkResult(count, seconds, bound)
+        say(f"    {count / seconds:.0f} texts/s end to end; in-process bulk bound {bound.texts_per_s:.0f} texts/s "
+            f"({bound.label}) → {bulk_result.ratio:.2f}")
+    return report.CorpusResult(corpus_name, tuple(points), tuple(levels), bulk_result, busy)
 
 
 def run(plan: Plan, output_root: Path, say: Callable[[str], None] = lambda _: None) -> report.ServingReport:
     """Measure every variant of ``plan``; write JSON, markdown and plots into a new folder under ``output_root``."""
     started = time.perf_counter()
-    texts = corpus(plan.texts)
     folder = output_root / time.strftime("serving-%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=False)
     variants = []
     reference: Path | None = None  # the fp32 model, for the corpus cosines of the other variants
     with tempfile.TemporaryDirectory(prefix="tritonize-serving-") as tmp:
         for index, variant in enumerate(plan.variants, 1):
-            tag = f"[{index}/{len(plan.variants)} {variant}]"
-            say(f"{tag} exporting for CPU …")
+            say(f"[{index}/{len(plan.variants)} {variant}] exporting for CPU …")
             result = export_variant(variant, Path(tmp) / variant.replace("+", "_"), plan)
             if variant == "fp32":
                 reference = model_path(result)
-            cosines = corpus_cosines(result, reference, texts) if reference and variant != "fp32" else None
+            cosines = corpus_cosines(result, reference, corpus(plan.texts)) if reference and variant != "fp32" \
+                else None
             if cosines:
-                say(f"{tag} cosine vs fp32 on {len(texts)} texts: min {cosines[0]:.4f}, mean {cosines[1]:.4f}")
-            busy_before = cpu_busy()
-            say(f"{tag} in-process ONNX Runtime on {len(texts)} texts (CPU busy before: {busy_before:.0%}) …")
-            points = inprocess(result, texts, plan)
-            for point in points:
-                say(f"{tag}   {point.label}: {point.sentences_per_s:.0f} sentences/s")
-            say(f"{tag} serving with the local Triton, perf_analyzer at "
-                f"{', '.join(f'c{c}' for c in plan.concurrency)} …")
-            levels = serve(result, texts, plan, folder / "perf_analyzer", lambda _, level, r, tag=tag: say(
-                f"{tag}   {level.label}: {r.throughput:.0f} infer/s, p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms"))
-            variants.append(report.variant_result(variant, result, points, levels, busy_before, cosines))
+                say(f"  cosine vs fp32 on {plan.texts} short texts: min {cosines[0]:.4f}, mean {cosines[1]:.4f}")
+            with LocalTriton(result.repository) as server:
+                corpora = [measure_corpus(server, result, name, plan, folder / variant.replace("+", "_"), say)
+                           for name in plan.corpora]
+            variants.append(report.variant_result(variant, result, corpora, cosines))
     serving = report.ServingReport(tuple(variants), folder, {
-        **describe_machine(), "plan": report.plain(plan), "texts": len(texts), "seconds": time.perf_counter() - started,
+        **describe_machine(), "plan": report.plain(plan), "seconds": time.perf_counter() - started,
     })
     report.write(serving)
     return serving
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse options, run, print the table and where the files are."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fp32 and int8 with short windows (about a minute).")
-    parser.add_argument("--variants", help=f"Comma-separated, from: {', '.join(VARIANTS)}.")
-    parser.add_argument("--concurrency", help="perf_analyzer levels, e.g. 1,4,16.")
-    parser.add_argument("--protocol", choices=("http", "grpc"), default="http")
-    parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
-    Tuning.add_arguments(parser)
-    args = parser.parse_args(argv)
-    changes: dict[str, object] = {"protocol": args.protocol, "tuning": Tuning.from_arguments(args)}
-    if args.variants:
-        unknown = [v for v in args.variants.split(",") if v not in VARIANTS]
-        if unknown:
-            parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
-        changes["variants"] = tuple(args.variants.split(","))
-    if args.concurrency:
-        changes["concurrency"] = tuple(int(c) for c in args.concurrency.split(","))
-    plan = Plan.quick(**changes) if args.quick else replace(Plan(), **changes)
-    result = run(plan, args.output_dir, lambda line: print(line, file=sys.stderr, flush=True))
-    print(report.markdown(result))
-    print(result.folder)
-    return 0
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--quick", is_flag=True, help="fp32 and int8, short windows, fewer texts (a few minutes).")
+@click.option("--variant", "variants", type=click.Choice(list(VARIANTS)), multiple=True,
+              help="Variant to measure; repeat for several [default: fp32, int8].")
+@click.option("--corpus", "corpora", type=click.Choice(list(CORPORA)), multiple=True,
+              help="Corpus to measure; repeat for both [default: short, long].")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), multiple=True,
+              help="perf_analyzer level; repeat for several [default: 1, 4, 16, 32].")
+@click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http")
+@click.option("--texts", type=click.IntRange(min=16), help="Texts per corpus [default: 512, 256 with --quick].")
+@click.option("--bulk-texts", type=click.IntRange(min=0),
+              help="Texts of the bulk run, both corpora (0 skips it) [default: 10000 short, 1000 long].")
+@click.option("--measurement-interval", type=click.IntRange(min=100),
+              help="perf_analyzer window in ms [default: 2500, 1200 with --quick].")
+@click.option("--stability-percentage", type=click.IntRange(min=1),
+              help="perf_analyzer windows must agree within this [default: 15, 25 with --quick].")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("benchmarks/results"))
+@Tuning.click_options
+def main(quick: bool, variants: tuple[str, ...], corpora: tuple[str, ...], concurrency: tuple[int, ...],
+         protocol: str, texts: int | None, bulk_texts: int | None, measurement_interval: int | None,
+         stability_percentage: int | None, output_dir: Path, **knobs: object) -> None:
+    """Serve the bundled MiniLM with the local Triton and compare it with the machine's in-process ceiling."""
+    changes: dict[str, object] = {"protocol": protocol, "tuning": Tuning.from_options(knobs)}
+    if texts:
+        changes["texts"] = texts
+    if bulk_texts is not None:
+        changes["bulk_texts"] = dict.fromkeys(CORPORA, bulk_texts)
+    if measurement_interval:
+        changes["measurement_interval_ms"] = measurement_interval
+    if stability_percentage:
+        changes["stability_percentage"] = stability_percentage
+    for name, value in (("variants", variants), ("corpora", corpora), ("concurrency", concurrency)):
+        if value:
+            changes[name] = tuple(value)
+    plan = Plan.quick(**changes) if quick else replace(Plan(), **changes)
+    result = run(plan, output_dir, lambda line: click.echo(line, err=True))
+    click.echo(report.markdown(result))
+    click.echo(result.folder)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

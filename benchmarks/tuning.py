@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+
+import click
 
 from export.settings import DEFAULT_BATCHING, BatchingSettings
 from export.triton_config import ModelNames
@@ -21,8 +23,8 @@ class Tuning:
         max_queue_delay_us: Dynamic batcher delay of the ONNX model (``--max-queue-delay-us``).
         preferred_batch_sizes: Dynamic batcher targets of the ONNX model (``--preferred-batch-size``).
         instance_count: ONNX model instances (``--instance-count``).
-        intra_op_threads: ONNX Runtime threads per instance (config parameter ``intra_op_thread_count``).
-        tokenizer_instances: Instances of the tokenizer model.
+        threads_per_instance: ONNX Runtime threads per instance (``--threads-per-instance``).
+        tokenizer_instance_count: Instances of the tokenizer model (``--tokenizer-instance-count``).
         tokenizer_queue_delay_us: Dynamic batcher delay of the tokenizer model.
         ragged: Let the ONNX model's batcher merge requests of different lengths (``allow_ragged_batch``
             on its inputs; the local server's adapter pads them itself).
@@ -32,30 +34,30 @@ class Tuning:
     max_queue_delay_us: int | None = None
     preferred_batch_sizes: tuple[int, ...] | None = None
     instance_count: int | None = None
-    intra_op_threads: int | None = None
-    tokenizer_instances: int | None = None
+    threads_per_instance: int | None = None
+    tokenizer_instance_count: int | None = None
     tokenizer_queue_delay_us: int | None = None
     ragged: bool | None = None
 
     @staticmethod
-    def add_arguments(parser: argparse.ArgumentParser) -> None:
-        """One option per knob (``--pad-to-multiple-of`` ...); unset ones keep the exporter's defaults."""
-        group = parser.add_argument_group("serving knobs (default: what the exporter writes for CPU)")
-        for spec in fields(Tuning):
+    def click_options(command: Callable) -> Callable:
+        """Click options for every knob (``--pad-to-multiple-of`` ...); unset ones keep the exporter's defaults."""
+        for spec in reversed(fields(Tuning)):
             flag = "--" + spec.name.replace("_", "-")
             if spec.name == "preferred_batch_sizes":
-                group.add_argument("--preferred-batch-size", dest=spec.name, type=int, action="append")
+                option = click.option("--preferred-batch-size", spec.name, type=int, multiple=True)
             elif spec.name == "ragged":
-                group.add_argument(flag, dest=spec.name, action=argparse.BooleanOptionalAction)
+                option = click.option(f"{flag}/--no-{flag[2:]}", spec.name, default=None)
             else:
-                group.add_argument(flag, dest=spec.name, type=int)
+                option = click.option(flag, spec.name, type=int)
+            command = option(command)
+        return command
 
     @classmethod
-    def from_arguments(cls, args: argparse.Namespace) -> Tuning:
-        """The knobs given on the command line."""
-        values = {spec.name: getattr(args, spec.name) for spec in fields(cls)}
-        if values["preferred_batch_sizes"] is not None:
-            values["preferred_batch_sizes"] = tuple(values["preferred_batch_sizes"])
+    def from_options(cls, options: dict[str, object]) -> Tuning:
+        """The knobs among Click's ``options`` (see :meth:`click_options`)."""
+        values = {spec.name: options.pop(spec.name, None) for spec in fields(cls)}
+        values["preferred_batch_sizes"] = tuple(values["preferred_batch_sizes"] or ()) or None
         return cls(**values)
 
     def changed(self) -> dict[str, object]:
@@ -71,10 +73,9 @@ def batching_settings(tuning: Tuning) -> BatchingSettings:
 
 
 def export_knobs(tuning: Tuning) -> dict[str, int]:
-    """The knobs of ``tuning`` that are ``ExportSettings`` fields (exporter options), by field name."""
-    fields_of = {"intra_op_threads": "threads_per_instance", "tokenizer_instances": "tokenizer_instance_count",
-                 "tokenizer_queue_delay_us": "tokenizer_queue_delay_us"}
-    return {field: getattr(tuning, knob) for knob, field in fields_of.items() if getattr(tuning, knob) is not None}
+    """The knobs of ``tuning`` that are ``ExportSettings`` fields of the same name (exporter options)."""
+    names = ("threads_per_instance", "tokenizer_instance_count", "tokenizer_queue_delay_us")
+    return {name: getattr(tuning, name) for name in names if getattr(tuning, name) is not None}
 
 
 def apply_tuning(repository: Path, names: ModelNames, tuning: Tuning) -> None:

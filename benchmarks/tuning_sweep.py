@@ -1,23 +1,23 @@
 """CPU tuning sweep: the serving benchmark once per serving knob, each step against the same starting point.
 
-    .venv/bin/python -m benchmarks.tuning_sweep [--steps "before,delay-0,cpu defaults"] [--quick]
+    .venv/bin/python -m benchmarks.tuning_sweep [--step before --step "cpu defaults"] [--corpus long] [--quick]
 
 Each step exports the bundled MiniLM (fp32, CPU) with one knob changed from the exporter's batching before
-tuning (the GPU defaults), measures in-process ONNX Runtime and the served ensemble at c1/c4/c16 (see
-``benchmarks.serving``) and records served/in-process at c16, p50/p99 and the c1 latency. Prints a
+tuning (the GPU defaults), measures the in-process ceiling and the served ensemble at c1/c16 (see
+``benchmarks.serving``) and records served/ceiling at c16, p50/p99 and the c1 latency. Prints a
 before/after table with the ratio of each step to the first; writes ``sweep.json``, ``sweep.md`` and
 ``sweep.png`` into ``benchmarks/results/tuning-<time>/``. About 75 seconds per step.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+
+import click
 
 from benchmarks import serving
 from benchmarks import serving_report as report
@@ -41,24 +41,24 @@ STEPS: dict[str, Tuning] = {
     "ragged": replace(BEFORE, ragged=True),
     "pad-1+ragged": replace(BEFORE, pad_to_multiple_of=1, ragged=True),
     "preferred-4-8": replace(BEFORE, preferred_batch_sizes=(4, 8)),
-    "2 instances x 1 thread": replace(BEFORE, instance_count=2, intra_op_threads=1),
-    "1 instance x 1 thread": replace(BEFORE, intra_op_threads=1),
-    "2 tokenizer instances": replace(BEFORE, tokenizer_instances=2),
+    "2 instances x 1 thread": replace(BEFORE, instance_count=2, threads_per_instance=1),
+    "1 instance x 1 thread": replace(BEFORE, threads_per_instance=1),
+    "2 tokenizer instances": replace(BEFORE, tokenizer_instance_count=2),
     "2 instances+delay-500": replace(BEFORE, instance_count=2, max_queue_delay_us=500),
     "cpu defaults": Tuning(),
 }
 
 
-def row(step: str, tuning: Tuning, variant: report.VariantResult) -> dict[str, object]:
-    """The numbers of one step."""
-    levels = {r.concurrency: r for r in variant.levels}
-    low, top = levels[min(levels)], variant.top
+def row(step: str, tuning: Tuning, measured: report.CorpusResult) -> dict[str, object]:
+    """The numbers of one step: the highest concurrency against the ceiling, and c1 latency."""
+    levels = {r.concurrency: r for r in measured.levels}
+    low, top = levels[min(levels)], levels[max(levels)]
     return {
-        "step": step, "knobs": tuning.changed(), "ceiling": variant.ceiling.sentences_per_s,
-        "served": top.throughput, "ratio": variant.ratio, "p50_ms": top.p50_ms, "p99_ms": top.p99_ms,
-        "tail": variant.tail, "c1_throughput": low.throughput, "c1_p50_ms": low.p50_ms,
-        "served_by_concurrency": {c: r.throughput for c, r in levels.items()},
-        "cpu_busy_before": variant.cpu_busy_before,
+        "step": step, "knobs": tuning.changed(), "ceiling": measured.ceiling.texts_per_s,
+        "served": top.throughput, "ratio": measured.ratio(top), "p50_ms": top.p50_ms, "p99_ms": top.p99_ms,
+        "tail": top.p99_ms / top.p50_ms if top.p50_ms else float("inf"), "c1_throughput": low.throughput,
+        "c1_p50_ms": low.p50_ms, "served_by_concurrency": {c: r.throughput for c, r in levels.items()},
+        "cpu_busy_before": measured.cpu_busy_before,
     }
 
 
@@ -99,34 +99,32 @@ def plot(rows: Sequence[dict[str, object]], path: Path) -> None:
     plt.close(figure)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the steps, print the table, write JSON, markdown and PNG."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", help=f"Comma-separated, from: {', '.join(STEPS)} (default: all).")
-    parser.add_argument("--quick", action="store_true", help="Short perf_analyzer windows.")
-    parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
-    args = parser.parse_args(argv)
-    names = args.steps.split(",") if args.steps else list(STEPS)
-    unknown = [n for n in names if n not in STEPS]
-    if unknown:
-        parser.error(f"unknown step(s) {', '.join(unknown)}; choose from {', '.join(STEPS)}")
-    folder = args.output_dir / time.strftime("tuning-%Y%m%d-%H%M%S")
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--step", "steps", type=click.Choice(list(STEPS)), multiple=True,
+              help="Step to run; repeat for several [default: all].")
+@click.option("--corpus", type=click.Choice(list(serving.CORPORA)), default="short", help="Texts to serve.")
+@click.option("--quick", is_flag=True, help="Short perf_analyzer windows.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("benchmarks/results"))
+def main(steps: tuple[str, ...], corpus: str, quick: bool, output_dir: Path) -> None:
+    """Run the serving benchmark once per serving knob; print the before/after table, write JSON, markdown, PNG."""
+    names = list(steps) or list(STEPS)
+    folder = output_dir / time.strftime("tuning-%Y%m%d-%H%M%S")
     folder.mkdir(parents=True)
     rows = []
     for index, name in enumerate(names, 1):
-        print(f"step {index}/{len(names)}: {name}", file=sys.stderr, flush=True)
-        plan = serving.Plan.quick() if args.quick else serving.Plan()
-        plan = replace(plan, variants=("fp32",), tuning=STEPS[name], sorted_batch_size=0, batch_sizes=(8,))
-        result = serving.run(plan, folder / "runs", lambda line: print("  " + line, file=sys.stderr, flush=True))
-        rows.append(row(name, STEPS[name], result.variants[0]))
+        click.echo(f"step {index}/{len(names)}: {name}", err=True)
+        plan = serving.Plan.quick() if quick else serving.Plan()
+        plan = replace(plan, variants=("fp32",), corpora=(corpus,), tuning=STEPS[name], batch_sizes=(1, 8),
+                       bulk_texts={}, concurrency=(1, 16))
+        result = serving.run(plan, folder / "runs", lambda line: click.echo("  " + line, err=True))
+        rows.append(row(name, STEPS[name], result.variants[0].corpora[0]))
         (folder / "sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
     table = markdown(rows)
     (folder / "sweep.md").write_text(table)
     plot(rows, folder / "sweep.png")
-    print(table)
-    print(folder)
-    return 0
+    click.echo(table)
+    click.echo(folder)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

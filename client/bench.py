@@ -13,6 +13,7 @@ from client import bench_report
 from client.corpus import corpus
 from client.errors import UsageProblem
 from client.perf_analyzer import LoadLevel, PerfSettings, sweep, tensor_input_data, text_input_data
+from client.server_stats import stage_times
 from client.text_client import TextClient
 from client.tokenizing import load_encoder
 
@@ -88,9 +89,14 @@ def run_bench(client: TextClient, models: Sequence[str], levels: Sequence[LoadLe
     raw_rows: list[tuple[str, dict[str, float]]] = []
     results: list[bench_report.LevelResult] = []
     for model, data in inputs.items():
+        stages = client.stages(model)
+        counters = {"before": client.counters(stages)}
 
-        def report(level: LoadLevel, row: dict[str, float], model: str = model) -> None:
-            result = bench_report.level_result(model, row)
+        def report(level: LoadLevel, row: dict[str, float], model: str = model, stages: list[str] = stages,
+                   counters: dict = counters) -> None:
+            after = client.counters(stages)
+            result = bench_report.level_result(model, row, stage_times(counters["before"], after))
+            counters["before"] = after
             results.append(result)
             if on_level:
                 on_level(model, level, result)

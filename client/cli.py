@@ -193,7 +193,7 @@ def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_
         for prediction in predictions:
             click.echo(output.json_line(prediction))
     elif json_:
-        click.echo(output.json_document([p.to_record() for p in predictions]))
+        click.echo(output.json_document([p.to_record(arrays=True) for p in predictions]))
     else:
         for prediction in predictions:
             if prediction.index == 0:

@@ -171,6 +171,15 @@ class Connection:
                     "inputs": tensors(answer.inputs), "outputs": tensors(answer.outputs)}
         return dict(self._call(lambda: self._client.get_model_metadata(name), name))
 
+    def inference_statistics(self, name: str) -> list[dict[str, Any]]:
+        """Triton's cumulative statistics of model ``name``: one ``model_stats`` entry per loaded version."""
+        if self.endpoint.protocol == "grpc":
+            answer = self._call(lambda: self._client.get_inference_statistics(
+                model_name=name, as_json=True, **self._call_options), name)
+        else:
+            answer = self._call(lambda: self._client.get_inference_statistics(model_name=name), name)
+        return list(answer.get("model_stats", []))
+
     def infer(self, model: str, inputs: Sequence[tuple[str, str, np.ndarray]],
               outputs: Sequence[RequestedOutput]) -> dict[str, np.ndarray]:
         """Run one inference request.

@@ -1,4 +1,4 @@
-"""A default benchmark corpus of real English sentences, available offline: Python standard-library docstrings."""
+"""Default benchmark corpora of real English, available offline: sentences and paragraphs of standard-library docs."""
 
 from __future__ import annotations
 
@@ -47,6 +47,33 @@ def corpus(count: int = 512, seed: int = 0) -> list[str]:
     pool = list(sentences())
     random.Random(seed).shuffle(pool)
     return [pool[i % len(pool)] for i in range(count)]
+
+
+#: Words per paragraph of :func:`paragraphs`: about 100–300 tokens for BERT-style vocabularies.
+PARAGRAPH_WORDS = (75, 220)
+
+
+def paragraphs(count: int = 512, seed: int = 0) -> list[str]:
+    """``count`` paragraph-length texts: consecutive corpus sentences joined to 75–220 words, reproducibly."""
+    pool = list(sentences())
+    rng = random.Random(seed)
+    low, high = PARAGRAPH_WORDS
+    texts = []
+    while len(texts) < count:
+        target = rng.randint(low, high)
+        start = rng.randrange(len(pool))
+        words: list[str] = []
+        parts = []
+        for offset in range(len(pool)):
+            sentence = pool[(start + offset) % len(pool)]
+            if len(words) + len(sentence.split()) > high:
+                continue
+            parts.append(sentence)
+            words += sentence.split()
+            if len(words) >= target:
+                break
+        texts.append(" ".join(parts))
+    return texts
 
 
 def _docstrings(module: object) -> list[str]:

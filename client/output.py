@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 from tritonclient.grpc import model_config_pb2 as mc
 
 from client import sparse
@@ -127,13 +127,13 @@ def entities_summary(entities: Sequence[dict], tokens: int) -> str:
 
 
 def json_line(prediction: Prediction) -> str:
-    """One JSON Lines record with full vectors."""
-    return json.dumps(prediction.to_record(), ensure_ascii=False)
+    """One JSON Lines record with full vectors (float32 values in their shortest exact form)."""
+    return orjson.dumps(prediction.to_record(arrays=True), option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def json_document(records: Any) -> str:
     """Indented JSON."""
-    return json.dumps(records, indent=2, ensure_ascii=False)
+    return orjson.dumps(records, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_INDENT_2).decode()
 
 
 def shorten(text: str, width: int = TEXT_WIDTH) -> str:

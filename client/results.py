@@ -47,8 +47,8 @@ class Prediction:
     token_offsets: tuple[tuple[int, int], ...] = ()
     entities: tuple[dict, ...] | None = None
 
-    def to_record(self) -> dict[str, object]:
-        """A JSON-ready record with full vectors."""
+    def to_record(self, arrays: bool = False) -> dict[str, object]:
+        """A JSON-ready record with full vectors (numeric outputs as numpy arrays with ``arrays``, for orjson)."""
         record: dict[str, object] = {"index": self.index, "text": self.text}
         if self.labels:
             record["labels"] = [_label_record(label) for label in self.labels]
@@ -58,7 +58,7 @@ class Prediction:
             record["token_offsets"] = [list(span) for span in self.token_offsets]
         if self.entities is not None:
             record["entities"] = list(self.entities)
-        record["outputs"] = {name: _plain(array) for name, array in self.outputs.items()}
+        record["outputs"] = {name: _plain(array, arrays) for name, array in self.outputs.items()}
         return record
 
 
@@ -93,9 +93,11 @@ def split_token_classes(labels: list[Label], num_labels: int, top_k: int) -> tup
     return tuple(tuple(token) for token in tokens)
 
 
-def _plain(array: np.ndarray) -> object:
-    """Nested lists of numbers, or of strings for BYTES tensors."""
+def _plain(array: np.ndarray, arrays: bool = False) -> object:
+    """Nested lists of numbers (the array itself with ``arrays``), or of strings for BYTES tensors."""
     values = np.asarray(array)
+    if arrays and values.dtype != np.object_:
+        return np.ascontiguousarray(values)
     if values.dtype == np.object_:
         decoded = [v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v for v in values.reshape(-1)]
         values = np.array(decoded, dtype=np.object_).reshape(values.shape)

@@ -29,6 +29,7 @@ from client.metadata import Health, ModelInterface, RepositoryEntry
 from client.plan import RequestPlan
 from client.rerank import RankedDocument
 from client.results import Label, Prediction
+from client.server_stats import ModelCounters
 from client.sparse import SparseEmbedding
 from client.tokenizing import load_encoder
 from tritonize.repo_format.tokenizer_encoding import TextEncoder
@@ -139,6 +140,19 @@ class TextClient:
     def interface(self, name: str) -> ModelInterface:
         """Model ``name``'s tensors, read from its config."""
         return ModelInterface.from_config(self.model_config(name))
+
+    def stages(self, name: str) -> list[str]:
+        """The models a request to ``name`` runs through: an ensemble's steps (recursively), else ``name``."""
+        config = self.model_config(name)
+        if not config.HasField("ensemble_scheduling"):
+            return [name]
+        return [stage for step in config.ensemble_scheduling.step for stage in self.stages(step.model_name)]
+
+    def counters(self, names: Iterable[str]) -> dict[str, ModelCounters]:
+        """Triton's cumulative queue and compute statistics of each model, by name."""
+        return {name: ModelCounters.from_statistics(self._about(name, lambda n=name: self.connection()
+                                                                .inference_statistics(n)))
+                for name in names}
 
     def text_models(self) -> list[str]:
         """Ready ensembles that take one string tensor: the models ``predict`` can pick by itself."""

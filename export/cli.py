@@ -64,9 +64,9 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
 @click.option("--instance-count", type=click.IntRange(min=1), show_default=False,
               help=f"Model instances per device [default: {DEFAULT_INSTANCE_COUNT['gpu']} gpu, "
                    f"{DEFAULT_INSTANCE_COUNT['cpu']} cpu].")
-@click.option("--threads-per-instance", type=click.IntRange(min=1),
-              help="Intra-op threads of each instance (ONNX Runtime / libtorch); set cores / --instance-count for "
-                   "CPU hosts [default: the backend's, all cores per instance].")
+@click.option("--threads-per-instance", type=click.IntRange(min=0), show_default=False,
+              help="Intra-op threads of each instance (ONNX Runtime / libtorch); 0 leaves the backend's default, "
+                   "all cores per instance [default: 1 cpu, the backend's gpu].")
 @click.option("--tokenizer-instance-count", type=click.IntRange(min=1), default=_DEFAULTS.tokenizer_instance_count,
               help="Instances of the Python-backend tokenizer model.")
 @click.option("--tokenizer-queue-delay-us", type=click.IntRange(min=0), default=_DEFAULTS.tokenizer_queue_delay_us,

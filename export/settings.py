@@ -68,9 +68,13 @@ DEFAULT_BATCHING: dict[str, BatchingSettings] = {
 }
 
 #: Model instances per device, per ``--instance-kind``. CPU: two instances run two batches at once, so one
-#: batch's tokenization and transfers overlap the other's compute; give each half the cores with
-#: ``--threads-per-instance`` (unset, each takes all of them, in Triton and in the local server alike).
+#: batch's tokenization and transfers overlap the other's compute.
 DEFAULT_INSTANCE_COUNT: dict[str, int] = {"gpu": 1, "cpu": 2}
+
+#: Intra-op threads per instance, per ``--instance-kind`` (``None``: the backend's default, all cores per
+#: instance). CPU: one thread each, so instances never fight over cores (on the 2-core development machine two
+#: single-threaded sessions are the best in-process layout); for a host of C cores use ``--instance-count C``.
+DEFAULT_THREADS_PER_INSTANCE: dict[str, int | None] = {"gpu": None, "cpu": 1}
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,8 @@ class ExportSettings:
         instance_kind: Where Triton runs the model instances.
         instance_count: Instances per device; ``None`` takes :data:`DEFAULT_INSTANCE_COUNT` of the kind.
         threads_per_instance: Intra-op threads of each instance's runtime (ONNX Runtime / libtorch); ``None``
-            leaves the backend's default (all cores per instance in Triton; cores / instances in the local server).
+            takes :data:`DEFAULT_THREADS_PER_INSTANCE` of the kind; 0 leaves the backend's default (all cores
+            per instance).
         tokenizer_instance_count: Instances of the Python-backend tokenizer model (CPU).
         tokenizer_queue_delay_us: Dynamic batcher delay of the tokenizer model; short, since it only gathers
             requests that already wait.
@@ -159,3 +164,7 @@ class ExportSettings:
             object.__setattr__(self, "batching", DEFAULT_BATCHING[self.instance_kind])
         if self.instance_count is None:
             object.__setattr__(self, "instance_count", DEFAULT_INSTANCE_COUNT[self.instance_kind])
+        if self.threads_per_instance is None:
+            object.__setattr__(self, "threads_per_instance", DEFAULT_THREADS_PER_INSTANCE[self.instance_kind])
+        elif self.threads_per_instance == 0:
+            object.__setattr__(self, "threads_per_instance", None)
