@@ -81,6 +81,8 @@ def query_example(result: ExportResult) -> str:
     """A client command line that queries the exported ensemble."""
     if result.task is Task.TEXT_RANKING:
         return f'client rerank --model {result.names.ensemble} "what is triton" "Triton serves models" "A fox"'
+    if result.task is Task.SPARSE_EMBEDDING:
+        return f'client sparse --model {result.names.ensemble} "Hello world"'
     return f'client predict --model {result.names.ensemble} "Hello world"'
 
 
