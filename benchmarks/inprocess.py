@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from export.triton_config import ModelNames
+from tritonize.repo_format.names import ModelNames
 from tritonize.repo_format.tokenizer_encoding import TextEncoder
 from tritonize.repo_format.tokenizer_folder import load_tokenizer_model
 

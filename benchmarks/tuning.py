@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from export.settings import DEFAULT_BATCHING, BatchingSettings
-from export.triton_config import ModelNames
 from tritonize.repo_format.files import CONFIG_FILENAME
+from tritonize.repo_format.names import ModelNames
 from tritonize.repo_format.pbtxt import parse, render
 
 

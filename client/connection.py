@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -21,9 +22,18 @@ PROTOCOLS: tuple[str, ...] = ("http", "grpc")
 #: Port Triton listens on by default, per protocol.
 DEFAULT_PORTS = {"http": 8000, "grpc": 8001}
 DEFAULT_TIMEOUT_S = 60.0
-DEFAULT_RETRIES = 2
-#: First wait between retries; each further retry waits twice as long.
+#: Enough to ride over a model reload (a dead stub) and a few overload refusals: 0.25 + 0.5 + 1 + 2 s.
+DEFAULT_RETRIES = 4
+#: First wait between retries; each further retry waits twice as long, plus up to half again at random (so
+#: that clients refused together do not come back together).
 RETRY_BACKOFF_S = 0.25
+#: Triton 2.51's answer from a model instance whose Python-backend stub died: another instance, or the same
+#: model once reloaded (``python -m server`` reloads it), answers a retry.
+DEAD_STUB_HINTS = ("Stub process", "is not healthy")
+#: Longest wait between two retries.
+RETRY_CAP_S = 2.0
+#: A server's refusal for overload (a full queue, a queue timeout), per protocol.
+_OVERLOADED = ("503", "StatusCode.UNAVAILABLE")
 
 T = TypeVar("T")
 
@@ -37,7 +47,8 @@ class Endpoint:
         protocol: ``http`` or ``grpc``.
         ssl: Use TLS (an ``https://`` or ``grpcs://`` URL).
         timeout: Seconds to wait for a connection and for each answer.
-        retries: Extra attempts after a connection error or a 503/UNAVAILABLE answer, with exponential backoff.
+        retries: Extra attempts after a connection error, a 503/UNAVAILABLE answer (a full queue) or a dead
+            stub process, with exponential backoff; overload refusals are retried on within ``timeout``.
     """
 
     address: str
@@ -205,8 +216,13 @@ class Connection:
         return self._call(send, model)
 
     def _call(self, request: Callable[[], T], model: str | None = None) -> T:
-        """Send ``request``, retrying connection errors and 503/UNAVAILABLE answers with exponential backoff."""
-        attempt = 0
+        """Send ``request``, retrying connection errors, 503/UNAVAILABLE and dead stubs with exponential backoff.
+
+        A refusal for overload (503/UNAVAILABLE from the server) is retried beyond ``retries``, as long as the
+        next attempt starts within ``timeout`` seconds of the first: a full queue drains, and every text still
+        gets its answer. ``retries=0`` never retries.
+        """
+        attempt, began = 0, time.monotonic()
         while True:
             try:
                 return request()
@@ -214,9 +230,13 @@ class Connection:
                 translated, retryable = _translate(error, self.endpoint, model)
                 if translated is None:
                     raise
-                if not retryable or attempt >= self.endpoint.retries:
+                wait = min(RETRY_BACKOFF_S * 2**attempt, RETRY_CAP_S) * (1 + random.random() / 2)
+                refused = isinstance(translated, ServerRejected) and translated.status in _OVERLOADED
+                in_time = time.monotonic() + wait - began < self.endpoint.timeout
+                within = refused and self.endpoint.retries > 0 and in_time
+                if not retryable or (attempt >= self.endpoint.retries and not within):
                     raise translated from error
-            time.sleep(RETRY_BACKOFF_S * 2**attempt)
+            time.sleep(wait)
             attempt += 1
 
 
@@ -245,7 +265,7 @@ def _translate(error: Exception, endpoint: Endpoint, model: str | None) -> tuple
         return RequestTimeout(f"Triton at {endpoint.url} did not answer within {endpoint.timeout:g} s"), False
     if status in ("404", "StatusCode.NOT_FOUND") and model is not None:
         return ModelNotFound(f"Model '{model}' not found on Triton at {endpoint.url}"), False
-    retryable = status in ("503", "StatusCode.UNAVAILABLE")
+    retryable = status in _OVERLOADED or all(hint in message for hint in DEAD_STUB_HINTS)
     return ServerRejected(message, status=status), retryable
 
 

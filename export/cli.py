@@ -21,6 +21,7 @@ from export.settings import (
     Acceleration,
     BatchingSettings,
     ExportSettings,
+    QueuePolicy,
 )
 from export.signature import Task
 from tritonize.cli_errors import debug_option, report
@@ -59,6 +60,12 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
               help="Pad each request's tokens to a multiple of this, so requests of similar length batch "
                    "together (1 = no buckets: least padding, least batching) "
                    f"[default: {_GPU.pad_to_multiple_of} gpu, {_CPU.pad_to_multiple_of} cpu].")
+@click.option("--max-queue-size", type=click.IntRange(min=0), default=_DEFAULTS.queue.max_queue_size,
+              help="Requests that may wait for each model; more are refused at once with 503/UNAVAILABLE "
+                   "(0: no limit).")
+@click.option("--queue-timeout-ms", type=click.IntRange(min=0), default=_DEFAULTS.queue.timeout_ms,
+              help="A request that waited this long in a model's queue is refused with 503/UNAVAILABLE "
+                   "(0: no limit; a request may set its own).")
 @click.option("--instance-kind", type=click.Choice(["gpu", "cpu"]), default=_DEFAULTS.instance_kind,
               envvar="TRITONIZE_INSTANCE_KIND", help="Where Triton runs the model instances.")
 @click.option("--instance-count", type=click.IntRange(min=1), show_default=False,
@@ -108,7 +115,8 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
 @debug_option()
 def main(model: str | None, repository: Path, name: str | None, task: str | None, formats: tuple[str, ...],
          ensemble_format: str | None, revision: str | None, trust_remote_code: bool, max_batch_size: int,
-         max_queue_delay_us: int | None, preferred: tuple[int, ...], pad_to_multiple_of: int | None, instance_kind: str,
+         max_queue_delay_us: int | None, preferred: tuple[int, ...], pad_to_multiple_of: int | None,
+         max_queue_size: int, queue_timeout_ms: int, instance_kind: str,
          instance_count: int | None, threads_per_instance: int | None, tokenizer_instance_count: int,
          tokenizer_queue_delay_us: int, version: int | None, force: bool,
          optimize: bool, fp16: bool, quantize: str | None,
@@ -132,6 +140,7 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
         trust_remote_code=trust_remote_code,
         batching=kind_batching(instance_kind, max_batch_size=max_batch_size, max_queue_delay_us=max_queue_delay_us,
                                preferred_batch_sizes=tuple(preferred), pad_to_multiple_of=pad_to_multiple_of),
+        queue=QueuePolicy(max_queue_size, queue_timeout_ms),
         instance_kind=instance_kind, instance_count=instance_count, threads_per_instance=threads_per_instance,
         tokenizer_instance_count=tokenizer_instance_count, tokenizer_queue_delay_us=tokenizer_queue_delay_us,
         version=version, force=force,

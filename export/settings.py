@@ -78,6 +78,24 @@ DEFAULT_THREADS_PER_INSTANCE: dict[str, int | None] = {"gpu": None, "cpu": 1}
 
 
 @dataclass(frozen=True)
+class QueuePolicy:
+    """How each model's dynamic batcher sheds load beyond capacity (Triton's ``default_queue_policy``).
+
+    Refused requests get UNAVAILABLE (HTTP 503) at once, which clients retry with backoff, while the
+    accepted ones keep a bounded latency. Defaults measured with ``python -m benchmarks.reliability``
+    (README "Reliability").
+
+    Attributes:
+        max_queue_size: Requests that may wait for each model; one more is refused. 0: no limit.
+        timeout_ms: A request that waited this long is refused; 0: no limit. A request may ask for another
+            timeout of its own (``allow_timeout_override``).
+    """
+
+    max_queue_size: int = 64
+    timeout_ms: int = 1000
+
+
+@dataclass(frozen=True)
 class Acceleration:
     """Optimisations of the exported graphs, each behind an accuracy gate.
 
@@ -115,6 +133,7 @@ class ExportSettings:
         revision: Hub revision (branch, tag or commit).
         trust_remote_code: Allow custom model code from the hub.
         batching: Dynamic batching and padding settings; ``None`` takes :data:`DEFAULT_BATCHING` of the kind.
+        queue: Load shedding of every batched model's queue.
         instance_kind: Where Triton runs the model instances.
         instance_count: Instances per device; ``None`` takes :data:`DEFAULT_INSTANCE_COUNT` of the kind.
         threads_per_instance: Intra-op threads of each instance's runtime (ONNX Runtime / libtorch); ``None``
@@ -143,6 +162,7 @@ class ExportSettings:
     revision: str | None = None
     trust_remote_code: bool = False
     batching: BatchingSettings = None  # type: ignore[assignment]  # filled in __post_init__
+    queue: QueuePolicy = field(default_factory=QueuePolicy)
     instance_kind: InstanceKind = "gpu"
     instance_count: int = None  # type: ignore[assignment]  # filled in __post_init__
     threads_per_instance: int | None = None

@@ -10,7 +10,7 @@ from export.backends.entities_model import INPUTS as ENTITY_INPUTS
 from export.backends.entities_model import LABELS_PARAMETER, PASSED_THROUGH, STRATEGY_PARAMETER
 from export.backends.sparse_tokens_model import PASSED_THROUGH as SPARSE_PASSED_THROUGH
 from export.backends.sparse_tokens_model import TOKENS_OUTPUT
-from export.settings import CONTAINER_REPOSITORY, Acceleration, ExportSettings, Format
+from export.settings import CONTAINER_REPOSITORY, Acceleration, ExportSettings, Format, QueuePolicy
 from export.signature import ENTITIES_OUTPUT, TEXT_INPUT, Signature, Task, TensorSpec
 from tritonize.repo_format.files import LABELS_FILENAME, TENSORRT_CACHE_DIR
 from tritonize.repo_format.names import ModelNames
@@ -40,7 +40,7 @@ def artifact_config(names: ModelNames, fmt: Format, signature: Signature, settin
         ],
         model_warmup=_warmups(signature, settings),
     )
-    _add_dynamic_batching(config, batching.max_queue_delay_us, batching.preferred_batch_sizes)
+    _add_dynamic_batching(config, batching.max_queue_delay_us, batching.preferred_batch_sizes, settings.queue)
     if settings.threads_per_instance:
         config.parameters[INTRA_OP_THREADS[fmt]].string_value = str(settings.threads_per_instance)
     if fmt == "onnx" and settings.acceleration.tensorrt:
@@ -85,7 +85,7 @@ def tokenizer_config(names: ModelNames, signature: Signature, settings: ExportSe
             .as_strings().items()
         },
     )
-    _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, ())
+    _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, (), settings.queue)
     return config
 
 
@@ -155,7 +155,7 @@ def vocabulary_config(names: ModelNames, signature: Signature, settings: ExportS
         version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
         instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
     )
-    _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, ())
+    _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, (), settings.queue)
     return config
 
 
@@ -197,7 +197,7 @@ def entities_config(names: ModelNames, signature: Signature, settings: ExportSet
             LABELS_PARAMETER: mc.ModelParameter(string_value=json.dumps(list(labels))),
         },
     )
-    _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, ())
+    _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, (), settings.queue)
     return config
 
 
@@ -223,11 +223,23 @@ def _output(spec: TensorSpec, max_batch_size: int, has_labels: bool, name: str |
     )
 
 
-def _add_dynamic_batching(config: mc.ModelConfig, delay_us: int, preferred: tuple[int, ...]) -> None:
+def _add_dynamic_batching(config: mc.ModelConfig, delay_us: int, preferred: tuple[int, ...],
+                          queue: QueuePolicy) -> None:
     if config.max_batch_size > 0:
         config.dynamic_batching.CopyFrom(
-            mc.ModelDynamicBatching(max_queue_delay_microseconds=delay_us, preferred_batch_size=list(preferred))
+            mc.ModelDynamicBatching(max_queue_delay_microseconds=delay_us, preferred_batch_size=list(preferred),
+                                    default_queue_policy=queue_policy(queue))
         )
+
+
+def queue_policy(queue: QueuePolicy) -> mc.ModelQueuePolicy:
+    """Triton's queue policy: refuse (UNAVAILABLE) beyond ``max_queue_size`` or after the timeout."""
+    return mc.ModelQueuePolicy(
+        timeout_action=mc.ModelQueuePolicy.REJECT,
+        default_timeout_microseconds=queue.timeout_ms * 1000,
+        allow_timeout_override=True,
+        max_queue_size=queue.max_queue_size,
+    )
 
 
 def _warmups(signature: Signature, settings: ExportSettings) -> list[mc.ModelWarmup]:

@@ -28,6 +28,8 @@ class ServerFlags:
         strict_model_config: Disable config auto-complete: configs are served exactly as written.
         log_format: Triton's log line format.
         log_verbose: Triton's verbose log level (0 = off).
+        load_models: Models ``explicit`` mode loads at start (``*``: all of them, as ``none`` mode does, while
+            the repository API can still reload a model whose stub process died).
     """
 
     model_repository: str = CONTAINER_REPOSITORY
@@ -41,6 +43,7 @@ class ServerFlags:
     strict_model_config: bool = True
     log_format: LogFormat = "default"
     log_verbose: int = 0
+    load_models: tuple[str, ...] = ()
 
     def to_args(self) -> list[str]:
         """Render the flags as tritonserver arguments (without the executable)."""
@@ -58,6 +61,7 @@ class ServerFlags:
         ]
         if self.model_control_mode == "poll":
             args.append(f"--repository-poll-secs={self.repository_poll_secs}")
+        args += [f"--load-model={name}" for name in self.load_models]
         if self.strict_model_config:
             args.append("--disable-auto-complete-config")
         return args

@@ -2,7 +2,8 @@
 
 ``tritonserver`` runs as a subprocess in a process group of its own, on a shadow of the repository (see
 :mod:`server.shadow`) where models of backends the bundled server lacks are served by Python-backend
-adapters. Stopping kills the whole group, so no ``triton_python_backend_stub`` outlives the server.
+adapters. Stopping kills the whole group, so no ``triton_python_backend_stub`` outlives the server. While
+it serves, a watchdog (:mod:`server.watchdog`) reloads any model whose stub process died.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from server.gpu import visible_gpu_count
 from server.ports import check_free, free_ports
 from server.shadow import ShadowRepository, plan
 from server.translate import Translation, describe
+from server.watchdog import Heal, Watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +92,8 @@ class LocalTriton:
                  grpc_port: int | None = None, metrics_port: int | None = None,
                  model_control_mode: ModelControlMode = "none", repository_poll_secs: int = 5,
                  ready_timeout: float = 120.0, log_path: str | os.PathLike[str] | None = None,
-                 log_verbose: int = 0, gpu_count: int | None = None, exit_timeout_secs: int = EXIT_TIMEOUT_S
-                 ) -> None:
+                 log_verbose: int = 0, gpu_count: int | None = None, exit_timeout_secs: int = EXIT_TIMEOUT_S,
+                 heal: bool = True) -> None:
         """Prepare a server; nothing starts before :meth:`start` (or ``with``).
 
         Args:
@@ -107,6 +109,8 @@ class LocalTriton:
             gpu_count: GPUs to plan for; ``None`` counts the visible ones (0 turns GPU instances into CPU ones).
             exit_timeout_secs: How long Triton, once stopping, waits for in-flight requests and open client
                 connections (Triton's own default, 30 s, is meant for container orchestrators).
+            heal: Reload a model whose Python-backend stub process died (see :mod:`server.watchdog`). So that
+                it can, ``none`` mode runs Triton in ``explicit`` mode with every model loaded at start.
         """
         if model_control_mode not in ("none", "poll", "explicit"):
             raise UsageError(f"Invalid model control mode '{model_control_mode}': use none, poll or explicit.")
@@ -129,6 +133,8 @@ class LocalTriton:
         self._shm_prefix = f"tritonize_{uuid.uuid4().hex[:12]}_"
         self._stop_sync = threading.Event()
         self._sync_thread: threading.Thread | None = None
+        self._heal = heal
+        self._watchdog: Watchdog | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -157,6 +163,9 @@ class LocalTriton:
             self._sync_thread = threading.Thread(target=self._follow_repository, name="tritonize-shadow-sync",
                                                  daemon=True)
             self._sync_thread.start()
+        if self._heal:
+            assert self._process is not None
+            self._watchdog = Watchdog(self._process.pid, self._reload_model).start()
         return self
 
     def stop(self) -> int | None:
@@ -169,6 +178,8 @@ class LocalTriton:
             Triton's exit code, or ``None`` when it was not running.
         """
         atexit.unregister(self.stop)
+        if self._watchdog is not None:
+            self._watchdog.stop()
         self._stop_sync.set()
         if self._sync_thread is not None and self._sync_thread is not threading.current_thread():
             self._sync_thread.join()
@@ -300,6 +311,11 @@ class LocalTriton:
         text = self.log_text(offset)
         return triton_log.load_failures(text), offset + len(text.encode())
 
+    @property
+    def heals(self) -> list[Heal]:
+        """Every Python-backend stub that died while serving, and how its model was reloaded."""
+        return list(self._watchdog.heals) if self._watchdog is not None else []
+
     def is_ready(self) -> bool:
         """``/v2/health/ready`` answers 200 (with strict readiness: every model is ready)."""
         status, _ = self._call("GET", "/v2/health/ready")
@@ -330,8 +346,9 @@ class LocalTriton:
                 logger.info("%s: %s", translation.name, note)
         flags = ServerFlags(
             model_repository=str(self._shadow.root), http_port=self._ports["http"], grpc_port=self._ports["grpc"],
-            metrics_port=self._ports["metrics"], model_control_mode=self._mode,
+            metrics_port=self._ports["metrics"], model_control_mode=self._triton_mode,
             repository_poll_secs=self._poll_secs, log_verbose=self._log_verbose,
+            load_models=("*",) if self._triton_mode != self._mode else (),
         )
         command = [
             str(bundle.executable), *flags.to_args(), f"--backend-directory={backends}",
@@ -348,6 +365,30 @@ class LocalTriton:
             env=bundle.environment(), cwd=self._workdir, start_new_session=True,
         )
         atexit.register(self.stop)
+
+    @property
+    def _triton_mode(self) -> ModelControlMode:
+        """The mode Triton runs in: ``none`` becomes ``explicit`` with every model loaded, when healing."""
+        return "explicit" if self._heal and self._mode == "none" else self._mode
+
+    def _reload_model(self, name: str) -> str:
+        """Reload model ``name`` with fresh instances; return Triton's error, empty on success.
+
+        ``explicit`` mode asks the repository API. ``poll`` mode, where that API is refused, touches the
+        model's folder in the shadow, so that the next poll sees it modified and reloads it.
+        """
+        if self._triton_mode == "poll":
+            folder = self._shadow.root / name if self._shadow is not None else None
+            if folder is None or not folder.is_dir() or folder.is_symlink():
+                return f"{name} is not mirrored in the shadow repository"
+            os.utime(folder)
+            return ""
+        status, body = self._call("POST", f"/v2/repository/models/{name}/load", b"{}", timeout=60.0)
+        if status == 200:
+            return ""
+        with contextlib.suppress(ValueError, AttributeError):
+            return str(json.loads(body).get("error", body.decode(errors="replace")))
+        return f"HTTP {status}"
 
     def _choose_ports(self) -> dict[str, int]:
         asked = {p: port for p, port in self._asked_ports.items() if port is not None}
@@ -397,10 +438,10 @@ class LocalTriton:
                     logger.warning("shadow repository not updated: %s", error)
                     reported = str(error)
 
-    def _call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    def _call(self, method: str, path: str, body: bytes | None = None, timeout: float = 2.0) -> tuple[int, bytes]:
         request = urllib.request.Request(f"http://127.0.0.1:{self._port('http')}{path}", data=body, method=method)
         try:
-            with _NO_PROXY.open(request, timeout=2.0) as response:
+            with _NO_PROXY.open(request, timeout=timeout) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as error:
             return error.code, error.read()

@@ -14,10 +14,14 @@ Layout of the shadow, for a user repository ``R``:
 The user's repository is only read. :meth:`ShadowRepository.sync` is idempotent and adds folders with one
 rename each, so a server polling the shadow never sees a half-built version: call it again (``LocalTriton``
 does, every second, in ``poll`` and ``explicit`` modes) and new, replaced or removed versions and models follow.
+A version folder (or model folder) that appears after the first sync is only taken in once it is complete:
+when a sync finds its files (names, sizes, modification times) as the previous sync found them. A version
+copied or written in place (``cp -r``, an exporter without staging) is thus never served half-written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -77,6 +81,8 @@ class ShadowRepository:
         self.translations: list[Translation] = []
         self._staging = root.parent / f".{root.name}.staging"
         self._lock = threading.Lock()
+        self._synced = False
+        self._seen: dict[str, tuple] = {}
         self._sources = {p.name: p.read_bytes() for p in _BACKENDS.glob("*.py")}
 
     def sync(self) -> list[Translation]:
@@ -94,14 +100,28 @@ class ShadowRepository:
                 for entry in list(self.root.iterdir()):
                     if entry.name not in wanted:
                         _remove(entry)
+                seen, self._seen = self._seen, {}
                 for translation in translations:
-                    self._sync_model(translation)
+                    if self._complete(self.source / translation.name, self.root / translation.name, seen):
+                        self._sync_model(translation, seen)
             except OSError as error:
                 raise RepositoryError(f"Cannot build the shadow repository in {self.root}: {error}") from error
+            self._synced = True
             self.translations = translations
             return translations
 
-    def _sync_model(self, translation: Translation) -> None:
+    def _complete(self, source: Path, target: Path, seen: dict[str, tuple]) -> bool:
+        """Whether ``source`` may be mirrored: already in the shadow, first sync, or unchanged since the last.
+
+        Records what it found in ``self._seen`` for the next sync to compare.
+        """
+        if not self._synced or target.exists() or target.is_symlink():
+            return True
+        key = str(source.relative_to(self.source))
+        self._seen[key] = fingerprint(source)
+        return seen.get(key) == self._seen[key]
+
+    def _sync_model(self, translation: Translation, seen: dict[str, tuple]) -> None:
         source, target = self.source / translation.name, self.root / translation.name
         if not translation.python and translation.unchanged:
             self._link(target, source)
@@ -111,10 +131,10 @@ class ShadowRepository:
         if translation.runtime is not None:
             per_version = {ADAPTER_FILENAME: self._sources[translation.runtime.adapter],
                            BATCHING_FILENAME: self._sources["batching.py"]}
-        self._mirror(target, source, written, per_version)
+        self._mirror(target, source, written, per_version, seen)
 
     def _mirror(self, folder: Path, source: Path, written: dict[str, bytes],
-                per_version: dict[str, bytes]) -> None:
+                per_version: dict[str, bytes], seen: dict[str, tuple]) -> None:
         """Make ``folder`` mirror ``source``: real folders, links to files, ``written`` files written.
 
         ``per_version`` files are written into every numeric subfolder. A folder that does not exist yet is
@@ -123,22 +143,26 @@ class ShadowRepository:
         if folder.is_symlink() or not folder.is_dir():
             staged = Path(tempfile.mkdtemp(prefix="mirror-", dir=self._staging))
             staged.chmod(0o755)
-            self._fill(staged, source, written, per_version)
+            self._fill(staged, source, written, per_version, seen)
             _remove(folder)
             os.rename(staged, folder)
         else:
-            self._fill(folder, source, written, per_version)
+            self._fill(folder, source, written, per_version, seen)
 
-    def _fill(self, folder: Path, source: Path, written: dict[str, bytes], per_version: dict[str, bytes]) -> None:
+    def _fill(self, folder: Path, source: Path, written: dict[str, bytes], per_version: dict[str, bytes],
+              seen: dict[str, tuple]) -> None:
         entries = {p.name: p for p in source.iterdir() if p.name != _PYCACHE and p.name not in written}
         for existing in list(folder.iterdir()):
             if existing.name != _PYCACHE and existing.name not in written and existing.name not in entries:
                 _remove(existing)
+        if folder.parent == self.root:  # a model already in the shadow: a new version waits until complete
+            entries = {name: entry for name, entry in entries.items()
+                       if not _is_version(entry) or self._complete(entry, folder / name, seen)}
         for name, content in written.items():
             self._write(folder / name, content)
         for name, entry in entries.items():
             if entry.is_dir():
-                self._mirror(folder / name, entry, per_version if _is_version(entry) else {}, {})
+                self._mirror(folder / name, entry, per_version if _is_version(entry) else {}, {}, seen)
             else:
                 self._link(folder / name, entry)
 
@@ -163,6 +187,19 @@ class ShadowRepository:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         os.replace(temporary, path)
+
+
+def fingerprint(folder: Path) -> tuple:
+    """Every file and folder below ``folder`` with its size and modification time (``__pycache__`` left out)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if d != _PYCACHE)
+        for name in sorted(filenames) + dirnames:
+            path = Path(dirpath) / name
+            with contextlib.suppress(OSError):
+                stat = path.stat()
+                found.append((str(path.relative_to(folder)), stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
 
 
 def _is_version(path: Path) -> bool:

@@ -26,6 +26,8 @@ DOCKER = ROOT / "docker"
 DOCKERFILE = DOCKER / "Dockerfile"
 FLAGS = ServerFlags()
 FINAL_TARGETS = ("prebuilt", "export")
+#: Where the image keeps server/health.py, the HEALTHCHECK command (standard library only).
+HEALTH_SCRIPT = "/opt/tritonize/health.py"
 TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:${TRITON_RELEASE}-py3"
 #: Python of the Triton container (24.10 = Ubuntu 22.04, Python 3.10) that runs the Python-backend models.
 CONTAINER_PYTHON = (3, 10)
@@ -197,7 +199,8 @@ def test_healthcheck_asks_strict_readiness_after_a_warmup_period():
         options, _, command = healthcheck.partition("CMD")
         probe = json.loads(command)
         assert probe[0] == "python3", "the Triton image has Python for sure, curl not"
-        assert f"http://localhost:{FLAGS.http_port}/v2/health/ready" in probe[-1]
+        assert probe[1:] == [HEALTH_SCRIPT, "--url", f"http://localhost:{FLAGS.http_port}"]
+        assert f"server/health.py {HEALTH_SCRIPT}" in " ".join(_chain(stages, target)[0].values("COPY"))
         assert _duration_s(re.search(r"--start-period=(\S+)", options).group(1)) >= 60
 
 
@@ -323,7 +326,7 @@ def test_compose_triton_services(service):
     ports = {tuple(int(p) for p in port.split(":")[-2:]) for port in spec["ports"]}
     assert ports == {(p, p) for p in (FLAGS.http_port, FLAGS.grpc_port, FLAGS.metrics_port)}
     test = spec["healthcheck"]["test"]
-    assert test[0] == "CMD" and f"http://localhost:{FLAGS.http_port}/v2/health/ready" in test[-1]
+    assert test == ["CMD", "python3", HEALTH_SCRIPT, "--url", f"http://localhost:{FLAGS.http_port}"]
     assert _duration_s(spec["healthcheck"]["start_period"]) >= 60
     build = spec["build"]
     assert (DOCKER / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE

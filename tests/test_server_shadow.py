@@ -84,6 +84,8 @@ def test_sync_follows_new_removed_and_replaced_versions_and_models(source: Path,
     (source / "tiny_onnx" / "2" / "model.onnx.data").write_bytes(b"external weights")
     shutil.rmtree(source / "tiny_torchscript")
     shutil.copytree(source / "tiny_tokenizer", source / "tiny_tokenizer2")
+    shadow.sync()  # new versions and models are taken in once two syncs find them unchanged
+    assert not (shadow.root / "tiny_onnx" / "2").exists() and not (shadow.root / "tiny_tokenizer2").exists()
     shadow.sync()
     assert sorted(p.name for p in (shadow.root / "tiny_onnx").iterdir() if p.name.isdigit()) == ["1", "2"]
     assert os.readlink(shadow.root / "tiny_onnx" / "2" / "model.onnx.data") == str(
@@ -104,6 +106,7 @@ def test_a_model_that_changes_format_changes_its_shadow(source: Path, tmp_path: 
     shutil.copytree(source / "tiny_tokenizer", source / "tiny_onnx")
     (source / "tiny_onnx" / "config.pbtxt").write_text(config.replace("tiny_tokenizer", "tiny_onnx"))
     shadow.sync()
+    shadow.sync()
     assert os.readlink(shadow.root / "tiny_onnx" / "config.pbtxt") == str(source / "tiny_onnx" / "config.pbtxt")
     assert os.readlink(shadow.root / "tiny_onnx" / "1" / "model.py") == str(source / "tiny_onnx" / "1" / "model.py")
     assert not (shadow.root / "tiny_onnx" / "1" / "tritonize_batching.py").exists()
@@ -111,7 +114,23 @@ def test_a_model_that_changes_format_changes_its_shadow(source: Path, tmp_path: 
     shutil.copytree(source / "tiny_onnx", source / "tiny")
     (source / "tiny" / "config.pbtxt").write_text(config.replace("tiny_tokenizer", "tiny"))
     shadow.sync()
+    shadow.sync()
     assert not (shadow.root / "tiny").is_symlink()
+
+
+def test_a_version_still_being_written_is_not_mirrored(source: Path, tmp_path: Path) -> None:
+    shadow = ShadowRepository(source, tmp_path / "shadow", gpu_count=0)
+    shadow.sync()
+    writing = source / "tiny_onnx" / "2"
+    writing.mkdir()
+    (writing / "model.onnx").write_bytes(b"half")
+    shadow.sync()
+    with open(writing / "model.onnx", "ab") as file:
+        file.write(b" of the weights")
+    shadow.sync()
+    assert not (shadow.root / "tiny_onnx" / "2").exists()
+    shadow.sync()
+    assert os.readlink(shadow.root / "tiny_onnx" / "2" / "model.onnx") == str(writing / "model.onnx")
 
 
 def test_missing_repository_is_a_repository_error(tmp_path: Path) -> None:

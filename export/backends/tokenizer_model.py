@@ -61,7 +61,9 @@ class TritonPythonModel:
         responses = []
         for texts, error in zip(texts_per_request, errors):
             if error is not None:
-                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(error)))
+                # INVALID_ARG: the caller's mistake, HTTP 400 (Python backend error codes exist since 23.xx).
+                invalid = pb_utils.TritonError(error, pb_utils.TritonError.INVALID_ARG)
+                responses.append(pb_utils.InferenceResponse(error=invalid))
                 continue
             arrays = self.encoder.pad([next(encodings) for _ in texts])
             tensors = [pb_utils.Tensor(name, arrays[name].astype(dtype, copy=False)) for name, dtype in self.outputs]
