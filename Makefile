@@ -40,10 +40,11 @@ cluster-deps:
 DEMO_MODEL ?= all_minilm_l6_v2
 DEMO_PORT  ?= 8000
 
-# Export the bundled all-MiniLM-L6-v2 (both formats, verified), serve it with the local Triton, query it.
+# Export the bundled all-MiniLM-L6-v2 (both formats, verified; --force replaces the newest version, so a rerun
+# serves what it exported), serve it with the local Triton, query it.
 demo: setup
 	$(BIN)/python -m export --repository $(REPOSITORY) --name $(DEMO_MODEL) --format onnx --format torchscript \
-	  --instance-kind cpu --version 1 --force
+	  --instance-kind cpu --force
 	scripts/demo.sh $(REPOSITORY) $(DEMO_MODEL) $(DEMO_PORT)
 
 CLUSTER_REPOSITORY ?= cluster_repository

@@ -1,6 +1,6 @@
 """GPU check: export MiniLM with --fp16, verify it on CUDA, and measure fp32 vs fp16 in-process, in one run.
 
-    .venv/bin/python -m benchmarks.gpu_check [--model DIR] [--texts 512] [--batch-sizes 1,8,32,128]
+    .venv/bin/python -m benchmarks.gpu_check [--model DIR] [--text-count 512] [-b 1 -b 8 -b 32 -b 128]
 
 Exports the model twice for ``--instance-kind gpu`` (fp32, and ``--fp16 --optimize``), in both formats, then
 runs every artifact on the GPU: TorchScript with torch on CUDA, ONNX with ONNX Runtime's CUDA provider when
@@ -12,7 +12,6 @@ JSON. Without a CUDA device for torch it says so and exits 2; ``--cpu`` dry-runs
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -20,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 import numpy as np
 
 from benchmarks.inprocess import encoder_for
@@ -61,45 +61,47 @@ def throughput(run: Callable[[dict[str, np.ndarray]], object], batches: list[dic
     return texts / best
 
 
-def main() -> int:
-    """Run the check; print a table; write JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="Model folder (default: the bundled all-MiniLM-L6-v2).")
-    parser.add_argument("--texts", type=int, default=512)
-    parser.add_argument("--batch-sizes", default="1,8,32,128", help="Comma-separated batch sizes to time.")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/gpu_check.json"))
-    parser.add_argument("--skip-release-check", action="store_true",
-                        help="Skip the check in the target release's ONNX Runtime (it needs pip and a network).")
-    parser.add_argument("--cpu", action="store_true", help="Dry run of this script on the CPU (numbers meaningless).")
-    args = parser.parse_args()
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--model", help="Model folder [default: the bundled all-MiniLM-L6-v2].")
+@click.option("--text-count", type=click.IntRange(min=1), default=512, help="Real sentences to time.")
+@click.option("--batch-size", "-b", "batch_sizes", type=click.IntRange(min=1), multiple=True,
+              default=(1, 8, 32, 128), help="Batch size to time; repeat for several.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("benchmarks/results/gpu_check.json"), help="Where the JSON goes.")
+@click.option("--skip-release-check", is_flag=True,
+              help="Skip the check in the target release's ONNX Runtime (it needs pip and a network).")
+@click.option("--cpu", is_flag=True, help="Dry run of this script on the CPU (numbers meaningless).")
+@click.pass_context
+def main(ctx: click.Context, model: str | None, text_count: int, batch_sizes: tuple[int, ...], output: Path,
+         skip_release_check: bool, cpu: bool) -> None:
+    """Run the check; print a table; write JSON (exit 1 when a check fails, 2 without a GPU)."""
     import torch
 
-    if not args.cpu and not torch.cuda.is_available():
-        print("No GPU check possible here: torch sees no CUDA device.", file=sys.stderr)
-        return 2
-    device = "cpu" if args.cpu else "cuda"
-    providers = CPU if args.cpu else onnx_providers()
+    if not cpu and not torch.cuda.is_available():
+        click.echo("No GPU check possible here: torch sees no CUDA device.", err=True)
+        ctx.exit(2)
+    device = "cpu" if cpu else "cuda"
+    providers = CPU if cpu else onnx_providers()
     results: dict[str, object] = {
-        "device": "cpu" if args.cpu else torch.cuda.get_device_name(0), "torch": torch.__version__,
+        "device": "cpu" if cpu else torch.cuda.get_device_name(0), "torch": torch.__version__,
         "onnx_providers": list(providers or ()),
     }
-    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         repos = {}
         for variant, acceleration in VARIANTS.items():
             started = time.perf_counter()
             repository = Path(tmp) / variant
-            result = run_export(ExportSettings(model=args.model, repository=repository, name="minilm",
+            result = run_export(ExportSettings(model=model, repository=repository, name="minilm",
                                                formats=("onnx", "torchscript"), instance_kind="gpu",
-                                               acceleration=acceleration, release_check=not args.skip_release_check))
+                                               acceleration=acceleration, release_check=not skip_release_check))
             repos[variant] = (repository, result)
             print(f"exported {variant} in {time.perf_counter() - started:.1f} s; export's own checks: "
                   + ", ".join(f"{c.artifact} min cos {c.min_cosine:.6f}" for c in result.report.checks
                               if c.min_cosine is not None), file=sys.stderr, flush=True)
         encoder = encoder_for(repos["fp32"][0], "minilm")
         signature = repos["fp32"][1].signature
-        texts = corpus(args.texts)
+        texts = corpus(text_count)
         reference_batches = verification_inputs(encoder)
         references = [onnx_runner(repos["fp32"][0] / "minilm_onnx" / "1" / "model.onnx", signature)(b)
                       for b in reference_batches]
@@ -133,10 +135,10 @@ def main() -> int:
         print(f"{r['variant']:<8} {r['format']:<12} {r['runs_on']:<8} {r['batch_size']:>5} "
               f"{f'{speed:.0f}' if speed else '–':>9} {f'{speed / fp32:.2f}' if speed and fp32 else '–':>7} "
               f"{r['min_cosine_vs_fp32']:>9.6f}  {'ok' if r['passed'] else 'FAILED'}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    return 0 if all(r["passed"] for r in rows) else 1
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    ctx.exit(0 if all(r["passed"] for r in rows) else 1)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -244,7 +244,8 @@ def run(plan: Plan, output_root: Path, say: Callable[[str], None] = lambda _: No
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), multiple=True,
               help="perf_analyzer level; repeat for several [default: 1, 4, 16, 32].")
 @click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http")
-@click.option("--texts", type=click.IntRange(min=16), help="Texts per corpus [default: 512, 256 with --quick].")
+@click.option("--text-count", "texts", type=click.IntRange(min=16),
+              help="Texts per corpus [default: 512, 256 with --quick].")
 @click.option("--bulk-texts", type=click.IntRange(min=0),
               help="Texts of the bulk run, both corpora (0 skips it) [default: 10000 short, 1000 long].")
 @click.option("--measurement-interval", type=click.IntRange(min=100),
@@ -252,10 +253,11 @@ def run(plan: Plan, output_root: Path, say: Callable[[str], None] = lambda _: No
 @click.option("--stability-percentage", type=click.IntRange(min=1),
               help="perf_analyzer windows must agree within this [default: 15, 25 with --quick].")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("benchmarks/results"))
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr; only the table and the result folder.")
 @Tuning.click_options
 def main(quick: bool, variants: tuple[str, ...], corpora: tuple[str, ...], concurrency: tuple[int, ...],
          protocol: str, texts: int | None, bulk_texts: int | None, measurement_interval: int | None,
-         stability_percentage: int | None, output_dir: Path, **knobs: object) -> None:
+         stability_percentage: int | None, output_dir: Path, quiet: bool, **knobs: object) -> None:
     """Serve the bundled MiniLM with the local Triton and compare it with the machine's in-process ceiling."""
     changes: dict[str, object] = {"protocol": protocol, "tuning": Tuning.from_options(knobs)}
     if texts:
@@ -270,7 +272,7 @@ def main(quick: bool, variants: tuple[str, ...], corpora: tuple[str, ...], concu
         if value:
             changes[name] = tuple(value)
     plan = Plan.quick(**changes) if quick else replace(Plan(), **changes)
-    result = run(plan, output_dir, lambda line: click.echo(line, err=True))
+    result = run(plan, output_dir, (lambda line: None) if quiet else (lambda line: click.echo(line, err=True)))
     click.echo(report.markdown(result))
     click.echo(result.folder)
 

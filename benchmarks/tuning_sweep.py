@@ -105,18 +105,24 @@ def plot(rows: Sequence[dict[str, object]], path: Path) -> None:
 @click.option("--corpus", type=click.Choice(list(serving.CORPORA)), default="short", help="Texts to serve.")
 @click.option("--quick", is_flag=True, help="Short perf_analyzer windows.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("benchmarks/results"))
-def main(steps: tuple[str, ...], corpus: str, quick: bool, output_dir: Path) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr; only the table and the result folder.")
+def main(steps: tuple[str, ...], corpus: str, quick: bool, output_dir: Path, quiet: bool) -> None:
     """Run the serving benchmark once per serving knob; print the before/after table, write JSON, markdown, PNG."""
     names = list(steps) or list(STEPS)
+
+    def say(line: str) -> None:
+        if not quiet:
+            click.echo(line, err=True)
+
     folder = output_dir / time.strftime("tuning-%Y%m%d-%H%M%S")
     folder.mkdir(parents=True)
     rows = []
     for index, name in enumerate(names, 1):
-        click.echo(f"step {index}/{len(names)}: {name}", err=True)
+        say(f"step {index}/{len(names)}: {name}")
         plan = serving.Plan.quick() if quick else serving.Plan()
         plan = replace(plan, variants=("fp32",), corpora=(corpus,), tuning=STEPS[name], batch_sizes=(1, 8),
                        bulk_texts={}, concurrency=(1, 16))
-        result = serving.run(plan, folder / "runs", lambda line: click.echo("  " + line, err=True))
+        result = serving.run(plan, folder / "runs", lambda line: say("  " + line))
         rows.append(row(name, STEPS[name], result.variants[0].corpora[0]))
         (folder / "sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
     table = markdown(rows)

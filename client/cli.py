@@ -12,7 +12,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import click
@@ -26,7 +26,7 @@ from client.perf_analyzer import LoadLevel, PerfSettings
 from client.plan import RequestPlan
 from client.results import Prediction
 from client.text_client import SORT_WINDOW, TextClient
-from client.texts import parse_texts, read_file
+from client.texts import InputTexts, parse_input, read_file, read_input
 from tritonize.cli_errors import debug_option, report
 from tritonize.errors import TritonizeError
 
@@ -177,10 +177,15 @@ def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_
     """Send TEXTS (or --file, or - for stdin) to a text model; print results in input order.
 
     The default table shows each text's top label and score, or an embedding's size and first values.
+    Blank texts (empty lines, records with a blank field) are skipped with a warning; every result keeps its
+    input position (JSON ``index``: line number - 1; the table's ``#``: the line number).
     """
     if json_ and jsonl:
         raise click.UsageError("Choose one of --json and --jsonl")
-    inputs, streamed = _read_texts(texts, file_, field)
+    given, streamed, source = _read_texts(texts, file_, field)
+    if given.blank:
+        click.echo(f"Warning: {skipped_message(given.blank, source)}", err=True)
+    inputs = list(given.texts)
     client = settings.client()
     plan = client.plan(model, batch_size=batch_size, top_k=top_k, tokenizer=tokenizer)
     if settings.verbose:
@@ -188,15 +193,16 @@ def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_
                    f"{concurrency} in flight", err=True)
     started = time.perf_counter()
     show = streamed and not quiet and _is_terminal() and len(inputs) > shutil.get_terminal_size().lines
-    predictions = _with_progress(client, plan, inputs, concurrency, SORT_WINDOW if sort else 0, show)
+    predictions = _with_progress(client, plan, inputs, given.positions, concurrency, SORT_WINDOW if sort else 0,
+                                 show)
     if jsonl:
         for prediction in predictions:
             click.echo(output.json_line(prediction))
     elif json_:
         click.echo(output.json_document([p.to_record(arrays=True) for p in predictions]))
     else:
-        for prediction in predictions:
-            if prediction.index == 0:
+        for number, prediction in enumerate(predictions):
+            if number == 0:
                 click.echo(output.prediction_header())
             click.echo(output.prediction_row(prediction, top_k or 1))
     if settings.verbose:
@@ -218,8 +224,10 @@ def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_
 def sparse_command(settings: Settings, texts: tuple[str, ...], model: str | None, file_: str | None,
                    field: str | None, top_k: int, json_: bool) -> None:
     """Sparse (SPLADE) embeddings of TEXTS (or --file): each text's vocabulary terms with their weights."""
-    inputs, _ = _read_texts(texts, file_, field)
-    embeddings = settings.client().encode_sparse(inputs, model)
+    given, _, source = _read_texts(texts, file_, field)
+    if given.blank:
+        click.echo(f"Warning: {skipped_message(given.blank, source)}", err=True)
+    embeddings = settings.client().encode_sparse(list(given.texts), model, positions=given.positions)
     if json_:
         click.echo(output.json_document([embedding.to_record() for embedding in embeddings]))
         return
@@ -251,16 +259,29 @@ def rerank_command(settings: Settings, query: str, documents: tuple[str, ...], m
     """Score DOCUMENTS (or --file) against QUERY with a cross-encoder; print them best first."""
     if not documents and file_ is None:
         raise click.UsageError("No documents given: pass DOCUMENT arguments, --file PATH, or - to read stdin")
-    inputs, _ = _read_texts(documents, file_, field)
-    ranked = settings.client().rerank(query, inputs, model, top_k=top_k, label=label, batch_size=batch_size)
+    given, _, source = _read_texts(documents, file_, field)
+    if given.blank:
+        click.echo(f"Warning: {skipped_message(given.blank, source)}", err=True)
+    ranked = settings.client().rerank(query, list(given.texts), model, top_k=top_k, label=label,
+                                      batch_size=batch_size)
+    ranked = [replace(item, index=given.positions[item.index]) for item in ranked]
     if json_:
         click.echo(output.json_document([item.to_record() for item in ranked]))
     else:
         click.echo(output.ranking_table(ranked))
 
 
-def _read_texts(arguments: tuple[str, ...], file_: str | None, field: str | None) -> tuple[list[str], bool]:
-    """The texts and whether they came from a file or stdin."""
+def skipped_message(blank: tuple[int, ...], source: str) -> str:
+    """``skipped 2 blank texts (lines 4, 9 of texts.txt)``: 1-based numbers, at most ten of them."""
+    plural = "s" if len(blank) > 1 else ""
+    numbers = ", ".join(str(position + 1) for position in blank[:10]) + (", …" if len(blank) > 10 else "")
+    where = f"argument{plural} {numbers}" if source == "arguments" else f"line{plural} {numbers} of {source}"
+    return f"skipped {len(blank)} blank text{plural} ({where}); results keep their input positions"
+
+
+def _read_texts(arguments: tuple[str, ...], file_: str | None,
+                field: str | None) -> tuple[InputTexts, bool, str]:
+    """The texts, whether they came from a file or stdin, and where from (``arguments``, ``stdin``, a path)."""
     if arguments == (STDIN,) and file_ is None:
         file_ = STDIN
         arguments = ()
@@ -271,27 +292,31 @@ def _read_texts(arguments: tuple[str, ...], file_: str | None, field: str | None
             raise click.UsageError("--field applies to --file or stdin input")
         if not arguments:
             raise click.UsageError("No texts given: pass TEXT arguments, --file PATH, or - to read stdin")
-        return list(arguments), False
+        given = InputTexts.of(arguments)
+        if not given.texts:
+            raise InputError("Only blank texts given")
+        return given, False, "arguments"
     if file_ == STDIN:
-        inputs = parse_texts(click.get_binary_stream("stdin").read(), "stdin", field)
+        given = parse_input(click.get_binary_stream("stdin").read(), "stdin", field)
         source = "stdin"
     else:
-        inputs = read_file(Path(file_), field)
+        given = read_input(Path(file_), field)
         source = file_
-    if not inputs:
+    if not given.texts:
         raise InputError(f"No texts in {source}")
-    return inputs, True
+    return given, True, source
 
 
-def _with_progress(client: TextClient, plan: RequestPlan, inputs: list[str], concurrency: int, sort_window: int,
-                   show: bool) -> Iterator[Prediction]:
+def _with_progress(client: TextClient, plan: RequestPlan, inputs: list[str], positions: tuple[int, ...],
+                   concurrency: int, sort_window: int, show: bool) -> Iterator[Prediction]:
     """Predictions in order; with ``show``, a progress bar on stderr and output held until it completes."""
     if not show:
-        yield from client.stream(plan, inputs, concurrency, sort_window=sort_window)
+        yield from client.stream(plan, inputs, concurrency, sort_window=sort_window, positions=positions)
         return
     with click.progressbar(length=len(inputs), label="Predicting", file=sys.stderr, show_pos=True,
                            show_eta=True) as bar:
-        held = list(client.stream(plan, inputs, concurrency, on_batch=bar.update, sort_window=sort_window))
+        held = list(client.stream(plan, inputs, concurrency, on_batch=bar.update, sort_window=sort_window,
+                                  positions=positions))
     yield from held
 
 
@@ -311,13 +336,16 @@ def main() -> None:
               help="Model to measure [env TRITON_MODEL; default: the server's only text ensemble].")
 @click.option("--compare", "compare", multiple=True, metavar="NAME",
               help="Also measure this model and plot it alongside; repeat for several.")
-@click.option("--texts", "texts_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Texts to send, one per line [default: 512 English sentences from Python's docstrings].")
+@click.option("--file", "-f", "texts_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Texts to send, one per line (JSON Lines for a .jsonl name), as predict reads them "
+                   "[default: 512 English sentences from Python's docstrings].")
 @click.option("--tokenizer", type=click.Path(exists=True, path_type=Path),
               help="For tensor models: NAME_tokenizer folder or tokenizer.json to make their inputs.")
-@click.option("--concurrency", default=",".join(map(str, DEFAULT_CONCURRENCY)), show_default=True,
-              help="Requests in flight, one measurement per value.")
-@click.option("--request-rate", help="Requests per second instead of concurrency, e.g. 50,100,200.")
+@click.option("--concurrency", "-c", multiple=True, metavar="N",
+              help="Requests in flight, as for predict; one measurement per value: repeat or comma-separate "
+                   f"(-c 1 -c 4, or 1,4) [default: {','.join(map(str, DEFAULT_CONCURRENCY))}].")
+@click.option("--request-rate", multiple=True, metavar="R",
+              help="Requests per second instead of concurrency; repeat or comma-separate (50,100,200).")
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1, show_default=True,
               help="Texts per request.")
 @click.option("--measurement-interval", type=click.IntRange(min=100), default=3000, show_default=True,
@@ -331,7 +359,7 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print only the result folder.")
 @click.pass_obj
 def bench(settings: Settings, models: tuple[str, ...], model: str | None, compare: tuple[str, ...],
-          texts_file: Path | None, tokenizer: Path | None, concurrency: str, request_rate: str | None,
+          texts_file: Path | None, tokenizer: Path | None, concurrency: tuple[str, ...], request_rate: tuple[str, ...],
           batch_size: int, measurement_interval: int, stability_percentage: int, max_trials: int, output_dir: Path,
           quiet: bool) -> None:
     """Measure MODELS with NVIDIA's perf_analyzer on real text: CSV, JSON, markdown table and PNG plots."""
@@ -340,7 +368,7 @@ def bench(settings: Settings, models: tuple[str, ...], model: str | None, compar
 
     client = settings.client()
     names = list(dict.fromkeys([*models, *([model] if model else []), *compare])) or [client.resolve_model(None)]
-    levels = parse_levels(concurrency, request_rate)
+    levels = parse_levels(",".join(concurrency) or None, ",".join(request_rate) or None)
     endpoint = Endpoint.parse(settings.url, settings.protocol, settings.timeout)
     perf = PerfSettings(url=endpoint.address, protocol=endpoint.protocol, measurement_interval_ms=measurement_interval,
                         stability_percentage=stability_percentage, max_trials=max_trials, batch_size=batch_size)

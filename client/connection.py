@@ -69,7 +69,8 @@ class Endpoint:
             retries: Extra attempts for connection errors and 503/UNAVAILABLE answers.
 
         Raises:
-            UsageProblem: An unknown scheme or protocol, or a scheme that contradicts ``protocol``.
+            UsageProblem: An unknown scheme or protocol, a scheme that contradicts ``protocol``, or an address
+                that is not ``HOST:PORT``.
         """
         if protocol is not None and protocol not in PROTOCOLS:
             raise UsageProblem(f"Unknown protocol '{protocol}'; use one of: {', '.join(PROTOCOLS)}")
@@ -85,6 +86,10 @@ class Endpoint:
         address = rest.rstrip("/") or f"localhost:{DEFAULT_PORTS[chosen]}"
         if ":" not in address.rsplit("]", 1)[-1]:
             address = f"{address}:{DEFAULT_PORTS[chosen]}"
+        host, _, port = address.rpartition(":")
+        if not host or "/" in address or not port.isdigit() or not 0 < int(port) < 65536:
+            raise UsageProblem(f"Invalid URL '{url}': use HOST:PORT with a port from 1 to 65535, optionally with "
+                               f"http://, https:// or grpc:// (e.g. localhost:8000)")
         if timeout <= 0:
             raise UsageProblem(f"Timeout must be positive, not {timeout:g}")
         return cls(address=address, protocol=chosen, ssl=ssl, timeout=timeout, retries=max(0, retries))

@@ -16,8 +16,9 @@ from client.results import Prediction, parse_classes, split_token_classes
 from export.signature import ENTITIES_OUTPUT, PAIR_INPUTS, TOKEN_INPUT_NAMES
 from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
-#: Batch size for models that do not batch (``max_batch_size: 0``) when none is asked for.
-UNBATCHED_DEFAULT = 64
+#: Texts per request for models that do not batch (``max_batch_size: 0``): their leading dimension is not a
+#: batch to Triton, so the classification extension would rank the classes of all texts of a request together.
+UNBATCHED_TEXTS = 1
 #: Asks the classification extension for every element of a per-token output (it caps at the element count).
 ALL_CLASSES = 1 << 30
 
@@ -64,8 +65,7 @@ class RequestPlan:
                 names = ", ".join(t.name for t in interface.inputs)
                 raise UnsupportedModel(f"Model '{name}' takes token tensors ({names}), not text: "
                                        "pass --tokenizer (a tokenizer.json or a tokenizer model folder)")
-            encoder = TextEncoder(encoder.tokenizer, [t.name for t in interface.inputs], encoder.max_length,
-                                  encoder.pad_to_multiple_of, encoder.pad_token_id)
+            encoder = encoder.for_outputs([t.name for t in interface.inputs])
         elif [t.name for t in interface.inputs] == [t.name for t in PAIR_INPUTS]:
             raise UnsupportedModel(f"Model '{name}' scores (query, passage) pairs: use client rerank "
                                    "(TextClient.rerank)")
@@ -76,7 +76,7 @@ class RequestPlan:
             raise UnsupportedModel(f"top-k must be at least 1, not {top_k}")
         if top_k is not None and interface.score_output() is None:
             raise UnsupportedModel(f"Model '{name}' has no labelled output to rank classes of (no label file)")
-        limit = interface.max_batch_size or UNBATCHED_DEFAULT
+        limit = interface.max_batch_size or UNBATCHED_TEXTS
         size = min(batch_size, limit) if batch_size else limit
         if size < 1:
             raise UnsupportedModel(f"Batch size must be at least 1, not {batch_size}")
@@ -123,7 +123,10 @@ class RequestPlan:
                 value = arrays[spec.name][row]
                 if spec is not score or not self._class_count(spec.dims):
                     outputs[spec.name] = value
-                elif len(_item_dims(self.interface, spec.dims)) == 1:
+                    continue
+                if self.interface.max_batch_size == 0:  # one flat class list per request, of its one text
+                    value = arrays[spec.name].reshape(-1)
+                if len(_item_dims(self.interface, spec.dims)) == 1:
                     labels = tuple(parse_classes(value))
                 else:
                     num_labels = _item_dims(self.interface, spec.dims)[-1]

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +205,7 @@ class TextClient:
 
     def stream(self, plan: RequestPlan, texts: Sequence[str], concurrency: int = 1,
                on_batch: Callable[[int], None] | None = None,
-               sort_window: int = SORT_WINDOW) -> Iterator[Prediction]:
+               sort_window: int = SORT_WINDOW, positions: Sequence[int] | None = None) -> Iterator[Prediction]:
         """Send ``texts`` in batches with ``concurrency`` requests in flight; yield predictions in input order.
 
         Args:
@@ -215,20 +216,29 @@ class TextClient:
             sort_window: Batch texts of similar length together within windows of this many texts (less
                 padding: about twice the throughput on mixed lengths); predictions still come in input order,
                 a window at a time. 0 sends texts in input order.
+            positions: Where each text came from (e.g. its line), used as the predictions' ``index`` and in
+                error messages; default ``0, 1, 2, ...``.
 
         Raises:
-            InputError: ``texts`` is empty.
+            InputError: ``texts`` is empty or holds a blank text (which the tokenizer model refuses), named
+                before anything is sent.
             ServerRejected: Triton refused a batch; the message names the texts it held.
         """
         if not texts:
             raise InputError("No texts to send")
         if concurrency < 1:
             raise UsageProblem(f"Concurrency must be at least 1, not {concurrency}")
+        where = list(positions) if positions is not None else list(range(len(texts)))
+        blank = [where[i] for i, text in enumerate(texts) if not text.strip()]
+        if blank:
+            listed = ", ".join(map(str, blank[:10])) + (", …" if len(blank) > 10 else "")
+            raise InputError(f"Blank text{'s' if len(blank) > 1 else ''} at index {listed}: "
+                             "the tokenizer model refuses empty texts")
         batches = sorted_batches([len(text) for text in texts], plan.batch_size, sort_window)
         pool = self._executor(concurrency) if concurrency > 1 else None
 
         def send(indices: list[int]) -> list[tuple[int, Prediction]]:
-            predictions = self._send(plan, indices, [texts[i] for i in indices])
+            predictions = self._send(plan, indices, [texts[i] for i in indices], [where[i] for i in indices])
             return [(p.index, p) for p in predictions]
 
         def reported(results: Iterator[list[tuple[int, Prediction]]]) -> Iterator[list[tuple[int, Prediction]]]:
@@ -237,7 +247,8 @@ class TextClient:
                     on_batch(len(result))
                 yield result
 
-        yield from restore_order(reported(ordered_map(send, batches, concurrency, pool)))
+        for prediction in restore_order(reported(ordered_map(send, batches, concurrency, pool))):
+            yield prediction if positions is None else replace(prediction, index=where[prediction.index])
 
     def _executor(self, workers: int) -> ThreadPoolExecutor:
         """A pool of ``workers`` threads, kept between calls so that their connections are reused."""
@@ -248,20 +259,23 @@ class TextClient:
             self._pool_size = workers
         return self._pool
 
-    def _send(self, plan: RequestPlan, indices: Sequence[int], texts: Sequence[str]) -> list[Prediction]:
+    def _send(self, plan: RequestPlan, indices: Sequence[int], texts: Sequence[str],
+              positions: Sequence[int]) -> list[Prediction]:
         inputs = plan.inputs(texts, indices)
         try:
             arrays = self.connection().infer(plan.model, inputs, plan.outputs())
         except ServerRejected as error:
             raise ServerRejected(error.server_message, error.status,
-                                 context=f"Model '{plan.model}' rejected {describe_positions(indices)}") from error
+                                 context=f"Model '{plan.model}' rejected {describe_positions(positions)}") from error
         return plan.predictions(texts, arrays, indices)
 
     # Sparse embeddings -----------------------------------------------------------------------------------------
 
     def encode_sparse(self, texts: Iterable[str], model: str | None = None, *, batch_size: int | None = None,
-                      concurrency: int = 1) -> list[SparseEmbedding]:
+                      concurrency: int = 1, positions: Sequence[int] | None = None) -> list[SparseEmbedding]:
         """The sparse (SPLADE) embedding of every text, in input order: non-zero terms, highest weight first.
+
+        ``positions`` are the texts' input positions (each embedding's ``index``; default 0, 1, …).
 
         Raises:
             UnsupportedModel: The model does not return sparse embeddings (a dense embedding model, a classifier).
@@ -269,7 +283,7 @@ class TextClient:
         plan = self.plan(model, batch_size=batch_size)
         sparse.check_sparse(plan.interface)
         return [SparseEmbedding(p.index, p.text, sparse.terms(p.outputs) or ())
-                for p in self.stream(plan, list(texts), concurrency=concurrency)]
+                for p in self.stream(plan, list(texts), concurrency=concurrency, positions=positions)]
 
     # Reranking -------------------------------------------------------------------------------------------------
 
@@ -355,13 +369,14 @@ class TextClient:
 
 
 def describe_positions(indices: Sequence[int]) -> str:
-    """``text 3``, ``texts 3-5``, or ``texts 9, 3, 12 (in request order)`` for 0-based ``indices``.
+    """``text at index 3``, ``texts at index 3-5``, or ``texts at index 9, 3, 12 (in request order)``.
 
-    The request order lets a reader map the server's "item N" to a text.
+    Indices are 0-based, as in :attr:`Prediction.index`; the request order lets a reader map the server's
+    "item N" (0-based within the request) to a text.
     """
-    numbers = [i + 1 for i in indices]
+    numbers = list(indices)
     if len(numbers) == 1:
-        return f"text {numbers[0]}"
+        return f"text at index {numbers[0]}"
     if numbers == list(range(numbers[0], numbers[0] + len(numbers))):
-        return f"texts {numbers[0]}-{numbers[-1]}"
-    return f"texts {', '.join(map(str, numbers))} (in request order)"
+        return f"texts at index {numbers[0]}-{numbers[-1]}"
+    return f"texts at index {', '.join(map(str, numbers))} (in request order)"

@@ -66,4 +66,6 @@ def _parameters_from_tokenizer(tokenizer: Tokenizer) -> TokenizerParameters:
     if pad_id is None:
         pad_id = next((tokenizer.token_to_id(t) for t in ("[PAD]", "<pad>") if tokenizer.token_to_id(t) is not None), 0)
     return TokenizerParameters(int(truncation.get("max_length") or DEFAULT_MAX_LENGTH),
-                               int(padding.get("pad_to_multiple_of") or DEFAULT_PAD_TO_MULTIPLE_OF), int(pad_id))
+                               int(padding.get("pad_to_multiple_of") or DEFAULT_PAD_TO_MULTIPLE_OF), int(pad_id),
+                               str(padding.get("direction") or "right").lower(),
+                               str(truncation.get("direction") or "right").lower())

@@ -79,7 +79,8 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
 @click.option("--tokenizer-queue-delay-us", type=click.IntRange(min=0), default=_DEFAULTS.tokenizer_queue_delay_us,
               help="Dynamic batcher delay of the tokenizer model, in microseconds.")
 @click.option("--version", "version", type=click.IntRange(min=1), help="Version to write [default: next free].")
-@click.option("--force", is_flag=True, help="Replace an existing --version.")
+@click.option("--force", is_flag=True,
+              help="Replace an existing version: --version N, or without it the newest (the one served).")
 @click.option("--optimize", is_flag=True,
               help="ONNX Runtime transformer fusions (attention, layer norm, GELU) for the --instance-kind.")
 @click.option("--fp16", is_flag=True, help="Half precision for GPU instances (inputs stay INT64, outputs FP32).")
@@ -107,6 +108,12 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
               help="NGC release of the target Triton container.")
 @click.option("--skip-release-check", is_flag=True,
               help="Do not verify the ONNX model in the exact ONNX Runtime of --triton-release.")
+@click.option("--skip-torchscript-release-check", is_flag=True,
+              help="Do not load and verify the TorchScript model in the PyTorch of --triton-release (a one-time "
+                   "download of about 4.5 GB into the cache).")
+@click.option("--truncate-dim", type=click.IntRange(min=1),
+              help="Cut sentence embeddings to this many dimensions (Matryoshka models), renormalised when the "
+                   "model normalises [default: the folder's truncate_dim, else the full width].")
 @click.option("--aggregation-strategy", type=click.Choice(STRATEGIES), default=_DEFAULTS.aggregation_strategy,
               help="Token classification: how token classes become entities, as transformers' pipeline groups them.")
 @click.option("--sparse-top-k", type=click.IntRange(min=1), default=_DEFAULTS.sparse_top_k,
@@ -122,8 +129,9 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
          optimize: bool, fp16: bool, quantize: str | None,
          tensorrt: bool, tensorrt_precision: str, tensorrt_workspace_mb: int, tensorrt_cache_path: str | None,
          atol: float | None, min_cosine: float | None, mean_cosine: float | None, min_agreement: float | None,
-         opset: int, triton_release: str, skip_release_check: bool, aggregation_strategy: str, sparse_top_k: int,
-         quiet: bool, debug: bool) -> None:
+         opset: int, triton_release: str, skip_release_check: bool,
+         skip_torchscript_release_check: bool, truncate_dim: int | None, aggregation_strategy: str,
+         sparse_top_k: int, quiet: bool, debug: bool) -> None:
     """Export a Hugging Face MODEL (hub id or local folder) into a verified Triton model repository.
 
     With no MODEL, exports the bundled sentence-transformers/all-MiniLM-L6-v2. Writes an ensemble NAME
@@ -148,6 +156,7 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
                                   tensorrt_cache_path),
         gates=GateOverrides(atol, min_cosine, mean_cosine, min_agreement),
         opset=opset, triton_release=triton_release, release_check=not skip_release_check,
+        torchscript_release_check=not skip_torchscript_release_check, truncate_dim=truncate_dim,
         aggregation_strategy=aggregation_strategy, sparse_top_k=sparse_top_k,
     )
     try:

@@ -22,6 +22,14 @@ class UnsupportedModelError(ExportError):
     """The architecture or task cannot be exported."""
 
 
+class ModelFolderError(ExportError):
+    """The model folder is incomplete (no weights) or holds a file that does not parse."""
+
+
+class TokenizerError(ModelFolderError):
+    """The model folder's tokenizer is missing or cannot tokenize real text."""
+
+
 class ExportFailedError(ExportError):
     """Tracing or conversion of the model failed."""
 

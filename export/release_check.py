@@ -1,7 +1,8 @@
-"""Run an ONNX model in exactly the ONNX Runtime version of the target Triton release.
+"""Run an ONNX or TorchScript model in exactly the runtime version of the target Triton release.
 
-That version is installed once, isolated, into a cache folder (``pip install --target``) and run in a
-subprocess, so a graph with operators newer than production's runtime never reaches a repository.
+That version (ONNX Runtime, or PyTorch for the libtorch backend) is installed once, isolated, into a cache
+folder (``pip install --target``) and run in a subprocess, so a graph with operators newer than production's
+runtime never reaches a repository.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from export.errors import VerificationError
-from export.settings import ONNXRUNTIME_BY_RELEASE
+from export.settings import ONNXRUNTIME_BY_RELEASE, TORCH_BY_RELEASE
 
 _SCRIPT = """
 import sys
@@ -49,23 +50,37 @@ def runtime_for(triton_release: str) -> tuple[str, Path]:
     target = cache_root() / f"onnxruntime-{version}-{tag}"
     if (target / "onnxruntime" / "__init__.py").is_file():
         return version, target
+    what = f"onnxruntime=={version} (the runtime of Triton {triton_release})"
+    staging = _staging(target)
+    _pip_target(staging, [f"onnxruntime=={version}"], what, "--skip-release-check")
+    return version, _publish(staging, target)
+
+
+def _staging(target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+
+
+def _pip_target(staging: Path, requirements: list[str], what: str, skip_flag: str) -> None:
+    """``pip install --no-deps --target staging``; on failure remove ``staging`` and say how to skip the check."""
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-               "--target", str(staging), f"onnxruntime=={version}"]
+               "--upgrade", "--target", str(staging), *requirements]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         reason = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
         raise VerificationError(
-            f"Could not install onnxruntime=={version} (the runtime of Triton {triton_release}) to check the "
-            f"model: {reason}. Pass --skip-release-check to export without this check."
+            f"Could not install {what} to check the model: {reason}. Pass {skip_flag} to export without this check."
         )
+
+
+def _publish(staging: Path, target: Path) -> Path:
+    """Rename a finished install into place, so a half install is never used."""
     try:
         os.rename(staging, target)
     except OSError:  # installed meanwhile by another export
         shutil.rmtree(staging, ignore_errors=True)
-    return version, target
+    return target
 
 
 def run_in_release(model: Path, output_names: list[str], batches: list[dict[str, np.ndarray]],
@@ -103,3 +118,81 @@ def explain_failure(stderr: str) -> str:
         return f"the model's opset or IR version is too new ({match.group(0)})"
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "unknown error"
+
+
+_TORCH_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import torch
+assert torch.__version__.split("+")[0] == sys.argv[2], torch.__version__
+module = torch.jit.load(sys.argv[3], map_location="cpu").eval()
+inputs = np.load(sys.argv[4])
+names = sys.argv[6].split(",")
+outputs = {}
+for key in sorted({k.split("/")[0] for k in inputs.files}, key=int):
+    with torch.inference_mode():
+        result = module(*[torch.from_numpy(inputs[key + "/" + name]) for name in names])
+    result = result if isinstance(result, tuple) else (result,)
+    for index, value in enumerate(result):
+        outputs[f"{key}/{index}"] = value.float().numpy()
+np.savez(sys.argv[5], **outputs)
+"""
+
+
+def torch_for(triton_release: str) -> tuple[str, Path]:
+    """The PyTorch version of ``triton_release`` and its isolated install, installing it when missing.
+
+    PyPI's torch wheels are CUDA builds: the wheel and the CUDA libraries ``import torch`` preloads (about
+    4.5 GB) are installed once per cache; its pure-Python dependencies come from this environment, and triton
+    (the GPU kernel compiler) is not needed to run TorchScript.
+    """
+    version = TORCH_BY_RELEASE[triton_release]
+    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    target = cache_root() / f"torch-{version}-{tag}"
+    if (target / "torch" / "__init__.py").is_file():
+        return version, target
+    what = f"torch=={version} (the libtorch generation of Triton {triton_release})"
+    flag = "--skip-torchscript-release-check"
+    staging = _staging(target)
+    _pip_target(staging, [f"torch=={version}"], what, flag)
+    needed = [str(r) for r in _requirements(staging, "torch") if r.name.startswith("nvidia-") or r.name == "sympy"]
+    _pip_target(staging, [*needed, "mpmath"], what, flag)
+    return version, _publish(staging, target)
+
+
+def _requirements(folder: Path, distribution: str) -> list:
+    """Requirements of ``distribution`` installed in ``folder`` whose markers hold on this machine."""
+    from packaging.requirements import Requirement
+
+    (metadata,) = folder.glob(f"{distribution}-*.dist-info/METADATA")
+    requirements = [Requirement(line.split(":", 1)[1].strip()) for line in metadata.read_text().splitlines()
+                    if line.startswith("Requires-Dist:")]
+    return [r for r in requirements if r.marker is None or r.marker.evaluate({"extra": ""})]
+
+
+def run_torchscript_in_release(model: Path, input_names: list[str], output_count: int,
+                               batches: list[dict[str, np.ndarray]], triton_release: str
+                               ) -> tuple[str, list[list[np.ndarray]]]:
+    """Load and run a TorchScript ``model`` in the release's PyTorch; return its version and the outputs.
+
+    Raises:
+        VerificationError: That PyTorch cannot load or run the model (e.g. an operator newer than it).
+    """
+    version, runtime = torch_for(triton_release)
+    with tempfile.TemporaryDirectory(prefix="tritonize-release-") as tmp:
+        inputs, outputs = Path(tmp) / "inputs.npz", Path(tmp) / "outputs.npz"
+        np.savez(inputs, **{f"{i}/{name}": batch[name] for i, batch in enumerate(batches) for name in input_names})
+        result = subprocess.run(
+            [sys.executable, "-c", _TORCH_SCRIPT, str(runtime), version, str(model), str(inputs), str(outputs),
+             ",".join(input_names)],
+            capture_output=True, text=True, env={**os.environ, "PYTHONNOUSERSITE": "1"},
+        )
+        if result.returncode != 0:
+            lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+            raise VerificationError(
+                f"The TorchScript model does not load or run in PyTorch {version}, the libtorch of Triton "
+                f"{triton_release}: {lines[-1] if lines else 'unknown error'}. Nothing was written."
+            )
+        loaded = np.load(outputs)
+        return version, [[loaded[f"{i}/{k}"] for k in range(output_count)] for i in range(len(batches))]

@@ -56,16 +56,28 @@ def existing_versions(model_dir: Path) -> list[int]:
 
 
 def choose_version(repository: Path, names: list[str], version: int | None, force: bool) -> int:
-    """The version to write: the one asked for, or one past the newest of any of ``names``.
+    """The version to write: the one asked for, the newest (``force`` alone), or one past the newest of ``names``.
+
+    The configs serve only each model's newest version (``version_policy: latest 1``), so a version below a
+    model's newest would be written and never served: that is refused.
 
     Raises:
-        RepositoryError: The asked version exists and ``force`` is off.
+        RepositoryError: The asked version exists and ``force`` is off, or it is older than what is served.
     """
     taken = {name: existing_versions(repository / name) for name in names}
+    newest = max((v for versions in taken.values() for v in versions), default=0)
     if version is None:
-        return 1 + max((v for versions in taken.values() for v in versions), default=0)
+        return max(newest, 1) if force else newest + 1
     if version < 1:
         raise UsageError(f"Invalid version {version}: versions start at 1.")
+    shadowed = [(name, versions[-1]) for name, versions in taken.items() if versions and versions[-1] > version]
+    if shadowed:
+        name, served = shadowed[0]
+        raise RepositoryError(
+            f"Version {version} would never be served: '{name}' has version {served}, and Triton serves only the "
+            f"newest (version_policy latest 1). Pass --force without --version to replace version {served}, "
+            f"or leave out --version to add version {newest + 1}."
+        )
     clashes = [name for name, versions in taken.items() if version in versions]
     if clashes and not force:
         raise RepositoryError(

@@ -18,6 +18,9 @@ DEFAULT_TRITON_RELEASE = "24.10"
 #: ONNX Runtime inside each supported Triton release (Triton's compatibility matrix).
 ONNXRUNTIME_BY_RELEASE = {"24.09": "1.19.2", "24.10": "1.19.2", "24.11": "1.19.2", "24.12": "1.20.1"}
 
+#: PyTorch generation of the libtorch inside each supported Triton release (NGC PyTorch container of that month).
+TORCH_BY_RELEASE = {"24.09": "2.5.0", "24.10": "2.5.0", "24.11": "2.6.0", "24.12": "2.6.0"}
+
 #: Highest ONNX opset the ONNX Runtime inside each supported Triton release runs (ORT release notes).
 MAX_OPSET_BY_RELEASE = {"24.09": 21, "24.10": 21, "24.11": 21, "24.12": 21}
 
@@ -143,12 +146,16 @@ class ExportSettings:
         tokenizer_queue_delay_us: Dynamic batcher delay of the tokenizer model; short, since it only gathers
             requests that already wait.
         version: Version folder to write; the next free one when ``None``.
-        force: Replace an existing version.
+        force: Replace an existing version (``version``, or the newest when ``version`` is ``None``).
         acceleration: Graph optimisations, precision and TensorRT.
         gates: Accuracy thresholds that override each variant's defaults.
         opset: ONNX opset.
         triton_release: NGC release of the target Triton container.
         release_check: Also verify the ONNX model in the ONNX Runtime version of ``triton_release``.
+        torchscript_release_check: Also load and verify the TorchScript model in the PyTorch of
+            ``triton_release`` (a one-time install of about 4.5 GB into the cache).
+        truncate_dim: Cut sentence embeddings to this many dimensions (Matryoshka), renormalised when the
+            model normalises; ``None`` keeps the folder's ``truncate_dim`` or the full width.
         aggregation_strategy: How token classes become entities (transformers' pipeline strategies).
         sparse_top_k: (index, weight) pairs served per text by a sparse embedding model.
     """
@@ -175,6 +182,8 @@ class ExportSettings:
     opset: int = DEFAULT_OPSET
     triton_release: str = DEFAULT_TRITON_RELEASE
     release_check: bool = True
+    torchscript_release_check: bool = True
+    truncate_dim: int | None = None
     aggregation_strategy: str = "simple"
     sparse_top_k: int = DEFAULT_SPARSE_TOP_K
 

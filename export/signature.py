@@ -8,6 +8,7 @@ from enum import Enum
 import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
+from tritonize.repo_format import tokenizer_encoding
 from tritonize.repo_format.platforms import libtorch_output_name
 
 
@@ -75,10 +76,13 @@ class TensorSpec:
 
 
 #: What clients send to the ensemble: one UTF-8 text per batch item.
-TEXT_INPUT = TensorSpec("TEXT", mc.TYPE_STRING, (1,))
+TEXT_INPUT = TensorSpec(tokenizer_encoding.TEXT_INPUT, mc.TYPE_STRING, (1,))
 
 #: What clients send to a reranking ensemble: one (query, passage) pair per batch item.
-PAIR_INPUTS = (TensorSpec("QUERY", mc.TYPE_STRING, (1,)), TensorSpec("PASSAGE", mc.TYPE_STRING, (1,)))
+PAIR_INPUTS = tuple(TensorSpec(name, mc.TYPE_STRING, (1,)) for name in tokenizer_encoding.PAIR_INPUTS)
+
+#: Optional input of models with prompts: the prompt name per text (empty or absent: the default prompt).
+PROMPT_NAME_INPUT = TensorSpec(tokenizer_encoding.PROMPT_NAME_INPUT, mc.TYPE_STRING, (1,))
 
 #: Token tensors a tokenizer may produce, in the order models take them.
 TOKEN_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from export.errors import ModelNotFoundError
 
-#: Files an export needs from a hub repository (weights, configs, tokenizer, sentence-transformers modules).
+#: Files an export needs from a hub repository (weights, configs, tokenizer, every sentence-transformers module
+#: folder such as 1_Pooling, 2_Dense with its weights, 3_Normalize).
 HUB_PATTERNS = [
-    "*.json", "*.txt", "*.model", "*.safetensors", "1_Pooling/*", "2_Normalize/*", "tokenizer*", "vocab*",
-    "merges.txt",
+    "*.json", "*.txt", "*.model", "*.safetensors", "[0-9]_*/*", "tokenizer*", "vocab*", "merges.txt",
 ]
 
 

@@ -13,12 +13,12 @@ from export.verify import Report
 
 def verification_table(report: Report) -> str:
     """Numbers per artifact and output over all verification texts, and the gates applied."""
-    header = (f"{'artifact':<18} {'variant':<10} {'output':<14} {'texts':>5} {'max |diff|':>10} "
+    header = (f"{'artifact':<22} {'variant':<10} {'output':<14} {'texts':>5} {'max |diff|':>10} "
               f"{'min cos':>9} {'mean cos':>9} {'top-1 agr':>9}  result")
     lines = [header, "-" * len(header)]
     for check in report.checks:
         lines.append(
-            f"{check.artifact:<18} {check.gate.variant:<10} {check.output:<14} {check.texts:>5} "
+            f"{check.artifact:<22} {check.gate.variant:<10} {check.output:<14} {check.texts:>5} "
             f"{check.max_abs_diff:>10.2e} {_num(check.min_cosine, '.6f'):>9} {_num(check.mean_cosine, '.6f'):>9} "
             f"{_num(check.agreement, '.1%'):>9}  {'ok' if check.passed else 'FAILED'}"
         )
@@ -65,7 +65,7 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
         lines.append(f"  labels    {len(result.labels)}: {shown}")
     lines += [
         "",
-        "Verification against PyTorch:",
+        "Verification: PyTorch against the reference library (ref), artifacts against PyTorch:",
         verification_table(result.report),
         "",
         "Files written:",

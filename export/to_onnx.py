@@ -10,6 +10,7 @@ import torch
 from export.errors import ExportFailedError, UsageError
 from export.settings import EXTERNAL_DATA_THRESHOLD_BYTES, MAX_OPSET_BY_RELEASE
 from export.signature import Signature
+from export.tracing import first_line
 from tritonize.repo_format.files import ONNX_FILENAME
 
 EXTERNAL_DATA_FILENAME = f"{ONNX_FILENAME}.data"
@@ -45,7 +46,7 @@ def export_onnx(head: torch.nn.Module, signature: Signature, example: dict, fold
                 dynamic_axes=dynamic_axes, opset_version=opset, do_constant_folding=True, dynamo=False,
             )
     except Exception as error:
-        raise ExportFailedError(f"ONNX export failed: {error}") from error
+        raise ExportFailedError(f"ONNX export failed: {first_line(error)}. Nothing was written.") from error
     _consolidate_external_data(folder, path)
     return path
 

@@ -10,6 +10,7 @@ import torch
 
 from export.errors import ExportFailedError
 from export.signature import Signature
+from export.tracing import first_line
 from tritonize.repo_format.files import TORCHSCRIPT_FILENAME
 
 
@@ -47,7 +48,7 @@ def export_torchscript(head: torch.nn.Module, signature: Signature, example: dic
         follow_input_device(traced)
         traced.save(str(path))
     except Exception as error:
-        raise ExportFailedError(f"TorchScript export failed: {error}") from error
+        raise ExportFailedError(f"TorchScript export failed: {first_line(error)}. Nothing was written.") from error
     return path
 
 

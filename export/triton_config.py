@@ -11,7 +11,7 @@ from export.backends.entities_model import LABELS_PARAMETER, PASSED_THROUGH, STR
 from export.backends.sparse_tokens_model import PASSED_THROUGH as SPARSE_PASSED_THROUGH
 from export.backends.sparse_tokens_model import TOKENS_OUTPUT
 from export.settings import CONTAINER_REPOSITORY, Acceleration, ExportSettings, Format, QueuePolicy
-from export.signature import ENTITIES_OUTPUT, TEXT_INPUT, Signature, Task, TensorSpec
+from export.signature import ENTITIES_OUTPUT, PROMPT_NAME_INPUT, TEXT_INPUT, Signature, Task, TensorSpec
 from tritonize.repo_format.files import LABELS_FILENAME, TENSORRT_CACHE_DIR
 from tritonize.repo_format.names import ModelNames
 from tritonize.repo_format.platforms import ENSEMBLE_PLATFORM, INTRA_OP_THREADS, PLATFORMS, PYTHON_BACKEND
@@ -65,40 +65,54 @@ def tensorrt_optimization(model_name: str, acceleration: Acceleration) -> mc.Mod
     )
 
 
-def tokenizer_config(names: ModelNames, signature: Signature, settings: ExportSettings, max_length: int,
-                     pad_token_id: int) -> mc.ModelConfig:
-    """Config of the Python-backend tokenizer: ``TEXT`` (or a pair) in, padded token tensors out."""
+def tokenizer_config(names: ModelNames, signature: Signature, settings: ExportSettings,
+                     parameters: TokenizerParameters, prompts: bool = False) -> mc.ModelConfig:
+    """Config of the Python-backend tokenizer: ``TEXT`` (and optional ``PROMPT_NAME``) or a pair in, tokens out.
+
+    ``parameters`` carry the tokenizer's own settings (limits, padding and truncation side, prompts).
+    """
     batching = settings.batching
     config = mc.ModelConfig(
         name=names.tokenizer,
         backend=PYTHON_BACKEND,
         max_batch_size=batching.max_batch_size,
-        input=[_input(spec, batching.max_batch_size) for spec in signature.text_inputs],
+        input=_text_inputs(signature, batching.max_batch_size, prompts),
         output=[_output(spec, batching.max_batch_size, False) for spec in (*signature.inputs, *signature.token_spans)],
         version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
         instance_group=[
             mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=settings.tokenizer_instance_count)
         ],
         parameters={
-            key: mc.ModelParameter(string_value=value)
-            for key, value in TokenizerParameters(max_length, batching.pad_to_multiple_of, pad_token_id)
-            .as_strings().items()
+            key: mc.ModelParameter(string_value=value) for key, value in parameters.as_strings().items()
         },
     )
     _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, (), settings.queue)
     return config
 
 
+def _text_inputs(signature: Signature, max_batch_size: int, prompts: bool) -> list[mc.ModelInput]:
+    """``TEXT`` (and the optional ``PROMPT_NAME`` for models with prompts), or a reranker's pair.
+
+    Pairs take no prompt: sentence-transformers' CrossEncoder has none.
+    """
+    inputs = [_input(spec, max_batch_size) for spec in signature.text_inputs]
+    if prompts and signature.task is not Task.TEXT_RANKING:
+        prompt = _input(PROMPT_NAME_INPUT, max_batch_size)
+        prompt.optional = True
+        inputs.append(prompt)
+    return inputs
+
+
 def ensemble_config(names: ModelNames, fmt: Format, signature: Signature, settings: ExportSettings,
-                    has_labels: bool) -> mc.ModelConfig:
+                    has_labels: bool, prompts: bool = False) -> mc.ModelConfig:
     """Config of the ensemble clients call: tokenizer step, then the artifact step."""
     max_batch_size = settings.batching.max_batch_size
-    texts = signature.text_inputs
+    text_inputs = _text_inputs(signature, max_batch_size, prompts)
     steps = [
         mc.ModelEnsembling.Step(
             model_name=names.tokenizer,
             model_version=-1,
-            input_map={spec.name: spec.name for spec in texts},
+            input_map={spec.name: spec.name for spec in text_inputs},
             output_map={**{spec.name: spec.name for spec in signature.inputs},
                         **{spec.name: _step_tensor(spec.name) for spec in signature.token_spans}},
         ),
@@ -125,7 +139,7 @@ def ensemble_config(names: ModelNames, fmt: Format, signature: Signature, settin
         name=names.ensemble,
         platform=ENSEMBLE_PLATFORM,
         max_batch_size=max_batch_size,
-        input=[_input(spec, max_batch_size) for spec in texts],
+        input=text_inputs,
         output=outputs,
         ensemble_scheduling=mc.ModelEnsembling(step=steps),
     )

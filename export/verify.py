@@ -1,4 +1,7 @@
-"""Verify exported artifacts against PyTorch eager on a fixed set of varied texts, fail closed."""
+"""Verify exported artifacts against PyTorch eager on a fixed set of varied texts, fail closed.
+
+PyTorch eager itself is checked against the reference library (:mod:`export.reference`).
+"""
 
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ class Check:
         agreement: Share of rows or tokens with PyTorch's top class (when the gate checks it).
         gate: The thresholds applied.
         passed: Within the gate.
+        against: What the artifact was compared with (``PyTorch``, or the reference library).
     """
 
     artifact: str
@@ -57,6 +61,7 @@ class Check:
     agreement: float | None
     gate: Gate
     passed: bool
+    against: str = "PyTorch"
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,10 @@ _FLAGS = ServerFlags()
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Keep Triton's log in this file [default: a temporary file, removed at exit].")
 @click.option("--cpu-only", is_flag=True, help="Run every instance on CPU even when a GPU is visible.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors and warnings (no banner, no notes).")
 @debug_option("Show stack traces and Triton's full error messages; Triton logs verbosely (see --log-file).")
 def main(repository: Path, http_port: int, grpc_port: int, metrics_port: int, model_control_mode: str,
-         poll_secs: int, ready_timeout: float, explain: bool, log_file: Path | None, cpu_only: bool,
+         poll_secs: int, ready_timeout: float, explain: bool, log_file: Path | None, cpu_only: bool, quiet: bool,
          debug: bool) -> None:
     """Serve a Triton model repository with the real Triton Inference Server 2.51, locally, on CPU.
 
@@ -53,7 +54,8 @@ def main(repository: Path, http_port: int, grpc_port: int, metrics_port: int, mo
     """
     from server.local import LocalTriton
 
-    _configure_logging(debug)
+    _configure_logging(debug, quiet)
+    say = (lambda text, err=False: None) if quiet else click.echo
     server = LocalTriton(
         repository, http_port=http_port, grpc_port=grpc_port, metrics_port=metrics_port,
         model_control_mode=model_control_mode, repository_poll_secs=poll_secs, ready_timeout=ready_timeout,
@@ -65,14 +67,14 @@ def main(repository: Path, http_port: int, grpc_port: int, metrics_port: int, mo
             return
         with _sigterm_as_interrupt():
             models = server.translations  # a missing repository fails here, before anything is printed
-            click.echo(f"Starting Triton on {server.repository} ({len(models)} models) …", err=True)
+            say(f"Starting Triton on {server.repository} ({len(models)} models) …", err=True)
             server.start()
-            click.echo(_banner(server, log_file))
+            say(_banner(server, log_file))
             server.serve(lambda failure: click.echo(f"error: {failure.detail if debug else failure.line}", err=True))
     except KeyboardInterrupt:
-        click.echo("Stopping Triton …", err=True)
+        say("Stopping Triton …", err=True)
         server.stop()
-        click.echo("Stopped.", err=True)
+        say("Stopped.", err=True)
     except TritonizeError as error:
         raise report(error, debug) from None
     finally:
@@ -120,11 +122,11 @@ def _sigterm_as_interrupt() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _configure_logging(debug: bool) -> None:
-    """Show the library's notes (what was translated, what was dropped) on stderr."""
+def _configure_logging(debug: bool, quiet: bool = False) -> None:
+    """Show the library's notes (what was translated, what was dropped) on stderr; only warnings when ``quiet``."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if debug else "note: %(message)s"))
     package = logging.getLogger("server")
     package.handlers[:] = [handler]
-    package.setLevel(logging.DEBUG if debug else logging.INFO)
+    package.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
     package.propagate = False

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from server import triton_log
+from server import leftovers, reaper, triton_log
 from server.bundle import TritonBundle
 from server.errors import (
     ModelLoadError,
@@ -133,6 +133,7 @@ class LocalTriton:
         self._shm_prefix = f"tritonize_{uuid.uuid4().hex[:12]}_"
         self._stop_sync = threading.Event()
         self._sync_thread: threading.Thread | None = None
+        self._reaper: reaper.Reaper | None = None
         self._heal = heal
         self._watchdog: Watchdog | None = None
 
@@ -205,6 +206,8 @@ class LocalTriton:
             self._workdir = None
             self._shadow = None
             self._log_path = self._kept_log
+        reaper.release(self._reaper)
+        self._reaper = None
         return code
 
     def wait(self, timeout: float | None = None) -> int | None:
@@ -230,12 +233,14 @@ class LocalTriton:
         if self._process is None:
             raise UsageError("Start the server before serve().")
         _, offset = self.load_failures()
+        reported: dict[tuple[str, int], str] = {}  # Triton retries a failed version on every poll: report changes
         code = self.wait(interval)
         while code is None:
             failures, offset = self.load_failures(offset)
             for failure in failures:
-                if report is not None:
+                if report is not None and reported.get((failure.model, failure.version)) != failure.detail:
                     report(failure)
+                reported[failure.model, failure.version] = failure.detail
             code = self.wait(interval)
         raise ServerExitedError(code, triton_log.tail(self.log_text()))
 
@@ -260,8 +265,8 @@ class LocalTriton:
 
     @property
     def metrics_url(self) -> str:
-        """Prometheus metrics URL (``http://127.0.0.1:8002/metrics``)."""
-        return f"http://127.0.0.1:{self._port('metrics')}/metrics"
+        """The metrics address without scheme, like the others: ``127.0.0.1:8002`` (scraped at ``/metrics``)."""
+        return f"127.0.0.1:{self._port('metrics')}"
 
     @property
     def ports(self) -> dict[str, int]:
@@ -309,7 +314,10 @@ class LocalTriton:
         While serving in ``poll`` mode, a newly exported version that does not load shows up here.
         """
         text = self.log_text(offset)
-        return triton_log.load_failures(text), offset + len(text.encode())
+        failures = triton_log.load_failures(text)
+        if self._shadow is not None:  # name the user's files, not their shadow copies
+            failures = [triton_log.with_user_paths(f, str(self._shadow.root), str(self.repository)) for f in failures]
+        return failures, offset + len(text.encode())
 
     @property
     def heals(self) -> list[Heal]:
@@ -333,9 +341,14 @@ class LocalTriton:
 
     def _launch(self) -> None:
         plan(self.repository, 0)  # a missing repository fails here, before any work
+        for leftover in leftovers.find():  # before the ports are checked: leftovers may hold them
+            logger.warning("removed what an earlier local Triton left running (its starter was killed): %s",
+                           leftover.describe())
+            leftovers.remove(leftover)
         self._ports = self._choose_ports()
         bundle = TritonBundle.find()
-        self._workdir = Path(tempfile.mkdtemp(prefix="tritonize-server-"))
+        self._workdir = Path(tempfile.mkdtemp(prefix=leftovers.WORKDIR_PREFIX))
+        leftovers.mark_owner(self._workdir)
         backends = bundle.prepare_backends(self._workdir / "backends")
         self._shadow = ShadowRepository(self.repository, self._workdir / "repository", self._gpus())
         translations = self._shadow.sync()
@@ -364,6 +377,7 @@ class LocalTriton:
             command, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
             env=bundle.environment(), cwd=self._workdir, start_new_session=True,
         )
+        self._reaper = reaper.watch(self._process.pid, self._workdir, self._shm_prefix)  # even if we are killed
         atexit.register(self.stop)
 
     @property
@@ -418,7 +432,7 @@ class LocalTriton:
         port = triton_log.busy_port(log)
         if port is not None:
             return PortInUseError(port[1], port[0])
-        failures = triton_log.load_failures(log)
+        failures, _ = self.load_failures()
         if failures:
             for failure in failures:
                 logger.debug("%s", failure.detail)

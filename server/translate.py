@@ -7,7 +7,7 @@ result to a shadow repository.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tritonclient.grpc import model_config_pb2 as mc
 
@@ -74,6 +74,7 @@ class Translation:
         notes: Every change, and anything Triton will refuse, one line each.
         differences: How serving the model here differs from the container's backend, one line each.
         versions: The numeric version folders of the user's model.
+        policy: The config's ``version_policy`` (``None``: none given or the config does not parse).
         python: The model runs on the Python backend (natively or through an adapter), so it runs code from
             its folder.
     """
@@ -87,6 +88,12 @@ class Translation:
     versions: tuple[int, ...] = ()
     python: bool = False
     differences: tuple[str, ...] = ()
+    policy: mc.ModelVersionPolicy | None = None
+
+    @property
+    def served_versions(self) -> tuple[int, ...]:
+        """The versions Triton loads: those of :attr:`versions` the version policy selects."""
+        return served_versions(self.policy, self.versions)
 
     @property
     def unchanged(self) -> bool:
@@ -117,6 +124,22 @@ def translate(name: str, config_text: str | None, gpu_count: int) -> Translation
     except ParseError as error:
         return Translation(name, "?", notes=(f"config.pbtxt does not parse ({error}): linked as is; "
                                              f"Triton will report it",))
+    policy = config.version_policy if config.HasField("version_policy") else None
+    return replace(_translate_config(name, config, gpu_count), policy=policy)
+
+
+def served_versions(policy: mc.ModelVersionPolicy | None, versions: tuple[int, ...]) -> tuple[int, ...]:
+    """The ``versions`` (ascending) that Triton loads under ``policy``; without one, Triton serves the newest."""
+    choice = policy.WhichOneof("policy_choice") if policy is not None else None
+    if choice == "all":
+        return versions
+    if choice == "specific":
+        return tuple(v for v in versions if v in set(policy.specific.versions))
+    newest = policy.latest.num_versions if choice == "latest" else 1
+    return versions[-newest:] if versions and newest > 0 else ()
+
+
+def _translate_config(name: str, config: mc.ModelConfig, gpu_count: int) -> Translation:
     source = config.platform or config.backend or "?"
     runtime = runtime_of(config)
     if runtime is not None:
@@ -235,8 +258,11 @@ def describe(repository: str, translations: list[Translation], gpu_count: int) -
     lines = [f"How the bundled Triton serves {repository} ({where}):"]
     width = max(len(t.name) for t in translations)
     for t in translations:
-        versions = ", ".join(str(v) for v in t.versions) or "none"
-        lines.append(f"  {t.name:<{width}}  {t.summary()}; versions: {versions}")
+        served = t.served_versions
+        versions = ", ".join(str(v) for v in served) or "none"
+        idle = [str(v) for v in t.versions if v not in served]
+        idle_note = f" (not served by its version_policy: {', '.join(idle)})" if idle else ""
+        lines.append(f"  {t.name:<{width}}  {t.summary()}; versions: {versions}{idle_note}")
         lines.extend(f"  {'':<{width}}    - {note}" for note in t.notes)
         lines.extend(f"  {'':<{width}}    ~ differs from the container: {line}" for line in t.differences)
     return "\n".join(lines)

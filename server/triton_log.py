@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 #: ``E1126 18:12:41.566074 6540 model_lifecycle.cc:642] "failed to load 'bad' version 1: Internal: ..."``
 _MESSAGE = re.compile(r'^[EWI]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\] "(?P<message>.*)"\s*$')
@@ -52,6 +52,12 @@ def load_failures(log: str) -> list[LoadFailure]:
             key = (match["model"], int(match["version"]))
             failures.setdefault(key, LoadFailure(key[0], key[1], message.splitlines()[0].rstrip(), message.rstrip()))
     return list(failures.values())
+
+
+def with_user_paths(failure: LoadFailure, shadow_root: str, repository: str) -> LoadFailure:
+    """``failure`` with paths into the shadow repository (what Triton loaded) shown as the user's own paths."""
+    return replace(failure, line=failure.line.replace(shadow_root, repository),
+                   detail=failure.detail.replace(shadow_root, repository))
 
 
 def busy_port(log: str) -> tuple[str, int] | None:

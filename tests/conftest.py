@@ -11,6 +11,7 @@ import pytest
 from export.pipeline import ExportResult, run_export
 from export.settings import DEFAULT_BATCHING, ExportSettings
 from tests.tiny_models import make_bert, make_roberta
+from tests.traceback_guard import no_tracebacks  # noqa: F401 - autouse: no CLI run prints a stack trace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -11,7 +11,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 import client
 from client import TextClient
-from client.errors import ModelNotFound, ServerRejected, ServerUnreachable
+from client.errors import InputError, ModelNotFound, ServerUnreachable
 from server.local import LocalTriton
 from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
@@ -83,11 +83,9 @@ def test_client_side_tokenization_matches_the_ensemble(triton_client: TextClient
 def test_errors_are_domain_errors(triton_client: TextClient) -> None:
     with pytest.raises(ModelNotFound, match="available: tiny_cls, "):
         triton_client.predict(["x"], model="missing")
-    with pytest.raises(ServerRejected) as rejected:
-        triton_client.predict(["fine", "", "fine"], model="tiny_cls", batch_size=8)
-    assert rejected.value.server_message == "in ensemble 'tiny_cls', TEXT item 0 is empty"
-    assert str(rejected.value) == ("Model 'tiny_cls' rejected texts 2, 1, 3 (in request order): "
-                                  "in ensemble 'tiny_cls', TEXT item 0 is empty")
+    with pytest.raises(InputError) as blank:
+        triton_client.predict(["fine", "", "fine", " "], model="tiny_cls", batch_size=8)
+    assert str(blank.value) == "Blank texts at index 1, 3: the tokenizer model refuses empty texts"
 
 
 def test_unreachable_server_raises_server_unreachable() -> None:

@@ -16,7 +16,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
+from client import TextClient
 from client.cli import cli
+from client.connection import RequestedOutput
+from client.errors import ServerRejected
 from server.local import LocalTriton
 
 pytestmark = pytest.mark.server
@@ -159,7 +162,8 @@ def test_config_readable(url: str) -> None:
     lines = run(url, "config", "tiny_cls_tokenizer").stdout.splitlines()
     assert "dynamic batching: max queue delay 100 µs, preferred batch sizes 16" in lines
     assert "instance groups: 1 × CPU" in lines
-    assert lines[-4:] == ["parameters:", "  max_length = 64", "  pad_to_multiple_of = 8", "  pad_token_id = 0"]
+    assert lines[-6:] == ["parameters:", "  max_length = 64", "  pad_to_multiple_of = 8", "  pad_token_id = 0",
+                          "  padding_side = right", "  truncation_side = right"]
 
 
 def test_config_json_is_the_server_answer(url: str, protocol: str) -> None:
@@ -301,12 +305,37 @@ def test_client_side_tokenizer_for_tensor_models(url: str, tiny_repository: Path
 # -- failures ------------------------------------------------------------------------------------------------
 
 
-def test_empty_text_shows_the_server_message(url: str) -> None:
+def test_blank_arguments_are_skipped_and_positions_kept(url: str) -> None:
     result = run(url, "predict", "-m", "tiny_cls", "")
-    assert (result.exit_code, result.stdout) == (1, "")
-    assert result.stderr == "Error: Model 'tiny_cls' rejected text 1: in ensemble 'tiny_cls', TEXT item 0 is empty\n"
-    result = run(url, "predict", "-m", "tiny_cls", "-b", "2", "a", "b", "c", " ")
-    assert result.stderr == "Error: Model 'tiny_cls' rejected texts 3-4: in ensemble 'tiny_cls', TEXT item 1 is empty\n"
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", "Error: Only blank texts given\n")
+    result = run(url, "predict", "-m", "tiny_cls", "-b", "2", "--jsonl", "a", "b", "c", " ")
+    assert [record["index"] for record in records(result)] == [0, 1, 2]
+    assert result.stderr == "Warning: skipped 1 blank text (argument 4); results keep their input positions\n"
+
+
+def test_blank_lines_of_a_text_file_keep_line_positions(url: str, tmp_path: Path) -> None:
+    """index = line number - 1 in JSON; the table's # is the line number; blank lines are named, not renumbered."""
+    path = tmp_path / "texts.txt"
+    path.write_text("\nfirst\n\n  \nfifth\nsixth\n", encoding="utf-8")
+    result = run(url, "predict", "-m", "tiny_cls", "--file", str(path), "--jsonl")
+    assert [(r["index"], r["text"]) for r in records(result)] == [(1, "first"), (4, "fifth"), (5, "sixth")]
+    assert result.stderr == (f"Warning: skipped 3 blank texts (lines 1, 3, 4 of {path}); results keep their input "
+                             f"positions\n")
+    table = run(url, "predict", "-m", "tiny_cls", "--file", str(path)).stdout.splitlines()
+    assert table[0].split() == ["#", "TEXT", "RESULT"]
+    assert [row.split()[:2] for row in table[1:]] == [["2", "first"], ["5", "fifth"], ["6", "sixth"]]
+
+
+def test_one_empty_jsonl_record_costs_only_itself(url: str, tmp_path: Path) -> None:
+    path = tmp_path / "texts.jsonl"
+    lines = [json.dumps({"text": "" if i == 137 else f"review number {i}"}) for i in range(200)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run(url, "predict", "-m", "tiny_cls", "--file", str(path), "--jsonl", "-b", "64")
+    got = records(result)
+    assert [r["index"] for r in got] == [i for i in range(200) if i != 137]
+    assert all(r["text"] == f"review number {r['index']}" for r in got)
+    assert result.stderr == (f"Warning: skipped 1 blank text (line 138 of {path}); results keep their input "
+                             f"positions\n")
 
 
 def test_rejected_requests_are_not_retried(triton: LocalTriton, url: str) -> None:
@@ -326,7 +355,13 @@ def test_rejected_requests_are_not_retried(triton: LocalTriton, url: str) -> Non
         per_request = failures() - before
         assert per_request > 0
         before = failures()
-        assert run(url, "--retries", "3", "predict", "-m", "tiny_cls", "").exit_code == 1
+        with TextClient(url, retries=3) as client, pytest.raises(ServerRejected, match="TEXT item 0 is empty"):
+            client.connection().infer("tiny_cls", [("TEXT", "BYTES", np.array([[b""]], dtype=np.object_))],
+                                      [RequestedOutput("logits")])
+        deadline = time.monotonic() + 5  # the statistics follow the answer by a moment
+        while failures() - before < per_request and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # a retry would land by now
         assert failures() - before == per_request
 
 

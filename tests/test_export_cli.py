@@ -69,16 +69,28 @@ def test_task_needing_a_missing_head(tiny_models: dict[str, Path], tmp_path: Pat
     )
 
 
-def test_unsupported_architecture(tmp_path: Path) -> None:
+def test_language_model_head_is_not_an_exported_task(tmp_path: Path) -> None:
     folder = tmp_path / "gpt2"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}))
     result = CliRunner().invoke(main, [str(folder), "--repository", str(tmp_path / "repo")])
     assert result.exit_code == 1
     assert last_line(result.output) == (
-        "Error: Unsupported architecture 'GPT2LMHeadModel' (model_type 'gpt2'). Supported model types: albert, "
-        "bert, camembert, deberta, deberta-v2, distilbert, electra, mpnet, roberta, xlm-roberta."
+        "Error: Unsupported architecture 'GPT2LMHeadModel': supported heads are *Model / sentence-transformers "
+        "(feature-extraction), *ForSequenceClassification (text-classification), *ForTokenClassification "
+        "(token-classification)."
     )
+
+
+def test_architecture_transformers_cannot_load_fails_in_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "unknown"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "no-such-family", "architectures": ["FooModel"]}))
+    result = CliRunner().invoke(main, [str(folder), "--repository", str(tmp_path / "repo")])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert last_line(result.output).startswith("Error: Cannot load 'FooModel' with transformers: ")
+    assert not (tmp_path / "repo").exists()
 
 
 def test_unsupported_head(tmp_path: Path, tiny_models: dict[str, Path]) -> None:

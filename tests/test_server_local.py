@@ -165,7 +165,8 @@ def test_requests_of_different_lengths_in_one_batch_each_get_their_answer(
 
 def test_metrics_count_successful_requests(server: LocalTriton) -> None:
     http_infer(server.http_url, "tiny_onnx", token_batch(1, 4), ["logits"])
-    with urllib.request.urlopen(server.metrics_url, timeout=5) as response:
+    assert server.metrics_url == f"127.0.0.1:{server.ports['metrics']}"  # no scheme, like http_url and grpc_url
+    with urllib.request.urlopen(f"http://{server.metrics_url}/metrics", timeout=5) as response:
         text = response.read().decode()
     assert 'nv_inference_request_success{model="tiny_onnx",version="1"}' in text
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.tiny_models import wordpiece_tokenizer
-from tritonize.repo_format.tokenizer_encoding import TextEncoder, TextError, decode_texts
+from tritonize.repo_format.tokenizer_encoding import TextEncoder, TextError, TokenizerParameters, decode_texts
 
 
 def encoder(pad: int = 16, max_length: int = 40) -> TextEncoder:
@@ -37,3 +37,33 @@ def test_decode_refuses_invalid_utf8_and_empty_texts() -> None:
         decode_texts(np.array([b"ok", b"\xff\xfe"], dtype=object))
     with pytest.raises(TextError, match="TEXT item 0 is empty"):
         decode_texts(np.array([b"   "], dtype=object))
+
+
+def test_left_padding_puts_the_text_last() -> None:
+    arrays = TextEncoder(wordpiece_tokenizer(), ["input_ids", "attention_mask"], 40, 8, 0,
+                         padding_side="left").encode(["hello world", "the quick brown fox jumps"])
+    right = encoder(pad=8).encode(["hello world"])
+    assert arrays["attention_mask"][0].tolist() == [0] * 4 + [1] * 4
+    assert arrays["input_ids"][0, 4:].tolist() == right["input_ids"][0, :4].tolist()
+
+
+def test_left_truncation_keeps_the_end() -> None:
+    words = " ".join(["hello"] * 50 + ["dog"])
+    arrays = TextEncoder(wordpiece_tokenizer(), ["input_ids", "attention_mask"], 10, 8, 0,
+                         truncation_side="left").encode([words])
+    tokenizer = wordpiece_tokenizer()
+    ids = arrays["input_ids"][0].tolist()
+    assert len(ids) == 10 and tokenizer.token_to_id("dog") == ids[-2] and ids[0] == tokenizer.token_to_id("[CLS]")
+
+
+def test_prompts_by_name_default_and_unknown() -> None:
+    parameters = {"max_length": "40", "pad_to_multiple_of": "8", "pad_token_id": "0",
+                  "prompts": '{"query": "query: ", "document": ""}', "default_prompt_name": "query"}
+    prompted = TextEncoder.with_parameters(wordpiece_tokenizer(), ["input_ids"],
+                                           TokenizerParameters.from_strings(parameters))
+    plain = encoder(pad=8)
+    assert prompted.with_prompts(["a", "b"], [None, "document"]) == ["query: a", "b"]
+    assert prompted.encode(["dog"])["input_ids"].tolist() == plain.encode(["query: dog"])["input_ids"].tolist()
+    assert prompted.encode(["dog"], "document")["input_ids"].tolist() == plain.encode(["dog"])["input_ids"].tolist()
+    with pytest.raises(TextError, match="Unknown PROMPT_NAME 'nope': this model's prompts are document, query"):
+        prompted.prompt("nope")

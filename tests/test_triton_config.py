@@ -13,6 +13,7 @@ from export.settings import BatchingSettings, ExportSettings
 from export.signature import Signature, Task
 from export.triton_config import ModelNames, artifact_config, ensemble_config, tokenizer_config
 from tritonize.repo_format.pbtxt import parse, render
+from tritonize.repo_format.tokenizer_encoding import TokenizerParameters
 
 GOLDEN = Path(__file__).parent / "golden"
 NAMES = ModelNames("reviews")
@@ -24,7 +25,7 @@ SETTINGS = ExportSettings(batching=BatchingSettings(max_batch_size=8, max_queue_
 def configs() -> dict[str, mc.ModelConfig]:
     return {
         "ensemble": ensemble_config(NAMES, "torchscript", SIGNATURE, SETTINGS, True),
-        "tokenizer": tokenizer_config(NAMES, SIGNATURE, SETTINGS, max_length=128, pad_token_id=1),
+        "tokenizer": tokenizer_config(NAMES, SIGNATURE, SETTINGS, TokenizerParameters(128, 32, 1)),
         "onnx": artifact_config(NAMES, "onnx", SIGNATURE, SETTINGS, True),
         "torchscript": artifact_config(NAMES, "torchscript", SIGNATURE, SETTINGS, True),
     }

@@ -29,7 +29,7 @@ class TritonPythonModel:
         """Load the tokenizer and read tensor names and dtypes from the model config."""
         config = json.loads(args["model_config"])
         parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-        self.text_inputs = [item["name"] for item in config["input"]]
+        self.text_inputs = [item["name"] for item in config["input"] if item["name"] != encoding.PROMPT_NAME_INPUT]
         self.pairs = self.text_inputs == list(encoding.PAIR_INPUTS)
         self.outputs = [
             (output["name"], pb_utils.triton_string_to_numpy(output["data_type"]))
@@ -49,9 +49,13 @@ class TritonPythonModel:
         for request in requests:
             try:
                 given = [pb_utils.get_input_tensor_by_name(request, name).as_numpy() for name in self.text_inputs]
-                texts = encoding.decode_pairs(*given) if self.pairs else encoding.decode_texts(given[0],
-                                                                                              self.text_inputs[0])
-                texts_per_request.append(texts)
+                if self.pairs:  # Pairs take no prompt, as sentence-transformers' CrossEncoder.
+                    texts_per_request.append(encoding.decode_pairs(*given))
+                else:
+                    texts = encoding.decode_texts(given[0], self.text_inputs[0])
+                    prompts = pb_utils.get_input_tensor_by_name(request, encoding.PROMPT_NAME_INPUT)
+                    names = encoding.prompt_names(None if prompts is None else prompts.as_numpy(), len(texts))
+                    texts_per_request.append(self.encoder.with_prompts(texts, names))
                 errors.append(None)
             except encoding.TextError as error:
                 texts_per_request.append(None)

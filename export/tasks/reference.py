@@ -35,7 +35,7 @@ def reference_checks(loaded: LoadedModel, batches: list[dict[str, np.ndarray]], 
         several = loaded.model.config.num_labels > 1
         expected = np.asarray(CrossEncoder(folder, device="cpu").predict(pairs, apply_softmax=several))
         diff = _diff(head[-1].reshape(expected.shape), expected)
-        return [_check("ref CrossEncoder", "scores", len(pairs), length, diff, gate)]
+        return [_check("ref CrossEncoder", "scores", len(pairs), length, diff, gate, _library("sentence_transformers"))]
     if task is Task.SPARSE_EMBEDDING:
         from sentence_transformers import SparseEncoder
 
@@ -49,7 +49,8 @@ def reference_checks(loaded: LoadedModel, batches: list[dict[str, np.ndarray]], 
                 diff = float("inf")
                 break
             diff = max(diff, _diff(weights[row][kept], want[indices[row][kept]]))
-        return [_check("ref SparseEncoder", "weights", len(expected), length, diff, gate)]
+        return [_check("ref SparseEncoder", "weights", len(expected), length, diff, gate,
+                       _library("sentence_transformers"))]
     if task is Task.TOKEN_CLASSIFICATION:
         return [_entities_check(loaded, encoder, head[0], length, gate, aggregation_strategy)]
     return []
@@ -60,8 +61,7 @@ def _entities_check(loaded: LoadedModel, encoder: TextEncoder, logits: np.ndarra
     """Entities grouped from the head's logits vs transformers' pipeline on the same texts."""
     from transformers import pipeline
 
-    spans = TextEncoder(encoder.tokenizer, ["input_ids", "offsets", "special_tokens_mask"], encoder.max_length,
-                        encoder.pad_to_multiple_of, encoder.pad_token_id).encode(list(VERIFICATION_TEXTS))
+    spans = encoder.for_outputs(["input_ids", "offsets", "special_tokens_mask"]).encode(list(VERIFICATION_TEXTS))
     tagger = pipeline("token-classification", model=loaded.model, tokenizer=loaded.tokenizer, device="cpu",
                       aggregation_strategy=strategy)
     grouper = EntityGrouper(encoder.tokenizer, list(loaded.info.labels), strategy)
@@ -76,7 +76,7 @@ def _entities_check(loaded: LoadedModel, encoder: TextEncoder, logits: np.ndarra
             diff = float("inf")
             break
         diff = max([diff] + [abs(float(a["score"]) - float(b["score"])) for a, b in zip(got, want)])
-    return _check("ref pipeline", "entities", len(VERIFICATION_TEXTS), length, diff, gate)
+    return _check("ref pipeline", "entities", len(VERIFICATION_TEXTS), length, diff, gate, _library("transformers"))
 
 
 def _diff(got: np.ndarray, want: np.ndarray) -> float:
@@ -84,6 +84,13 @@ def _diff(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.max(np.abs(got - want))) if got.size else 0.0
 
 
-def _check(artifact: str, output: str, texts: int, length: int, diff: float, gate: Gate) -> Check:
+def _library(module: str) -> str:
+    """The reference library with its version (``sentence-transformers 5.1.0``), as failure messages name it."""
+    import importlib
+
+    return f"{module.replace('_', '-')} {importlib.import_module(module).__version__}"
+
+
+def _check(artifact: str, output: str, texts: int, length: int, diff: float, gate: Gate, against: str) -> Check:
     passed = bool(np.isfinite(diff) and (gate.atol is None or diff <= gate.atol))
-    return Check(artifact, output, texts, length, diff, None, None, None, gate, passed)
+    return Check(artifact, output, texts, length, diff, None, None, None, gate, passed, against)
