@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,14 +47,22 @@ def cache_root() -> Path:
 def runtime_for(triton_release: str) -> tuple[str, Path]:
     """The ONNX Runtime version of ``triton_release`` and its isolated install, installing it when missing."""
     version = ONNXRUNTIME_BY_RELEASE[triton_release]
-    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
-    target = cache_root() / f"onnxruntime-{version}-{tag}"
-    if (target / "onnxruntime" / "__init__.py").is_file():
-        return version, target
     what = f"onnxruntime=={version} (the runtime of Triton {triton_release})"
+    return version, _isolated("onnxruntime", version, what, "--skip-release-check")
+
+
+def _isolated(package: str, version: str, what: str, skip_flag: str,
+              extra: Callable[[Path], list[str]] | None = None) -> Path:
+    """The cache folder holding ``package==version`` alone (plus ``extra(staging)``), installed when missing."""
+    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    target = cache_root() / f"{package}-{version}-{tag}"
+    if (target / package / "__init__.py").is_file():
+        return target
     staging = _staging(target)
-    _pip_target(staging, [f"onnxruntime=={version}"], what, "--skip-release-check")
-    return version, _publish(staging, target)
+    _pip_target(staging, [f"{package}=={version}"], what, skip_flag)
+    if extra is not None:
+        _pip_target(staging, extra(staging), what, skip_flag)
+    return _publish(staging, target)
 
 
 def _staging(target: Path) -> Path:
@@ -148,17 +157,13 @@ def torch_for(triton_release: str) -> tuple[str, Path]:
     (the GPU kernel compiler) is not needed to run TorchScript.
     """
     version = TORCH_BY_RELEASE[triton_release]
-    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
-    target = cache_root() / f"torch-{version}-{tag}"
-    if (target / "torch" / "__init__.py").is_file():
-        return version, target
     what = f"torch=={version} (the libtorch generation of Triton {triton_release})"
-    flag = "--skip-torchscript-release-check"
-    staging = _staging(target)
-    _pip_target(staging, [f"torch=={version}"], what, flag)
-    needed = [str(r) for r in _requirements(staging, "torch") if r.name.startswith("nvidia-") or r.name == "sympy"]
-    _pip_target(staging, [*needed, "mpmath"], what, flag)
-    return version, _publish(staging, target)
+
+    def cuda_libraries(staging: Path) -> list[str]:
+        needed = [r for r in _requirements(staging, "torch") if r.name.startswith("nvidia-") or r.name == "sympy"]
+        return [*map(str, needed), "mpmath"]
+
+    return version, _isolated("torch", version, what, "--skip-torchscript-release-check", cuda_libraries)
 
 
 def _requirements(folder: Path, distribution: str) -> list:

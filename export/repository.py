@@ -19,6 +19,7 @@ from pathlib import Path
 from tritonclient.grpc import model_config_pb2 as mc
 
 from export.errors import RepositoryError, UsageError
+from tritonize.processes import pid_alive
 from tritonize.repo_format.files import CONFIG_FILENAME, version_folders
 from tritonize.repo_format.pbtxt import render
 
@@ -134,20 +135,12 @@ def remove_stale_staging(repository: Path) -> list[Path]:
     removed = []
     for path in repository.parent.glob(f"{prefix}*"):
         pid = path.name[len(prefix):].split("-", 1)[0]
-        if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
+        if path.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _stage(staging: Path, model: ModelFolder, version: int, live: Path) -> None:

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tritonize.processes import pid_alive
+
 #: Prefix of the temporary folder of each run.
 WORKDIR_PREFIX = "tritonize-server-"
 #: File in the folder naming the process that started the run.
@@ -89,7 +91,7 @@ def _is_stale(folder: Path, named: list[tuple[int, str, int, str]]) -> bool:
     except (OSError, ValueError):
         owner = None
     if owner is not None:
-        return not _alive(owner)
+        return not pid_alive(owner)
     if named:
         return all(parent == 1 for _, _, parent, _ in named)
     try:
@@ -98,14 +100,6 @@ def _is_stale(folder: Path, named: list[tuple[int, str, int, str]]) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _processes_by_folder(root: Path) -> dict[str, list[tuple[int, str, int, str]]]:

@@ -77,8 +77,14 @@ def test_pod_is_hardened_and_probed(rendered: dict[str, list[dict]]) -> None:
     assert shm["emptyDir"]["medium"] == "Memory"
     assert {"name": "dshm", "mountPath": "/dev/shm"} in main["volumeMounts"]
     assert main["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"
-    assert main["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
-    assert main["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    # Readiness and liveness run the image's health check: a dead Python-backend stub takes the pod out, then
+    # restarts it (Triton keeps such a model READY); the script is where the Dockerfile copies it.
+    health = ["python3", dockerfile_health_script(), "--url", "http://localhost:8000"]
+    assert main["readinessProbe"]["exec"]["command"] == health
+    assert main["livenessProbe"]["exec"]["command"] == health
+    plain = container(chart.render(values={"probes.stubCheck.enabled": False}))
+    assert plain["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert plain["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
     startup = main["startupProbe"]["periodSeconds"] * main["startupProbe"]["failureThreshold"]
     assert startup >= 15 * 60, "TensorRT engine builds need a long start-up window"
     assert main["resources"]["limits"]["nvidia.com/gpu"] == 1
@@ -88,6 +94,13 @@ def test_pod_is_hardened_and_probed(rendered: dict[str, list[dict]]) -> None:
     ports = {s["metadata"]["name"]: s["spec"]["ports"][0]["port"]
              for s in rendered["default"] if s["kind"] == "Service"}
     assert ports == {"tritonize": 8000, "tritonize-grpc": 8001, "tritonize-metrics": 8002}
+
+
+def dockerfile_health_script() -> str:
+    """The health check's path in the image, from the Dockerfile's HEALTHCHECK."""
+    line = next(line for line in (Path(__file__).parents[1] / "docker" / "Dockerfile").read_text().splitlines()
+                if line.strip().startswith("CMD [\"python3\""))
+    return json.loads(line.strip().removeprefix("CMD "))[1]
 
 
 def test_cpu_values_ask_for_no_gpu(rendered: dict[str, list[dict]]) -> None:
@@ -155,6 +168,8 @@ def test_kserve_manifests() -> None:
     assert main["args"] == ["tritonserver", *flags.to_args()]
     assert main["securityContext"]["runAsUser"] == 1000
     assert main["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    health = ["python3", dockerfile_health_script(), "--url", f"http://localhost:{flags.http_port}"]
+    assert main["readinessProbe"]["exec"]["command"] == health == main["livenessProbe"]["exec"]["command"]
     assert runtime["spec"]["annotations"]["prometheus.kserve.io/port"] == str(flags.metrics_port)
     predictor = service["spec"]["predictor"]
     assert predictor["model"]["runtime"] == runtime["metadata"]["name"]

@@ -86,6 +86,7 @@ def test_architecture_transformers_cannot_load_fails_in_one_line(tmp_path: Path)
     folder = tmp_path / "unknown"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "no-such-family", "architectures": ["FooModel"]}))
+    (folder / "model.safetensors").write_bytes(b"")  # weights are there: the family is what transformers lacks
     result = CliRunner().invoke(main, [str(folder), "--repository", str(tmp_path / "repo")])
     assert result.exit_code == 1
     assert "Traceback" not in result.output
