@@ -12,7 +12,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import click
@@ -208,6 +208,67 @@ def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_
     if settings.verbose:
         elapsed = time.perf_counter() - started
         click.echo(f"{len(inputs)} texts in {elapsed:.2f} s ({len(inputs) / elapsed:.1f} texts/s)", err=True)
+
+
+@cli.command("sparse")
+@click.argument("texts", nargs=-1)
+@click.option("--model", "-m", envvar="TRITON_MODEL", metavar="NAME",
+              help="Sparse-embedding model [env TRITON_MODEL; default: the server's only text ensemble].")
+@click.option("--file", "-f", "file_", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=str),
+              help="Read texts from PATH (one per line; JSON Lines with --field or a .jsonl name); - is stdin.")
+@click.option("--field", metavar="NAME", help="Read JSON Lines and take this field of each record.")
+@click.option("--top-k", "-k", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Terms shown per text in the table (--json prints all).")
+@click.option("--json", "json_", is_flag=True, help="Print one JSON array of records with every non-zero term.")
+@click.pass_obj
+def sparse_command(settings: Settings, texts: tuple[str, ...], model: str | None, file_: str | None,
+                   field: str | None, top_k: int, json_: bool) -> None:
+    """Sparse (SPLADE) embeddings of TEXTS (or --file): each text's vocabulary terms with their weights."""
+    given, _, source = _read_texts(texts, file_, field)
+    if given.blank:
+        click.echo(f"Warning: {skipped_message(given.blank, source)}", err=True)
+    embeddings = settings.client().encode_sparse(list(given.texts), model, positions=given.positions)
+    if json_:
+        click.echo(output.json_document([embedding.to_record() for embedding in embeddings]))
+        return
+    click.echo(output.prediction_header())
+    for embedding in embeddings:
+        shown = ", ".join(f"{term.token} {term.weight:.3f}" for term in embedding.terms[:top_k])
+        more = ", …" if len(embedding.terms) > top_k else ""
+        click.echo(f"{embedding.index + 1:>6}  {output.shorten(embedding.text):<{output.TEXT_WIDTH}}  "
+                   f"{len(embedding.terms)} terms: {shown}{more}")
+
+
+@cli.command("rerank")
+@click.argument("query")
+@click.argument("documents", nargs=-1)
+@click.option("--model", "-m", envvar="TRITON_MODEL", metavar="NAME",
+              help="Reranking model [env TRITON_MODEL; default: the server's only reranking ensemble].")
+@click.option("--file", "-f", "file_", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=str),
+              help="Read documents from PATH (one per line; JSON Lines with --field or a .jsonl name); - is stdin.")
+@click.option("--field", metavar="NAME", help="Read JSON Lines and take this field of each record.")
+@click.option("--top-k", "-k", type=click.IntRange(min=1), help="Print only the best K documents.")
+@click.option("--label", metavar="NAME", help="Pair classifiers with several labels: the label whose score ranks.")
+@click.option("--batch-size", "-b", type=click.IntRange(min=1),
+              help="Pairs per request [default and maximum: the model's max_batch_size].")
+@click.option("--json", "json_", is_flag=True, help="Print one JSON array of records, best first.")
+@click.pass_obj
+def rerank_command(settings: Settings, query: str, documents: tuple[str, ...], model: str | None, file_: str | None,
+                   field: str | None, top_k: int | None, label: str | None, batch_size: int | None,
+                   json_: bool) -> None:
+    """Score DOCUMENTS (or --file) against QUERY with a cross-encoder; print them best first."""
+    if not documents and file_ is None:
+        raise click.UsageError("No documents given: pass DOCUMENT arguments, --file PATH, or - to read stdin")
+    given, _, source = _read_texts(documents, file_, field)
+    if given.blank:
+        click.echo(f"Warning: {skipped_message(given.blank, source)}", err=True)
+    ranked = settings.client().rerank(query, list(given.texts), model, top_k=top_k, label=label,
+                                      batch_size=batch_size)
+    ranked = [replace(item, index=given.positions[item.index]) for item in ranked]
+    if json_:
+        click.echo(output.json_document([item.to_record() for item in ranked]))
+    else:
+        click.echo(output.ranking_table(ranked))
 
 
 def skipped_message(blank: tuple[int, ...], source: str) -> str:

@@ -9,7 +9,9 @@ import numpy as np
 import orjson
 from tritonclient.grpc import model_config_pb2 as mc
 
+from client import sparse
 from client.metadata import Health, RepositoryEntry
+from client.rerank import RankedDocument
 from client.results import Label, Prediction
 
 TEXT_WIDTH = 40
@@ -88,6 +90,12 @@ def summary(prediction: Prediction, top_k: int = 1) -> str:
     """The result in brief: ``top_k`` labels with scores, per-token labels, or a vector's size and first values."""
     if prediction.labels:
         return ", ".join(_label(label) for label in prediction.labels[:top_k])
+    if prediction.entities is not None:
+        return entities_summary(prediction.entities, len(prediction.token_labels))
+    found = sparse.terms(prediction.outputs)
+    if found is not None:
+        shown = ", ".join(f"{term.token} {term.weight:.3f}" for term in found[:PREVIEW_VALUES])
+        return f"{len(found)} terms: {shown}{', …' if len(found) > PREVIEW_VALUES else ''}"
     if prediction.token_labels:
         shown = " ".join(token[0].label for token in prediction.token_labels[:PREVIEW_TOKENS] if token)
         more = " …" if len(prediction.token_labels) > PREVIEW_TOKENS else ""
@@ -103,6 +111,21 @@ def summary(prediction: Prediction, top_k: int = 1) -> str:
     return "; ".join(parts)
 
 
+def ranking_table(ranked: Sequence[RankedDocument]) -> str:
+    """Reranked documents, best first: rank, score, position in the input and the document (shortened)."""
+    rows = [("RANK", "SCORE", "#", "DOCUMENT")]
+    rows += [(str(rank), f"{item.score:.4f}", str(item.index + 1), _shorten(item.document, 2 * TEXT_WIDTH))
+             for rank, item in enumerate(ranked, start=1)]
+    return _table(rows)
+
+
+def entities_summary(entities: Sequence[dict], tokens: int) -> str:
+    """``PER "John" 0:4 0.9812; LOC "Paris" 14:19 0.9733`` (or ``no entities``), and the token count."""
+    shown = "; ".join(f"{e.get('entity_group', e.get('entity'))} \"{e['word']}\" {e['start']}:{e['end']} "
+                      f"{e['score']:.4f}" for e in entities)
+    return f"{shown or 'no entities'} ({tokens} tokens)"
+
+
 def json_line(prediction: Prediction) -> str:
     """One JSON Lines record with full vectors (float32 values in their shortest exact form)."""
     return orjson.dumps(prediction.to_record(arrays=True), option=orjson.OPT_SERIALIZE_NUMPY).decode()
@@ -111,6 +134,11 @@ def json_line(prediction: Prediction) -> str:
 def json_document(records: Any) -> str:
     """Indented JSON."""
     return orjson.dumps(records, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_INDENT_2).decode()
+
+
+def shorten(text: str, width: int = TEXT_WIDTH) -> str:
+    """``text`` on one line, cut to ``width`` characters with an ellipsis."""
+    return _shorten(text, width)
 
 
 def _label(label: Label) -> str:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from client import entities
 from client.connection import RequestedOutput
 from client.errors import InputError, UnsupportedModel
 from client.metadata import ModelInterface
 from client.results import Prediction, parse_classes, split_token_classes
-from export.signature import TOKEN_INPUT_NAMES
+from export.signature import ENTITIES_OUTPUT, PAIR_INPUTS, TOKEN_INPUT_NAMES
 from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
 #: Texts per request for models that do not batch (``max_batch_size: 0``): their leading dimension is not a
@@ -65,6 +66,9 @@ class RequestPlan:
                 raise UnsupportedModel(f"Model '{name}' takes token tensors ({names}), not text: "
                                        "pass --tokenizer (a tokenizer.json or a tokenizer model folder)")
             encoder = encoder.for_outputs([t.name for t in interface.inputs])
+        elif [t.name for t in interface.inputs] == [t.name for t in PAIR_INPUTS]:
+            raise UnsupportedModel(f"Model '{name}' scores (query, passage) pairs: use client rerank "
+                                   "(TextClient.rerank)")
         else:
             kinds = ", ".join(f"{t.name} ({t.triton_dtype})" for t in interface.inputs) or "none"
             raise UnsupportedModel(f"Model '{name}' takes neither text nor token tensors; its inputs: {kinds}")
@@ -111,6 +115,7 @@ class RequestPlan:
                     positions: Sequence[int] | None = None) -> list[Prediction]:
         """One prediction per text from a request's output arrays (``positions``: the texts' input indices)."""
         score = self.interface.score_output()
+        spans = entities.has_spans([spec.name for spec in self.interface.outputs])
         result = []
         for row, text in enumerate(texts):
             outputs, labels, token_labels = {}, (), ()
@@ -127,8 +132,14 @@ class RequestPlan:
                     num_labels = _item_dims(self.interface, spec.dims)[-1]
                     token_labels = split_token_classes(parse_classes(value), num_labels, self.top_k or 1)
             index = positions[row] if positions is not None else row
+            found, offsets = None, ()
+            if spans:
+                served = outputs.get(ENTITIES_OUTPUT.name)
+                found = entities.parse_entities(served) if served is not None else ()
+                values = {spec.name: arrays[spec.name][row] for spec in self.interface.outputs}
+                outputs, token_labels, offsets = entities.real_tokens(values, outputs, token_labels)
             result.append(Prediction(index=index, text=text, outputs=outputs, labels=labels,
-                                     token_labels=token_labels))
+                                     token_labels=token_labels, token_offsets=offsets, entities=found))
         return result
 
     def _class_count(self, dims: tuple[int, ...]) -> int:

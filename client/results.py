@@ -32,8 +32,11 @@ class Prediction:
         text: The text sent.
         outputs: Raw output vectors of this text, by output name (labelled score outputs are in ``labels``).
         labels: Top classes, best first (sentence classification).
-        token_labels: Top classes of each token position, best first (token classification; padded positions
-            included, the server does not say where a text's tokens end).
+        token_labels: Top classes of each token, best first (token classification): real tokens only when the
+            model gives token offsets (special tokens and padding dropped), else every position.
+        token_offsets: ``(start, end)`` character offsets of each token of ``token_labels`` in ``text``.
+        entities: Entities as transformers' token-classification pipeline returns them (``entity_group``,
+            ``score``, ``word``, ``start``, ``end``), when the model groups them; ``None`` for other models.
     """
 
     index: int
@@ -41,6 +44,8 @@ class Prediction:
     outputs: Mapping[str, np.ndarray] = field(default_factory=dict)
     labels: tuple[Label, ...] = ()
     token_labels: tuple[tuple[Label, ...], ...] = ()
+    token_offsets: tuple[tuple[int, int], ...] = ()
+    entities: tuple[dict, ...] | None = None
 
     def to_record(self, arrays: bool = False) -> dict[str, object]:
         """A JSON-ready record with full vectors (numeric outputs as numpy arrays with ``arrays``, for orjson)."""
@@ -49,6 +54,10 @@ class Prediction:
             record["labels"] = [_label_record(label) for label in self.labels]
         if self.token_labels:
             record["token_labels"] = [[_label_record(label) for label in token] for token in self.token_labels]
+        if self.token_offsets:
+            record["token_offsets"] = [list(span) for span in self.token_offsets]
+        if self.entities is not None:
+            record["entities"] = list(self.entities)
         record["outputs"] = {name: _plain(array, arrays) for name, array in self.outputs.items()}
         return record
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from tritonclient.grpc import model_config_pb2 as mc
 
+from client import rerank as reranking
+from client import sparse
 from client.batching import ordered_map, restore_order, sorted_batches
 from client.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, Connection, Endpoint
 from client.errors import (
@@ -26,8 +28,10 @@ from client.errors import (
 )
 from client.metadata import Health, ModelInterface, RepositoryEntry
 from client.plan import RequestPlan
-from client.results import Prediction
+from client.rerank import RankedDocument
+from client.results import Label, Prediction
 from client.server_stats import ModelCounters
+from client.sparse import SparseEmbedding
 from client.tokenizing import load_encoder
 from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
@@ -264,6 +268,81 @@ class TextClient:
             raise ServerRejected(error.server_message, error.status,
                                  context=f"Model '{plan.model}' rejected {describe_positions(positions)}") from error
         return plan.predictions(texts, arrays, indices)
+
+    # Sparse embeddings -----------------------------------------------------------------------------------------
+
+    def encode_sparse(self, texts: Iterable[str], model: str | None = None, *, batch_size: int | None = None,
+                      concurrency: int = 1, positions: Sequence[int] | None = None) -> list[SparseEmbedding]:
+        """The sparse (SPLADE) embedding of every text, in input order: non-zero terms, highest weight first.
+
+        ``positions`` are the texts' input positions (each embedding's ``index``; default 0, 1, …).
+
+        Raises:
+            UnsupportedModel: The model does not return sparse embeddings (a dense embedding model, a classifier).
+        """
+        plan = self.plan(model, batch_size=batch_size)
+        sparse.check_sparse(plan.interface)
+        return [SparseEmbedding(p.index, p.text, sparse.terms(p.outputs) or ())
+                for p in self.stream(plan, list(texts), concurrency=concurrency, positions=positions)]
+
+    # Reranking -------------------------------------------------------------------------------------------------
+
+    def rerank(self, query: str, documents: Sequence[str], model: str | None = None, *, top_k: int | None = None,
+               label: str | None = None, batch_size: int | None = None) -> list[RankedDocument]:
+        """Score every document against ``query`` with a cross-encoder; return them best first.
+
+        Args:
+            query: The query.
+            documents: The documents (passages) to rank.
+            model: A reranking ensemble; ``None`` picks the server's only one.
+            top_k: Keep the best ``top_k`` documents.
+            label: For pair classifiers with several labels (NLI-style), the label whose score ranks.
+            batch_size: Pairs per request (default and maximum: the model's ``max_batch_size``).
+
+        Raises:
+            InputError: No documents, or an empty query or document.
+            UnsupportedModel: The model does not score pairs, or has several labels and no ``label`` was given.
+        """
+        if not documents:
+            raise InputError("No documents to rerank")
+        scored = self.score_pairs([query] * len(documents), documents, model, batch_size=batch_size)
+        return reranking.rank(documents, scored, label, top_k)
+
+    def score_pairs(self, queries: Sequence[str], passages: Sequence[str], model: str | None = None, *,
+                    batch_size: int | None = None) -> list[tuple[float, tuple[Label, ...]]]:
+        """``(score, labels)`` of each (query, passage) pair, in order; labels only for several labels."""
+        name = self.resolve_reranker(model)
+        interface = self.interface(name)
+        reranking.check_reranker(interface)
+        reranking.pair_inputs(queries, passages)
+        limit = interface.max_batch_size or len(queries)
+        size = min(batch_size or limit, limit)
+        scored: list[tuple[float, tuple[Label, ...]]] = []
+        for start in range(0, len(queries), size):
+            positions = range(start, min(start + size, len(queries)))
+            inputs = reranking.pair_inputs(queries[start:start + size], passages[start:start + size], positions)
+            try:
+                arrays = self.connection().infer(name, inputs, reranking.requested_outputs(interface))
+            except ServerRejected as error:
+                raise ServerRejected(error.server_message, error.status,
+                                     context=f"Model '{name}' rejected {describe_positions(positions)}") from error
+            scored += reranking.read_scores(interface, arrays[reranking.SCORES_OUTPUT])
+        return scored
+
+    def resolve_reranker(self, name: str | None) -> str:
+        """``name`` (checked to be ready), or the only reranking ensemble the server holds."""
+        if name:
+            if not self.connection().model_ready(name):
+                self._raise_missing(name)
+            return name
+        found = [entry.name for entry in self.models()
+                 if entry.ready and reranking.is_pair_ensemble(self.interface(entry.name))]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise ClientError(f"Triton at {self.url} holds no ready reranking ensemble; name a model with --model")
+        raise UsageProblem(f"Triton at {self.url} holds several reranking ensembles ({', '.join(found)}); "
+                           "choose one with --model or TRITON_MODEL")
 
     # Errors ----------------------------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from export.backends.entities_model import STRATEGIES
 from export.errors import VerificationError
 from export.gates import GateOverrides
 from export.settings import (
@@ -113,6 +114,10 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
 @click.option("--truncate-dim", type=click.IntRange(min=1),
               help="Cut sentence embeddings to this many dimensions (Matryoshka models), renormalised when the "
                    "model normalises [default: the folder's truncate_dim, else the full width].")
+@click.option("--aggregation-strategy", type=click.Choice(STRATEGIES), default=_DEFAULTS.aggregation_strategy,
+              help="Token classification: how token classes become entities, as transformers' pipeline groups them.")
+@click.option("--sparse-top-k", type=click.IntRange(min=1), default=_DEFAULTS.sparse_top_k,
+              help="Sparse embeddings: (index, weight) pairs served per text, highest weights first.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
 @debug_option()
 def main(model: str | None, repository: Path, name: str | None, task: str | None, formats: tuple[str, ...],
@@ -125,8 +130,8 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
          tensorrt: bool, tensorrt_precision: str, tensorrt_workspace_mb: int, tensorrt_cache_path: str | None,
          atol: float | None, min_cosine: float | None, mean_cosine: float | None, min_agreement: float | None,
          opset: int, triton_release: str, skip_release_check: bool,
-         skip_torchscript_release_check: bool, truncate_dim: int | None, quiet: bool,
-         debug: bool) -> None:
+         skip_torchscript_release_check: bool, truncate_dim: int | None, aggregation_strategy: str,
+         sparse_top_k: int, quiet: bool, debug: bool) -> None:
     """Export a Hugging Face MODEL (hub id or local folder) into a verified Triton model repository.
 
     With no MODEL, exports the bundled sentence-transformers/all-MiniLM-L6-v2. Writes an ensemble NAME
@@ -152,6 +157,7 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
         gates=GateOverrides(atol, min_cosine, mean_cosine, min_agreement),
         opset=opset, triton_release=triton_release, release_check=not skip_release_check,
         torchscript_release_check=not skip_torchscript_release_check, truncate_dim=truncate_dim,
+        aggregation_strategy=aggregation_strategy, sparse_top_k=sparse_top_k,
     )
     try:
         result = run_export(settings, Progress(stream=None if quiet else sys.stderr))

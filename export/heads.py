@@ -16,6 +16,7 @@ from export.errors import UnsupportedModelError
 from export.load import LoadedModel
 from export.signature import Task
 from export.st_modules import Pooling, StModule
+from export.tasks.heads import task_head
 
 Features = dict[str, torch.Tensor]
 
@@ -198,6 +199,8 @@ def uses_sigmoid(loaded: LoadedModel) -> bool:
 def build_head(loaded: LoadedModel) -> nn.Module:
     """The exportable module for the loaded model's task, in eval mode."""
     info = loaded.info
+    if info.task in (Task.TEXT_RANKING, Task.SPARSE_EMBEDDING):
+        return task_head(loaded).eval()
     takes_token_types = "token_type_ids" in loaded.signature.input_names
     if info.task is not Task.FEATURE_EXTRACTION:
         return ClassificationHead(loaded.model, uses_sigmoid(loaded), takes_token_types).eval()

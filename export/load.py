@@ -14,6 +14,7 @@ from export.errors import UnsupportedModelError
 from export.signature import TOKEN_INPUT_NAMES, Signature, Task
 from export.source import ModelSource
 from export.st_modules import Pooling, StFolder, is_st_folder, read_pooling_config, read_st_folder
+from export.tasks.detection import alternative_tasks, detect_special_task
 
 #: Architecture suffix → task.
 HEAD_TASKS = {
@@ -91,20 +92,23 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
     architectures = config.get("architectures") or []
     architecture = architectures[0] if architectures else ""
     detected = detect_task(architectures, source.folder)
-    if detected is None:
+    alternatives = alternative_tasks(architectures, detected)
+    if detected is None and task not in alternatives:
         raise UnsupportedModelError(
             f"Unsupported architecture '{architecture or 'unknown'}': "
             f"supported heads are *Model / sentence-transformers (feature-extraction), "
             f"*ForSequenceClassification (text-classification), *ForTokenClassification (token-classification)."
         )
     chosen = task or detected
-    if chosen is not Task.FEATURE_EXTRACTION and chosen is not detected:
+    if chosen is not Task.FEATURE_EXTRACTION and chosen is not detected and chosen not in alternatives:
         raise UnsupportedModelError(
             f"Task '{chosen.value}' needs a model with that head, but this model is '{detected.value}'. "
-            f"Supported tasks here: {', '.join(sorted({detected.value, Task.FEATURE_EXTRACTION.value}))}."
+            f"Supported tasks here: "
+            f"{', '.join(sorted({detected.value, Task.FEATURE_EXTRACTION.value, *(t.value for t in alternatives)}))}."
         )
     id2label = config.get("id2label") or {}
-    labels = tuple(id2label[key] for key in sorted(id2label, key=int)) if chosen is not Task.FEATURE_EXTRACTION else ()
+    labelled = chosen not in (Task.FEATURE_EXTRACTION, Task.SPARSE_EMBEDDING)
+    labels = tuple(id2label[key] for key in sorted(id2label, key=int)) if labelled else ()
     decoder = is_decoder(model_type)
     st_folder = read_st_folder(source.folder) if chosen is Task.FEATURE_EXTRACTION and is_st_folder(
         source.folder) else None
@@ -123,6 +127,9 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
 
 def detect_task(architectures: list[str], folder: Path) -> Task | None:
     """The task a folder was trained for, or ``None`` when its head is not one we export."""
+    special = detect_special_task(folder, architectures)
+    if special is not None:
+        return special
     if is_st_folder(folder) or (folder / "1_Pooling" / "config.json").is_file():
         return Task.FEATURE_EXTRACTION
     for architecture in architectures:
@@ -152,11 +159,13 @@ def default_pooling(folder: Path, decoder: bool) -> Pooling:
     return Pooling(("lasttoken",) if decoder else ("mean",))
 
 
-def load_model(info: ModelInfo, trust_remote_code: bool = False, truncate_dim: int | None = None) -> LoadedModel:
+def load_model(info: ModelInfo, trust_remote_code: bool = False, truncate_dim: int | None = None,
+               sparse_top_k: int = 0) -> LoadedModel:
     """Load weights in fp32 on the CPU with traceable attention and no KV cache, and the fast tokenizer.
 
     Sentence-transformers folders load through ``SentenceTransformer`` itself (the reference), whose
-    Transformer module provides the model and tokenizer that get exported.
+    Transformer module provides the model and tokenizer that get exported. ``sparse_top_k`` is the number of
+    (index, weight) pairs a sparse embedding keeps (capped at the vocabulary).
 
     Raises:
         UnsupportedModelError: ``transformers`` cannot load it, or its tokenizer has no fast version.
@@ -192,7 +201,8 @@ def load_model(info: ModelInfo, trust_remote_code: bool = False, truncate_dim: i
             f"tokenizer ({', '.join(tokenizer.model_input_names)}): only text models export."
         )
     full_dim, truncated = _embedding_dims(info, model, reference, truncate_dim)
-    signature = Signature.build(info.task, input_names, truncated or full_dim, len(info.labels))
+    signature = Signature.build(info.task, input_names, truncated or full_dim, len(info.labels),
+                                min(sparse_top_k, model.config.vocab_size) if sparse_top_k else 0)
     return LoadedModel(
         info=info,
         model=model,
@@ -225,8 +235,10 @@ def _load_transformers_model(info: ModelInfo, trust_remote_code: bool) -> object
         # build the full encoder-decoder.
         named = getattr(transformers, info.architecture, None) if info.architecture.endswith("EncoderModel") else None
         model_class = named or transformers.AutoModel
-    elif info.task is Task.TEXT_CLASSIFICATION:
+    elif info.task in (Task.TEXT_CLASSIFICATION, Task.TEXT_RANKING):
         model_class = transformers.AutoModelForSequenceClassification
+    elif info.task is Task.SPARSE_EMBEDDING:
+        model_class = transformers.AutoModelForMaskedLM
     else:
         model_class = transformers.AutoModelForTokenClassification
     folder = info.source.folder
@@ -295,6 +307,11 @@ def max_length(info: ModelInfo, tokenizer: object, model: object, reference: obj
     """Longest token sequence: sentence-transformers' ``max_seq_length``, else the tokenizer and position table."""
     if reference is not None and reference.max_seq_length:
         return int(reference.max_seq_length)
+    st_config = info.source.folder / "sentence_bert_config.json"  # sparse encoders' MLM transformer setting
+    if reference is None and st_config.is_file():
+        value = json.loads(st_config.read_text()).get("max_seq_length")
+        if value:
+            return int(value)
     config = model.config
     positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 512
     positions -= position_offset(model)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from export.backends import tokenizer_model
+from export.backends import entities_model, sparse_tokens_model, tokenizer_model
 from export.errors import ExportFailedError, UnsupportedModelError, UsageError, VerificationError
 from export.folder_check import check_files, check_weights
 from export.gates import GateOverrides, gate_for, variant_name
@@ -22,11 +23,21 @@ from export.repository import ModelFolder, check_name, choose_version, write_mod
 from export.settings import ExportSettings, Format
 from export.signature import Signature, Task
 from export.source import default_name, resolve_source
+from export.tasks.reference import reference_checks as task_reference_checks
+from export.tasks.rerank import check_pair_tokenizer, pair_verification_inputs
+from export.tasks.sparse import dense_view
 from export.to_onnx import check_opset, export_onnx
 from export.to_torchscript import export_torchscript
 from export.tokenizer_check import check_tokenizer
 from export.tracing import first_line, traceable_masks
-from export.triton_config import ModelNames, artifact_config, ensemble_config, tokenizer_config
+from export.triton_config import (
+    ModelNames,
+    artifact_config,
+    ensemble_config,
+    entities_config,
+    tokenizer_config,
+    vocabulary_config,
+)
 from export.verify import (
     VERIFICATION_BATCHES,
     VERIFICATION_TEXTS,
@@ -95,9 +106,13 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         check_weights(source.folder, source.model_id)
     names = ModelNames(check_name(settings.name or default_name(source.model_id)))
     model_names = [names.ensemble, names.tokenizer, *(names.artifact(fmt) for fmt in settings.formats)]
+    if info.task is Task.TOKEN_CLASSIFICATION:
+        model_names.append(names.entities)
+    if info.task is Task.SPARSE_EMBEDDING:
+        model_names.append(names.vocabulary)
     version = choose_version(settings.repository, model_names, settings.version, settings.force)
     with progress.step(f"Loading {source.model_id}"):
-        loaded = load_model(info, settings.trust_remote_code, settings.truncate_dim)
+        loaded = load_model(info, settings.trust_remote_code, settings.truncate_dim, settings.sparse_top_k)
     _check_prompt_pooling(loaded)
     tokenizer_json = loaded.tokenizer.backend_tokenizer.to_str()
     encoder = _encoder(loaded, tokenizer_json, settings.batching.pad_to_multiple_of)
@@ -105,10 +120,14 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
     _check_tokenizer(loaded, encoder)
     signature = loaded.signature
     head = build_head(loaded)
-    batches = verification_inputs(encoder)
+    batches = pair_verification_inputs(encoder) if info.task is Task.TEXT_RANKING else verification_inputs(encoder)
     references = _run_eager(head, batches, signature, info.architecture or info.model_type)
+    checked, view = signature, (lambda outputs: outputs)
+    if info.task is Task.SPARSE_EMBEDDING:  # Compare dense vectors: equal weights may come in either order.
+        checked, view = dense_view(signature, loaded.model.config.vocab_size)
     with progress.step("Verifying PyTorch against the reference library"):
-        checks = reference_checks(loaded, encoder, head, batches, references)
+        checks = reference_checks(loaded, encoder, head, batches, references, settings.aggregation_strategy)
+    references = [view(outputs) for outputs in references]
     with tempfile.TemporaryDirectory(prefix="tritonize-export-") as tmp:
         artifacts = {fmt: _export_artifact(fmt, head, loaded, batches[2], Path(tmp), settings, progress)
                      for fmt in settings.formats}
@@ -116,7 +135,8 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
             gate = gate_for(_variant(fmt, settings), info.task, settings.gates)
             with progress.step(f"Verifying {fmt} ({gate.variant}) on {len(batches)} batches"):
                 runner = onnx_runner(path, signature) if fmt == "onnx" else torchscript_runner(path, signature)
-                checks.extend(verify(fmt, runner, signature, batches, references, gate))
+                checks.extend(verify(fmt, lambda batch, run=runner: view(run(batch)), checked, batches, references,
+                                     gate))
             if fmt == "onnx" and settings.release_check:
                 # fp16 graphs are built for the CUDA provider; CPU kernels of older runtimes overflow in fp16,
                 # so there the release check proves that the graph loads and runs, not its numbers.
@@ -127,10 +147,10 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
                                                           settings.triton_release)
                 if numbers:
                     artifact = f"onnx@ort-{ort_version}"
-                    checks.extend(compare(artifact, signature, batches, references, outputs, gate))
+                    checks.extend(compare(artifact, checked, batches, references, [view(o) for o in outputs], gate))
             if fmt == "torchscript" and settings.torchscript_release_check:
                 checks.extend(_torchscript_release_checks(path, signature, batches, references, gate, settings,
-                                                          progress))
+                                                          progress, checked, view))
         report = Report(tuple(checks))
         if not report.passed:
             raise VerificationError(failure_message(report), report)
@@ -154,8 +174,14 @@ def _run_eager(head: object, batches: list[dict], signature: Signature, architec
 
 
 def _torchscript_release_checks(path: Path, signature: Signature, batches: list[dict], references: list[list],
-                                gate: object, settings: ExportSettings, progress: Progress) -> list:
-    """Load (fp16) or verify (fp32) the TorchScript model in the PyTorch of the target release."""
+                                gate: object, settings: ExportSettings, progress: Progress,
+                                checked: Signature | None = None,
+                                view: Callable[[list], list] | None = None) -> list:
+    """Load (fp16) or verify (fp32) the TorchScript model in the PyTorch of the target release.
+
+    ``checked`` and ``view`` are what gets compared when it is not the outputs themselves (a sparse embedding's
+    dense view), as for the other artifacts.
+    """
     # fp16 TorchScript is for CUDA instances; CPU half kernels of older PyTorch are incomplete, so fp16 is
     # only loaded there.
     numbers = not settings.acceleration.fp16
@@ -165,7 +191,9 @@ def _torchscript_release_checks(path: Path, signature: Signature, batches: list[
                                                       batches if numbers else [], settings.triton_release)
     if not numbers:
         return []
-    return compare(f"torchscript@torch-{version}", signature, batches, references, outputs, gate)
+    if view is not None:
+        outputs = [view(o) for o in outputs]
+    return compare(f"torchscript@torch-{version}", checked or signature, batches, references, outputs, gate)
 
 
 def _variant(fmt: Format, settings: ExportSettings) -> str:
@@ -263,7 +291,15 @@ def _encoder(loaded: LoadedModel, tokenizer_json: str, pad_to_multiple_of: int) 
 
 
 def _check_tokenizer(loaded: LoadedModel, encoder: TextEncoder) -> None:
-    """The served tokenizer must produce the same tokens as transformers' tokenizer, prompts included."""
+    """The served tokenizer must produce the same tokens as transformers' tokenizer, of pairs or of texts.
+
+    Texts are checked with each prompt that changes them; pairs take no prompt (as CrossEncoder).
+    """
+    if loaded.info.task is Task.TEXT_RANKING:
+        if not check_pair_tokenizer(loaded.tokenizer, encoder, loaded.max_length):
+            raise VerificationError("The tokenizer model disagrees with transformers' tokenizer on a verification "
+                                    "pair. Nothing was written.", None)
+        return
     for name in [None, *named_prompts(loaded)]:
         for index, text in enumerate(encoder.with_prompts(list(VERIFICATION_TEXTS), [name] * len(VERIFICATION_TEXTS))):
             expected = loaded.tokenizer(text, truncation=True, max_length=loaded.max_length)["input_ids"]
@@ -289,22 +325,27 @@ def _check_prompt_pooling(loaded: LoadedModel) -> None:
 
 
 def reference_checks(loaded: LoadedModel, encoder: TextEncoder, head: object, batches: list[dict],
-                     outputs: list[list]) -> list:
+                     outputs: list[list], aggregation_strategy: str = "simple") -> list:
     """PyTorch eager (on the served tokenizer's tokens) against the reference library, per prompt.
 
-    The default prompt applies to ``batches``; each named prompt is checked on all texts in one more batch.
+    Embeddings and classifiers: sentence-transformers or transformers (:mod:`export.reference`); the default
+    prompt applies to ``batches`` and each named prompt is checked on all texts in one more batch. Rerankers,
+    sparse encoders and entities: CrossEncoder, SparseEncoder and transformers' pipeline
+    (:mod:`export.tasks.reference`).
     """
     texts = list(VERIFICATION_TEXTS)
     gate = gate_for("fp32", loaded.info.task, GateOverrides())
-    reference = reference_outputs(loaded, texts)
-    checks = compare_with_reference(reference, loaded.signature, batches, [list(b) for b in VERIFICATION_BATCHES],
-                                    outputs, gate)
-    for name in named_prompts(loaded):
-        batch = encoder.encode(texts, name)
-        named = reference_outputs(loaded, texts, name)
-        result = compare_with_reference(named, loaded.signature, [batch], [list(range(len(texts)))],
-                                        [run_head(head, batch, loaded.signature.input_names)], gate)
-        checks += [replace(check, artifact=f"{check.artifact} {name}"[:30]) for check in result]
+    checks = task_reference_checks(loaded, batches, outputs, encoder, gate, aggregation_strategy)
+    if loaded.info.task not in (Task.TEXT_RANKING, Task.SPARSE_EMBEDDING):
+        reference = reference_outputs(loaded, texts)
+        checks += compare_with_reference(reference, loaded.signature, batches,
+                                         [list(b) for b in VERIFICATION_BATCHES], outputs, gate)
+        for name in named_prompts(loaded):
+            batch = encoder.encode(texts, name)
+            named = reference_outputs(loaded, texts, name)
+            result = compare_with_reference(named, loaded.signature, [batch], [list(range(len(texts)))],
+                                            [run_head(head, batch, loaded.signature.input_names)], gate)
+            checks += [replace(check, artifact=f"{check.artifact} {name}"[:30]) for check in result]
     if not all(check.passed for check in checks):
         raise VerificationError(failure_message(Report(tuple(checks))), Report(tuple(checks)))
     return checks
@@ -330,6 +371,19 @@ def _model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedMo
             version_files={**backend_files, TOKENIZER_FILENAME: tokenizer_json.encode()},
         ),
     ]
+    # The steps after the model read the same tokenizer.json, through the same encoding module.
+    step_files = {TOKENIZER_ENCODING_FILENAME: backend_files[TOKENIZER_ENCODING_FILENAME],
+                  TOKENIZER_FILENAME: tokenizer_json.encode()}
+    if signature.task is Task.SPARSE_EMBEDDING:
+        models.append(ModelFolder(
+            vocabulary_config(names, signature, settings),
+            version_files={PYTHON_MODEL_FILENAME: Path(sparse_tokens_model.__file__).read_bytes(), **step_files},
+        ))
+    if signature.token_spans:
+        models.append(ModelFolder(
+            entities_config(names, signature, settings, labels),
+            version_files={PYTHON_MODEL_FILENAME: Path(entities_model.__file__).read_bytes(), **step_files},
+        ))
     for fmt, path in artifacts.items():
         files: dict[str, Path | bytes] = {p.name: p for p in path.parent.iterdir()}
         models.append(

@@ -18,6 +18,8 @@ class Task(str, Enum):
     FEATURE_EXTRACTION = "feature-extraction"
     TEXT_CLASSIFICATION = "text-classification"
     TOKEN_CLASSIFICATION = "token-classification"
+    TEXT_RANKING = "text-ranking"
+    SPARSE_EMBEDDING = "sparse-embedding"
 
     @classmethod
     def names(cls) -> list[str]:
@@ -74,13 +76,23 @@ class TensorSpec:
 
 
 #: What clients send to the ensemble: one UTF-8 text per batch item.
-TEXT_INPUT = TensorSpec("TEXT", mc.TYPE_STRING, (1,))
+TEXT_INPUT = TensorSpec(tokenizer_encoding.TEXT_INPUT, mc.TYPE_STRING, (1,))
+
+#: What clients send to a reranking ensemble: one (query, passage) pair per batch item.
+PAIR_INPUTS = tuple(TensorSpec(name, mc.TYPE_STRING, (1,)) for name in tokenizer_encoding.PAIR_INPUTS)
 
 #: Optional input of models with prompts: the prompt name per text (empty or absent: the default prompt).
 PROMPT_NAME_INPUT = TensorSpec(tokenizer_encoding.PROMPT_NAME_INPUT, mc.TYPE_STRING, (1,))
 
 #: Token tensors a tokenizer may produce, in the order models take them.
 TOKEN_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+#: What the tokenizer adds for token classification: each token's character span in the text, and a mask that
+#: is 1 for special tokens and padding (the positions that belong to no word of the text).
+TOKEN_SPANS = (TensorSpec("offsets", mc.TYPE_INT64, (-1, 2)), TensorSpec("special_tokens_mask", mc.TYPE_INT64, (-1,)))
+
+#: Entities of one text, aggregated as transformers' token-classification pipeline does, as a JSON array.
+ENTITIES_OUTPUT = TensorSpec("entities", mc.TYPE_STRING, (1,))
 
 
 @dataclass(frozen=True)
@@ -107,13 +119,27 @@ class Signature:
         """Output tensor names in return order."""
         return [spec.name for spec in self.outputs]
 
+    @property
+    def text_inputs(self) -> tuple[TensorSpec, ...]:
+        """What clients send to the ensemble: a text, or a (query, passage) pair for ranking."""
+        return PAIR_INPUTS if self.task is Task.TEXT_RANKING else (TEXT_INPUT,)
+
+    @property
+    def token_spans(self) -> tuple[TensorSpec, ...]:
+        """Extra tokenizer outputs the ensemble needs besides the model's inputs (token classification)."""
+        return TOKEN_SPANS if self.task is Task.TOKEN_CLASSIFICATION else ()
+
+    def output(self, name: str) -> TensorSpec:
+        """The output called ``name``."""
+        return next(spec for spec in self.outputs if spec.name == name)
+
     def torchscript_output_name(self, name: str) -> str:
         """The libtorch backend's name for an output: ``<name>__<index in the returned tuple>``."""
         return libtorch_output_name(name, self.output_names.index(name))
 
     @classmethod
     def build(cls, task: Task, input_names: list[str] | tuple[str, ...], hidden_size: int,
-              num_labels: int) -> Signature:
+              num_labels: int, sparse_top_k: int = 0) -> Signature:
         """Derive the signature of ``task`` for a model taking ``input_names``.
 
         Args:
@@ -121,6 +147,7 @@ class Signature:
             input_names: Token tensors the model and tokenizer share (subset of :data:`TOKEN_INPUT_NAMES`).
             hidden_size: Width of sentence embeddings (feature extraction).
             num_labels: Number of classes (classification tasks).
+            sparse_top_k: (index, weight) pairs per text (sparse embeddings).
         """
         ordered = [name for name in TOKEN_INPUT_NAMES if name in input_names]
         inputs = tuple(TensorSpec(name, mc.TYPE_INT64, (-1,)) for name in ordered)
@@ -131,9 +158,22 @@ class Signature:
                 TensorSpec("logits", mc.TYPE_FP32, (num_labels,), labelled=True),
                 TensorSpec("probabilities", mc.TYPE_FP32, (num_labels,), labelled=True),
             )
+        elif task is Task.TEXT_RANKING:
+            outputs = ranking_outputs(num_labels)
+        elif task is Task.SPARSE_EMBEDDING:
+            outputs = (TensorSpec("indices", mc.TYPE_INT64, (sparse_top_k,)),
+                       TensorSpec("weights", mc.TYPE_FP32, (sparse_top_k,)))
         else:
             outputs = (
                 TensorSpec("logits", mc.TYPE_FP32, (-1, num_labels), labelled=True),
                 TensorSpec("probabilities", mc.TYPE_FP32, (-1, num_labels), labelled=True),
             )
         return cls(task=task, inputs=inputs, outputs=outputs)
+
+
+def ranking_outputs(num_labels: int) -> tuple[TensorSpec, ...]:
+    """A reranker's outputs: one relevance ``score`` per pair, or ``logits`` and ``scores`` per label."""
+    if num_labels == 1:
+        return (TensorSpec("scores", mc.TYPE_FP32, (1,)),)
+    return (TensorSpec("logits", mc.TYPE_FP32, (num_labels,), labelled=True),
+            TensorSpec("scores", mc.TYPE_FP32, (num_labels,), labelled=True))

@@ -7,6 +7,7 @@ from pathlib import Path
 from export.gates import Gate
 from export.pipeline import ExportResult
 from export.settings import ExportSettings
+from export.signature import Task
 from export.verify import Report
 
 
@@ -49,9 +50,10 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
     """The full report printed after a successful export."""
     names = result.names
     outputs = ", ".join(f"{s.name} {s.triton_dtype} {list(s.dims)}" for s in result.signature.outputs)
+    inputs = ", ".join(f"{s.name} {s.triton_dtype} {list(s.dims)}" for s in result.signature.text_inputs)
     lines = [
         f"Exported {result.model_id} ({result.task.value}) as version {result.version} to {result.repository}",
-        f"  ensemble  {names.ensemble}: TEXT BYTES [1] → {outputs}  (calls {names.artifact(result.ensemble_format)})",
+        f"  ensemble  {names.ensemble}: {inputs} → {outputs}  (calls {names.artifact(result.ensemble_format)})",
         f"  tokenizer {names.tokenizer}: max_length {result.max_length}, "
         f"padded to multiples of {settings.batching.pad_to_multiple_of}",
         f"  target    Triton {settings.triton_release} (NGC), ONNX opset {settings.opset}, "
@@ -70,9 +72,18 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
         files_table(result.files, result.repository),
         "",
         f"Serve it:  python -m server --repository {settings.repository}",
-        f"Query it:  client predict --model {names.ensemble} \"Hello world\"",
+        f"Query it:  {query_example(result)}",
     ]
     return "\n".join(lines)
+
+
+def query_example(result: ExportResult) -> str:
+    """A client command line that queries the exported ensemble."""
+    if result.task is Task.TEXT_RANKING:
+        return f'client rerank --model {result.names.ensemble} "what is triton" "Triton serves models" "A fox"'
+    if result.task is Task.SPARSE_EMBEDDING:
+        return f'client sparse --model {result.names.ensemble} "Hello world"'
+    return f'client predict --model {result.names.ensemble} "Hello world"'
 
 
 def _num(value: float | None, fmt: str) -> str:

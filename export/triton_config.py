@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 from tritonclient.grpc import model_config_pb2 as mc
 
+from export.backends.entities_model import INPUTS as ENTITY_INPUTS
+from export.backends.entities_model import LABELS_PARAMETER, PASSED_THROUGH, STRATEGY_PARAMETER
+from export.backends.sparse_tokens_model import PASSED_THROUGH as SPARSE_PASSED_THROUGH
+from export.backends.sparse_tokens_model import TOKENS_OUTPUT
 from export.settings import CONTAINER_REPOSITORY, Acceleration, ExportSettings, Format, QueuePolicy
-from export.signature import PROMPT_NAME_INPUT, TEXT_INPUT, Signature, TensorSpec
+from export.signature import ENTITIES_OUTPUT, PROMPT_NAME_INPUT, TEXT_INPUT, Signature, Task, TensorSpec
 from tritonize.repo_format.files import LABELS_FILENAME, TENSORRT_CACHE_DIR
 from tritonize.repo_format.names import ModelNames
 from tritonize.repo_format.platforms import ENSEMBLE_PLATFORM, INTRA_OP_THREADS, PLATFORMS, PYTHON_BACKEND
@@ -61,7 +67,7 @@ def tensorrt_optimization(model_name: str, acceleration: Acceleration) -> mc.Mod
 
 def tokenizer_config(names: ModelNames, signature: Signature, settings: ExportSettings,
                      parameters: TokenizerParameters, prompts: bool = False) -> mc.ModelConfig:
-    """Config of the Python-backend tokenizer: ``TEXT`` (and optional ``PROMPT_NAME``) in, padded tokens out.
+    """Config of the Python-backend tokenizer: ``TEXT`` (and optional ``PROMPT_NAME``) or a pair in, tokens out.
 
     ``parameters`` carry the tokenizer's own settings (limits, padding and truncation side, prompts).
     """
@@ -70,8 +76,8 @@ def tokenizer_config(names: ModelNames, signature: Signature, settings: ExportSe
         name=names.tokenizer,
         backend=PYTHON_BACKEND,
         max_batch_size=batching.max_batch_size,
-        input=_text_inputs(batching.max_batch_size, prompts),
-        output=[_output(spec, batching.max_batch_size, False) for spec in signature.inputs],
+        input=_text_inputs(signature, batching.max_batch_size, prompts),
+        output=[_output(spec, batching.max_batch_size, False) for spec in (*signature.inputs, *signature.token_spans)],
         version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
         instance_group=[
             mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=settings.tokenizer_instance_count)
@@ -84,10 +90,13 @@ def tokenizer_config(names: ModelNames, signature: Signature, settings: ExportSe
     return config
 
 
-def _text_inputs(max_batch_size: int, prompts: bool) -> list[mc.ModelInput]:
-    """``TEXT``, and the optional ``PROMPT_NAME`` for models with prompts."""
-    inputs = [_input(TEXT_INPUT, max_batch_size)]
-    if prompts:
+def _text_inputs(signature: Signature, max_batch_size: int, prompts: bool) -> list[mc.ModelInput]:
+    """``TEXT`` (and the optional ``PROMPT_NAME`` for models with prompts), or a reranker's pair.
+
+    Pairs take no prompt: sentence-transformers' CrossEncoder has none.
+    """
+    inputs = [_input(spec, max_batch_size) for spec in signature.text_inputs]
+    if prompts and signature.task is not Task.TEXT_RANKING:
         prompt = _input(PROMPT_NAME_INPUT, max_batch_size)
         prompt.optional = True
         inputs.append(prompt)
@@ -98,29 +107,112 @@ def ensemble_config(names: ModelNames, fmt: Format, signature: Signature, settin
                     has_labels: bool, prompts: bool = False) -> mc.ModelConfig:
     """Config of the ensemble clients call: tokenizer step, then the artifact step."""
     max_batch_size = settings.batching.max_batch_size
-    text_inputs = _text_inputs(max_batch_size, prompts)
+    text_inputs = _text_inputs(signature, max_batch_size, prompts)
     steps = [
         mc.ModelEnsembling.Step(
             model_name=names.tokenizer,
             model_version=-1,
             input_map={spec.name: spec.name for spec in text_inputs},
-            output_map={name: name for name in signature.input_names},
+            output_map={**{spec.name: spec.name for spec in signature.inputs},
+                        **{spec.name: _step_tensor(spec.name) for spec in signature.token_spans}},
         ),
         mc.ModelEnsembling.Step(
             model_name=names.artifact(fmt),
             model_version=-1,
             input_map={name: name for name in signature.input_names},
-            output_map={_artifact_output_name(signature, fmt, spec): spec.name for spec in signature.outputs},
+            output_map={_artifact_output_name(signature, fmt, spec): _step_tensor(spec.name)
+                        if spec.name in _passed_through(signature) else spec.name for spec in signature.outputs},
         ),
     ]
+    outputs = [_output(spec, max_batch_size, has_labels) for spec in signature.outputs]
+    if signature.token_spans:
+        steps.append(entities_step(names, signature))
+        outputs += [_output(spec, max_batch_size, False) for spec in (*signature.token_spans, ENTITIES_OUTPUT)]
+    if signature.task is Task.SPARSE_EMBEDDING:
+        steps.append(mc.ModelEnsembling.Step(
+            model_name=names.vocabulary, model_version=-1,
+            input_map={name: _step_tensor(name) for name in SPARSE_PASSED_THROUGH},
+            output_map={TOKENS_OUTPUT: TOKENS_OUTPUT, **{out: name for name, out in SPARSE_PASSED_THROUGH.items()}},
+        ))
+        outputs.append(_output(tokens_spec(signature), max_batch_size, False))
     return mc.ModelConfig(
         name=names.ensemble,
         platform=ENSEMBLE_PLATFORM,
         max_batch_size=max_batch_size,
         input=text_inputs,
-        output=[_output(spec, max_batch_size, has_labels) for spec in signature.outputs],
+        output=outputs,
         ensemble_scheduling=mc.ModelEnsembling(step=steps),
     )
+
+
+def entities_step(names: ModelNames, signature: Signature) -> mc.ModelEnsembling.Step:
+    """The ensemble step that aggregates token classes into entities (text, tokens, spans and logits in)."""
+    return mc.ModelEnsembling.Step(
+        model_name=names.entities, model_version=-1,
+        input_map={name: _step_tensor(name) if name in PASSED_THROUGH else name for name in ENTITY_INPUTS},
+        output_map={ENTITIES_OUTPUT.name: ENTITIES_OUTPUT.name,
+                    **{passed: name for name, passed in PASSED_THROUGH.items()}},
+    )
+
+
+def vocabulary_config(names: ModelNames, signature: Signature, settings: ExportSettings) -> mc.ModelConfig:
+    """Config of the Python-backend vocabulary model: a sparse embedding's indices → their tokens."""
+    batching = settings.batching
+    kept = [signature.output(name) for name in SPARSE_PASSED_THROUGH]
+    config = mc.ModelConfig(
+        name=names.vocabulary,
+        backend=PYTHON_BACKEND,
+        max_batch_size=batching.max_batch_size,
+        input=[_input(spec, batching.max_batch_size) for spec in kept],
+        output=[_output(tokens_spec(signature), batching.max_batch_size, False),
+                *(_output(spec, batching.max_batch_size, False, SPARSE_PASSED_THROUGH[spec.name]) for spec in kept)],
+        version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
+        instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
+    )
+    _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, (), settings.queue)
+    return config
+
+
+def tokens_spec(signature: Signature) -> TensorSpec:
+    """The ``tokens`` output of a sparse-embedding ensemble: the vocabulary token of each kept index."""
+    return TensorSpec(TOKENS_OUTPUT, mc.TYPE_STRING, signature.output("indices").dims)
+
+
+def _passed_through(signature: Signature) -> tuple[str, ...]:
+    """Artifact outputs that a later step returns in the ensemble's name (see the step models)."""
+    if signature.task is Task.SPARSE_EMBEDDING:
+        return tuple(SPARSE_PASSED_THROUGH)
+    return tuple(PASSED_THROUGH) if signature.token_spans else ()
+
+
+def _step_tensor(name: str) -> str:
+    """The ensemble's name for a tensor between steps that the ensemble also returns (from a later step)."""
+    return f"{name}_step"
+
+
+def entities_config(names: ModelNames, signature: Signature, settings: ExportSettings,
+                    labels: tuple[str, ...]) -> mc.ModelConfig:
+    """Config of the Python-backend entities model: token classes → entities, as transformers' pipeline groups them."""
+    batching = settings.batching
+    logits = signature.output("logits")
+    inputs = [TEXT_INPUT, next(s for s in signature.inputs if s.name == "input_ids"), *signature.token_spans, logits]
+    config = mc.ModelConfig(
+        name=names.entities,
+        backend=PYTHON_BACKEND,
+        max_batch_size=batching.max_batch_size,
+        input=[_input(spec, batching.max_batch_size) for spec in inputs],
+        output=[_output(ENTITIES_OUTPUT, batching.max_batch_size, False),
+                *(_output(spec, batching.max_batch_size, False, PASSED_THROUGH[spec.name])
+                  for spec in (*signature.token_spans, logits))],
+        version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
+        instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
+        parameters={
+            STRATEGY_PARAMETER: mc.ModelParameter(string_value=settings.aggregation_strategy),
+            LABELS_PARAMETER: mc.ModelParameter(string_value=json.dumps(list(labels))),
+        },
+    )
+    _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, (), settings.queue)
+    return config
 
 
 def _artifact_output_name(signature: Signature, fmt: Format, spec: TensorSpec) -> str:

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.server
 
 TINY_MODELS = [
     "tiny_cls", "tiny_cls_onnx", "tiny_cls_tokenizer", "tiny_cls_torchscript", "tiny_emb", "tiny_emb_onnx",
-    "tiny_emb_tokenizer", "tiny_emb_torchscript", "tiny_tok", "tiny_tok_onnx", "tiny_tok_tokenizer",
+    "tiny_emb_tokenizer", "tiny_emb_torchscript", "tiny_tok", "tiny_tok_entities", "tiny_tok_onnx",
+    "tiny_tok_tokenizer",
 ]
 LABELS = {"negative", "neutral", "positive"}
 TEXTS = [f"text number {i} " + "word " * (i % 7) for i in range(50)]
@@ -202,7 +203,7 @@ def test_predict_table_of_embeddings_and_tokens(url: str) -> None:
     row = run(url, "predict", "-m", "tiny_emb", "hello").stdout.splitlines()[1]
     assert "embeddings: 32 dims [" in row and row.endswith(", …]")
     row = run(url, "predict", "-m", "tiny_tok", "hello world").stdout.splitlines()[1]
-    assert "8 tokens: " in row  # one length bucket (pad_to_multiple_of 8, the CPU default)
+    assert row.endswith("(2 tokens)")  # real tokens only: no [CLS], [SEP] or padding
 
 
 def test_jsonl_labels_come_from_the_classification_extension(url: str) -> None:
@@ -221,11 +222,11 @@ def test_jsonl_labels_come_from_the_classification_extension(url: str) -> None:
 
 def test_jsonl_per_token_labels(url: str) -> None:
     (record,) = records(run(url, "predict", "-m", "tiny_tok", "--jsonl", "--top-k", "2", "hello world"))
-    assert len(record["token_labels"]) == 8
+    assert len(record["token_labels"]) == 2 and record["token_offsets"] == [[0, 5], [6, 11]]
     assert all(len(token) == 2 for token in record["token_labels"])
     names = {label["label"] for token in record["token_labels"] for label in token}
     assert names <= {"O", "B-ORG", "I-ORG", "B-PER"}
-    assert np.array(record["outputs"]["logits"]).shape == (8, 4)
+    assert np.array(record["outputs"]["logits"]).shape == (2, 4)
 
 
 def test_json_array_has_full_vectors(url: str) -> None:

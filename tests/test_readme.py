@@ -19,7 +19,7 @@ CLI_MODULES = {"export": "export.cli:main", "server": "server.cli:main", "client
 #: Programs the README names that are not ours (their own docs cover them).
 FOREIGN = {"docker", "curl", "nvidia-smi", "aws", "echo", "sudo", "cat", "grep", "jq", "kubectl", "helm", "git"}
 #: Files the commands read, made in the folder the commands are parsed in.
-PLACEHOLDERS = ("texts.txt", "texts.jsonl", "model_repository/reviews_tokenizer/")
+PLACEHOLDERS = ("texts.txt", "texts.jsonl", "passages.txt", "model_repository/reviews_tokenizer/")
 
 
 def readme_commands() -> list[str]:

@@ -37,7 +37,8 @@ def in_process(repository: Path, name: str, texts: list[str]) -> dict[str, np.nd
     session = ort.InferenceSession(str(repository / f"{name}_onnx" / "1" / "model.onnx"),
                                    providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(names, tokens(repository, name, texts))))
+    feed = tokens(repository, name, texts)
+    return dict(zip(names, session.run(names, {i.name: feed[i.name] for i in session.get_inputs()})))
 
 
 def text_input(module: object, texts: list[str]) -> object:

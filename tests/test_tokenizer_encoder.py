@@ -67,3 +67,27 @@ def test_prompts_by_name_default_and_unknown() -> None:
     assert prompted.encode(["dog"], "document")["input_ids"].tolist() == plain.encode(["dog"])["input_ids"].tolist()
     with pytest.raises(TextError, match="Unknown PROMPT_NAME 'nope': this model's prompts are document, query"):
         prompted.prompt("nope")
+
+
+def test_left_padding_keeps_offsets_and_special_mask_on_their_tokens() -> None:
+    outputs = ["input_ids", "offsets", "special_tokens_mask"]
+    left = TextEncoder(wordpiece_tokenizer(), outputs, 40, 8, 0, padding_side="left")
+    right = TextEncoder(wordpiece_tokenizer(), outputs, 40, 8, 0)
+    texts = ["hello world", "the quick brown fox jumps"]
+    padded_left, padded_right = left.encode(texts), right.encode(texts)
+    for row in range(len(texts)):
+        real_left = padded_left["input_ids"][row] != 0
+        real_right = padded_right["input_ids"][row] != 0
+        for name in outputs:
+            assert padded_left[name][row][real_left].tolist() == padded_right[name][row][real_right].tolist()
+        assert padded_left["special_tokens_mask"][row][~real_left].tolist() == [1] * int((~real_left).sum())
+
+
+def test_pairs_take_no_prompt_and_follow_the_padding_side() -> None:
+    prompted = TextEncoder(wordpiece_tokenizer(), ["input_ids", "attention_mask"], 40, 8, 0, padding_side="left",
+                           prompts={"query": "query: "}, default_prompt_name="query")
+    plain = TextEncoder(wordpiece_tokenizer(), ["input_ids", "attention_mask"], 40, 8, 0, padding_side="left")
+    queries, passages = ["hello", "hello"], ["world", "the quick brown fox jumps over the lazy dog"]
+    pairs = prompted.encode_pairs(queries, passages)
+    assert pairs["input_ids"].tolist() == plain.encode_pairs(queries, passages)["input_ids"].tolist()
+    assert pairs["attention_mask"][0, 0] == 0 and pairs["attention_mask"][0, -1] == 1

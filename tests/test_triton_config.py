@@ -97,3 +97,12 @@ def test_defaults_follow_the_instance_kind() -> None:
 def test_threads_per_instance_use_each_backends_parameter(fmt: str, key: str) -> None:
     config = artifact_config(NAMES, fmt, SIGNATURE, ExportSettings(instance_kind="cpu", threads_per_instance=3), False)
     assert dict(config.parameters) == {key: mc.ModelParameter(string_value="3")}
+
+
+def test_pair_models_take_no_prompt_name() -> None:
+    ranking = Signature.build(Task.TEXT_RANKING, ["input_ids", "attention_mask"], 32, 1)
+    tokenizer = tokenizer_config(NAMES, ranking, SETTINGS, TokenizerParameters(128, 32, 1), prompts=True)
+    ensemble = ensemble_config(NAMES, "onnx", ranking, SETTINGS, False, prompts=True)
+    assert [i.name for i in tokenizer.input] == [i.name for i in ensemble.input] == ["QUERY", "PASSAGE"]
+    texts = tokenizer_config(NAMES, SIGNATURE, SETTINGS, TokenizerParameters(128, 32, 1), prompts=True)
+    assert [(i.name, i.optional) for i in texts.input] == [("TEXT", False), ("PROMPT_NAME", True)]

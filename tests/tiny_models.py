@@ -108,3 +108,99 @@ def make_roberta(folder: Path, task: str = "text-classification") -> Path:
     RobertaTokenizer(tokenizer_object=tok, model_max_length=64, bos_token="<s>", eos_token="</s>", sep_token="</s>",
                      cls_token="<s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>").save_pretrained(folder)
     return folder
+
+
+NLI_LABELS = ("contradiction", "entailment", "neutral")
+
+
+def make_cross_encoder(folder: Path, num_labels: int = 1, saved_by_sentence_transformers: bool = False) -> Path:
+    """Write a tiny BERT cross-encoder: one relevance label (a reranker), or NLI-style labels.
+
+    With ``saved_by_sentence_transformers`` the folder is what ``CrossEncoder.save_pretrained`` writes
+    (modules.json, config_sentence_transformers.json); otherwise a plain transformers folder, with CrossEncoder
+    settings in ``config.json`` when it has several labels.
+    """
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    torch.manual_seed(1)
+    tok = wordpiece_tokenizer()
+    labels = NLI_LABELS if num_labels > 1 else ("LABEL_0",)
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=37, max_position_embeddings=64, pad_token_id=0, num_labels=num_labels,
+        initializer_range=0.5, id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
+    )
+    if num_labels > 1:
+        config.sentence_transformers = {"activation_fn": "torch.nn.modules.linear.Identity"}
+    BertForSequenceClassification(config).eval().save_pretrained(folder)
+    BertTokenizer(tokenizer_object=tok, model_max_length=64).save_pretrained(folder)
+    if saved_by_sentence_transformers:
+        from sentence_transformers import CrossEncoder
+
+        CrossEncoder(str(folder)).save_pretrained(str(folder))
+    return folder
+
+
+ENTITY_LABELS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
+
+
+def make_tagger(folder: Path, byte_level: bool = False) -> Path:
+    """Write a tiny named-entity tagger whose token classes vary (a wide initialisation, several B-/I- tags).
+
+    WordPiece (BERT, word-aware sub-words) by default; ``byte_level`` makes a RoBERTa with byte-level BPE, whose
+    words transformers' pipeline finds with its fallback heuristic.
+    """
+    from transformers import (
+        BertConfig,
+        BertForTokenClassification,
+        BertTokenizer,
+        RobertaConfig,
+        RobertaForTokenClassification,
+        RobertaTokenizer,
+    )
+
+    torch.manual_seed(2)
+    labels = {"id2label": dict(enumerate(ENTITY_LABELS)), "label2id": {x: i for i, x in enumerate(ENTITY_LABELS)}}
+    sizes = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 37,
+             "initializer_range": 0.3}
+    if byte_level:
+        tok = bpe_tokenizer()
+        config = RobertaConfig(vocab_size=tok.get_vocab_size(), max_position_embeddings=66, pad_token_id=1,
+                               bos_token_id=0, eos_token_id=2, type_vocab_size=1, **sizes, **labels)
+        RobertaForTokenClassification(config).eval().save_pretrained(folder)
+        RobertaTokenizer(tokenizer_object=tok, model_max_length=64, bos_token="<s>", eos_token="</s>",
+                         sep_token="</s>", cls_token="<s>", pad_token="<pad>", unk_token="<unk>",
+                         mask_token="<mask>").save_pretrained(folder)
+        return folder
+    tok = wordpiece_tokenizer()
+    config = BertConfig(vocab_size=tok.get_vocab_size(), max_position_embeddings=64, pad_token_id=0, **sizes,
+                        **labels)
+    BertForTokenClassification(config).eval().save_pretrained(folder)
+    BertTokenizer(tokenizer_object=tok, model_max_length=64).save_pretrained(folder)
+    return folder
+
+
+def make_splade(folder: Path, saved_by_sentence_transformers: bool = False) -> Path:
+    """Write a tiny BERT masked LM; optionally as a sentence-transformers SparseEncoder folder (SpladePooling max).
+
+    Its weights are drawn so that a text activates part of the vocabulary, as a trained SPLADE model does.
+    """
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizer
+
+    torch.manual_seed(3)
+    tok = wordpiece_tokenizer()
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=37, max_position_embeddings=64, pad_token_id=0, initializer_range=0.1)
+    model = BertForMaskedLM(config).eval()
+    with torch.no_grad():
+        model.cls.predictions.bias.fill_(-1.0)  # Most of the vocabulary stays at zero for a given text.
+    model.save_pretrained(folder)
+    BertTokenizer(tokenizer_object=tok, model_max_length=64).save_pretrained(folder)
+    if saved_by_sentence_transformers:
+        from sentence_transformers import SparseEncoder
+        from sentence_transformers.base.modules import Transformer
+        from sentence_transformers.sparse_encoder.modules import SpladePooling
+
+        modules = [Transformer(str(folder), transformer_task="fill-mask"), SpladePooling("max")]
+        SparseEncoder(modules=modules, device="cpu").save_pretrained(str(folder))
+    return folder

@@ -29,7 +29,8 @@ class TritonPythonModel:
         """Load the tokenizer and read tensor names and dtypes from the model config."""
         config = json.loads(args["model_config"])
         parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-        self.text_input = config["input"][0]["name"]
+        self.text_inputs = [item["name"] for item in config["input"] if item["name"] != encoding.PROMPT_NAME_INPUT]
+        self.pairs = self.text_inputs == list(encoding.PAIR_INPUTS)
         self.outputs = [
             (output["name"], pb_utils.triton_string_to_numpy(output["data_type"]))
             for output in config["output"]
@@ -43,14 +44,18 @@ class TritonPythonModel:
 
     def execute(self, requests: list) -> list:
         """Tokenize all requests in one call, then pad each request on its own."""
-        texts_per_request: list[list[str] | None] = []
+        texts_per_request: list[list | None] = []
         errors: list[str | None] = []
         for request in requests:
             try:
-                texts = encoding.decode_texts(pb_utils.get_input_tensor_by_name(request, self.text_input).as_numpy())
-                prompts = pb_utils.get_input_tensor_by_name(request, encoding.PROMPT_NAME_INPUT)
-                names = encoding.prompt_names(None if prompts is None else prompts.as_numpy(), len(texts))
-                texts_per_request.append(self.encoder.with_prompts(texts, names))
+                given = [pb_utils.get_input_tensor_by_name(request, name).as_numpy() for name in self.text_inputs]
+                if self.pairs:  # Pairs take no prompt, as sentence-transformers' CrossEncoder.
+                    texts_per_request.append(encoding.decode_pairs(*given))
+                else:
+                    texts = encoding.decode_texts(given[0], self.text_inputs[0])
+                    prompts = pb_utils.get_input_tensor_by_name(request, encoding.PROMPT_NAME_INPUT)
+                    names = encoding.prompt_names(None if prompts is None else prompts.as_numpy(), len(texts))
+                    texts_per_request.append(self.encoder.with_prompts(texts, names))
                 errors.append(None)
             except encoding.TextError as error:
                 texts_per_request.append(None)

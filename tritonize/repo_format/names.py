@@ -23,6 +23,16 @@ class ModelNames:
         """The Python-backend tokenizer model."""
         return f"{self.base}_tokenizer"
 
+    @property
+    def entities(self) -> str:
+        """The Python-backend model that groups token classes into entities (token classification)."""
+        return f"{self.base}_entities"
+
+    @property
+    def vocabulary(self) -> str:
+        """The Python-backend model that names the tokens of sparse-embedding indices."""
+        return f"{self.base}_vocabulary"
+
     def artifact(self, fmt: Format) -> str:
         """The model serving one exported artifact."""
         return f"{self.base}_{fmt}"

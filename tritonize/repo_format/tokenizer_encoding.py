@@ -24,6 +24,10 @@ TRUNCATION_SIDE_KEY = "truncation_side"
 #: The prompts (sentence-transformers ``prompts``) as a JSON object of name → text.
 PROMPTS_KEY = "prompts"
 DEFAULT_PROMPT_NAME_KEY = "default_prompt_name"
+#: The text input of a text model, and the two text inputs of a pair model (rerankers): one query and one passage
+#: per batch item, tokenized as one pair.
+TEXT_INPUT = "TEXT"
+PAIR_INPUTS = ("QUERY", "PASSAGE")
 #: Optional request input of models with prompts: the prompt name per text, or one for the whole request.
 PROMPT_NAME_INPUT = "PROMPT_NAME"
 
@@ -155,20 +159,39 @@ class TextEncoder:
         """Tokenize ``texts`` (after the prompt) into ``{output name: int64 array [len(texts), padded length]}``."""
         return self.pad(self.tokenizer.encode_batch(self.with_prompts(texts, [prompt_name] * len(texts))))
 
+    def encode_pairs(self, queries: list[str], passages: list[str]) -> dict[str, np.ndarray]:
+        """Tokenize ``(query, passage)`` pairs as the model's tokenizer does pairs, longer side truncated first.
+
+        Pairs take no prompt (sentence-transformers' CrossEncoder has none); the padding side applies as to texts.
+        """
+        return self.pad(self.tokenizer.encode_batch(list(zip(queries, passages))))
+
     def pad(self, encodings: list) -> dict[str, np.ndarray]:
-        """Pad already tokenized texts into arrays (see :meth:`encode`)."""
+        """Pad already tokenized texts into arrays (see :meth:`encode`).
+
+        Besides the model's token tensors, ``offsets`` (``[n, length, 2]``: each token's character span in its
+        text) and ``special_tokens_mask`` (1 for special tokens and padding) are made when asked for; they sit
+        on the same positions as the tokens, whichever the padding side.
+        """
         length = self.padded_length(max(len(e.ids) for e in encodings))
         arrays = {
             "input_ids": np.full((len(encodings), length), self.pad_token_id, dtype=np.int64),
             "attention_mask": np.zeros((len(encodings), length), dtype=np.int64),
             "token_type_ids": np.zeros((len(encodings), length), dtype=np.int64),
         }
+        spans = "offsets" in self.output_names
+        if spans:
+            arrays["offsets"] = np.zeros((len(encodings), length, 2), dtype=np.int64)
+            arrays["special_tokens_mask"] = np.ones((len(encodings), length), dtype=np.int64)
         for row, encoding in enumerate(encodings):
             n = len(encoding.ids)
             span = slice(length - n, length) if self.padding_side == "left" else slice(0, n)
             arrays["input_ids"][row, span] = encoding.ids
             arrays["attention_mask"][row, span] = encoding.attention_mask
             arrays["token_type_ids"][row, span] = encoding.type_ids
+            if spans:
+                arrays["offsets"][row, span] = np.asarray(encoding.offsets, dtype=np.int64).reshape(n, 2)
+                arrays["special_tokens_mask"][row, span] = encoding.special_tokens_mask
         return {name: arrays[name] for name in self.output_names}
 
 
@@ -188,7 +211,7 @@ def prompt_names(items: np.ndarray | None, count: int) -> list[str | None]:
     return names
 
 
-def decode_texts(items: np.ndarray) -> list[str]:
+def decode_texts(items: np.ndarray, name: str = TEXT_INPUT) -> list[str]:
     """Turn a TEXT tensor (bytes objects) into strings, refusing invalid UTF-8 and empty texts."""
     texts = []
     for index, item in enumerate(items.reshape(-1)):
@@ -196,8 +219,17 @@ def decode_texts(items: np.ndarray) -> list[str]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise TextError(f"TEXT item {index} is not valid UTF-8 (byte {error.start})") from None
+            raise TextError(f"{name} item {index} is not valid UTF-8 (byte {error.start})") from None
         if not text.strip():
-            raise TextError(f"TEXT item {index} is empty")
+            raise TextError(f"{name} item {index} is empty")
         texts.append(text)
     return texts
+
+
+def decode_pairs(queries: np.ndarray, passages: np.ndarray) -> list[tuple[str, str]]:
+    """Turn QUERY and PASSAGE tensors into pairs, refusing unequal lengths, invalid UTF-8 and empty sides."""
+    first, second = decode_texts(queries, PAIR_INPUTS[0]), decode_texts(passages, PAIR_INPUTS[1])
+    if len(first) != len(second):
+        raise TextError(f"{PAIR_INPUTS[0]} has {len(first)} items but {PAIR_INPUTS[1]} has {len(second)}; "
+                        f"send one passage per query")
+    return list(zip(first, second))

@@ -1,0 +1,1 @@
+"""Tasks beyond one text in, one tensor out: reranking pairs, named entities, sparse embeddings."""
