@@ -66,7 +66,8 @@ class ModelInterface:
         name: Model name.
         platform: Triton platform (``ensemble``, ``onnxruntime_onnx``) or backend (``python``).
         max_batch_size: Largest batch per request; 0 when the model does not batch.
-        inputs: Input tensors, in config order (dims without the batch dimension when batching).
+        inputs: Required input tensors, in config order (dims without the batch dimension when batching);
+            optional ones (a prompted model's ``PROMPT_NAME``) are left out: the model's default applies.
         outputs: Output tensors; ``labelled`` when the config names a label file.
     """
 
@@ -83,7 +84,7 @@ class ModelInterface:
             name=config.name,
             platform=config.platform or config.backend,
             max_batch_size=config.max_batch_size,
-            inputs=tuple(TensorSpec(t.name, t.data_type, tuple(t.dims)) for t in config.input),
+            inputs=tuple(TensorSpec(t.name, t.data_type, tuple(t.dims)) for t in config.input if not t.optional),
             outputs=tuple(TensorSpec(t.name, t.data_type, tuple(t.dims), labelled=bool(t.label_filename))
                           for t in config.output),
         )

@@ -243,3 +243,13 @@ def test_rendering_of_health_and_models() -> None:
         "b      1        UNAVAILABLE  Internal: boom",
         "c      -        not loaded",
     ]
+
+
+def test_an_optional_prompt_input_keeps_a_text_ensemble_a_text_ensemble() -> None:
+    from client.metadata import ModelInterface
+
+    config = mc.ModelConfig(name="e5", platform="ensemble", max_batch_size=8, input=[
+        mc.ModelInput(name="TEXT", data_type=mc.TYPE_STRING, dims=[1]),
+        mc.ModelInput(name="PROMPT_NAME", data_type=mc.TYPE_STRING, dims=[1], optional=True)])
+    interface = ModelInterface.from_config(config)
+    assert interface.is_text_ensemble and [t.name for t in interface.inputs] == ["TEXT"]
