@@ -420,10 +420,12 @@ def test_models_that_cannot_take_the_request(url: str) -> None:
 
 
 def test_timeout(url: str) -> None:
-    result = run(url, "--timeout", "0.001", "--retries", "0", "predict", "-m", "tiny_cls", "-b", "1", "-c", "1",
+    result = run(url, "--timeout", "0.0001", "--retries", "0", "predict", "-m", "tiny_cls", "-b", "1", "-c", "1",
                  *TEXTS)
-    assert (result.exit_code, result.stdout) == (1, "")
-    assert result.stderr == f"Error: Triton at {url} did not answer within 0.001 s\n"
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: Triton at {url} did not answer within 0.0001 s\n"
+    # Rows answered before the timeout are kept (never lose output); the run stops at the first late answer.
+    assert len([line for line in result.stdout.splitlines()[1:] if line.strip()]) < len(TEXTS)
 
 
 def test_debug_shows_the_stack_trace(closed_url: str) -> None:
