@@ -169,13 +169,7 @@ class TextClient:
         """
         if name:
             return name
-        found = self.text_models()
-        if len(found) == 1:
-            return found[0]
-        if not found:
-            raise ClientError(f"Triton at {self.url} holds no ready text ensemble; name a model with --model")
-        raise UsageProblem(f"Triton at {self.url} holds several text ensembles ({', '.join(found)}); "
-                           "choose one with --model or TRITON_MODEL")
+        return self._the_only(self.text_models(), "text ensemble")
 
     # Predictions -----------------------------------------------------------------------------------------------
 
@@ -337,14 +331,18 @@ class TextClient:
             return name
         found = [entry.name for entry in self.models()
                  if entry.ready and reranking.is_pair_ensemble(self.interface(entry.name))]
+        return self._the_only(found, "reranking ensemble")
+
+    # Errors ----------------------------------------------------------------------------------------------------
+
+    def _the_only(self, found: list[str], kind: str) -> str:
+        """The one ready model of ``kind`` on the server, else an error saying there are none or several."""
         if len(found) == 1:
             return found[0]
         if not found:
-            raise ClientError(f"Triton at {self.url} holds no ready reranking ensemble; name a model with --model")
-        raise UsageProblem(f"Triton at {self.url} holds several reranking ensembles ({', '.join(found)}); "
+            raise ClientError(f"Triton at {self.url} holds no ready {kind}; name a model with --model")
+        raise UsageProblem(f"Triton at {self.url} holds several {kind}s ({', '.join(found)}); "
                            "choose one with --model or TRITON_MODEL")
-
-    # Errors ----------------------------------------------------------------------------------------------------
 
     def _about(self, name: str, request: Callable[[], Any]) -> Any:
         try:
