@@ -6,7 +6,8 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,13 +66,18 @@ def main(repository: Path, http_port: int, grpc_port: int, metrics_port: int, mo
         if explain:
             click.echo(server.explain())
             return
-        with _sigterm_as_interrupt():
-            models = server.translations  # a missing repository fails here, before anything is printed
-            say(f"Starting Triton on {server.repository} ({len(models)} models) …", err=True)
-            server.start()
-            say(_banner(server, log_file))
-            server.serve(lambda failure: click.echo(f"error: {failure.detail if debug else failure.line}", err=True))
-    except KeyboardInterrupt:
+        stop = threading.Event()
+        try:
+            with _stop_signals(stop) as serving:
+                models = server.translations  # a missing repository fails here, before anything is printed
+                say(f"Starting Triton on {server.repository} ({len(models)} models) …", err=True)
+                server.start()
+                say(_banner(server, log_file))
+                serving()
+                server.serve(lambda failure: click.echo(f"error: {failure.detail if debug else failure.line}",
+                                                        err=True), stop=stop)
+        except KeyboardInterrupt:
+            pass  # a signal during start-up: stop all the same
         say("Stopping Triton …", err=True)
         server.stop()
         say("Stopped.", err=True)
@@ -104,19 +110,24 @@ def _banner(server: LocalTriton, log_file: Path | None) -> str:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C, so ``kill`` stops the server as cleanly.
+def _stop_signals(stop: threading.Event) -> Iterator[Callable[[], None]]:
+    """SIGTERM and SIGINT (Ctrl-C) stop the server; yields the call that says start-up is over.
 
-    SIGINT gets Python's own handler back too: a process started in the background by a non-interactive shell
-    inherits SIGINT as ignored, and the server must still stop on Ctrl-C (``kill -INT``).
+    During start-up a signal interrupts it (KeyboardInterrupt); once serving, it only sets ``stop``, which
+    :meth:`LocalTriton.serve` watches, so no exception lands inside a wait on the server process. SIGINT gets
+    a handler even when inherited as ignored: a process started in the background by a non-interactive shell
+    must still stop on Ctrl-C (``kill -INT``).
     """
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    serving = threading.Event()
 
-    previous = {signum: signal.signal(signum, handler) for signum, handler in
-                ((signal.SIGTERM, interrupt), (signal.SIGINT, signal.default_int_handler))}
+    def on_signal(signum: int, frame: object) -> None:
+        if not serving.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield
+        yield serving.set
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

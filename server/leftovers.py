@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tritonize.processes import pid_alive
+from tritonize.processes import pid_alive, wait_exited
 
 #: Prefix of the temporary folder of each run.
 WORKDIR_PREFIX = "tritonize-server-"
@@ -27,6 +27,8 @@ WORKDIR_PREFIX = "tritonize-server-"
 OWNER_FILE = "owner"
 #: A folder without owner file and without processes is stale after this long (it may be starting).
 UNOWNED_AGE_S = 120.0
+#: How long a removal waits for the killed processes to exit (and release their ports).
+KILL_WAIT_S = 10.0
 
 _SHM_PREFIX = re.compile(r"shm-region-prefix-name=(\S+)")
 
@@ -77,6 +79,7 @@ def remove(leftover: Leftover) -> None:
     for pid, _ in leftover.processes:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+    wait_exited([pid for pid, _ in leftover.processes], KILL_WAIT_S)  # their ports are free once they exited
     shutil.rmtree(leftover.folder, ignore_errors=True)
     shm = Path("/dev/shm")
     if leftover.shm_prefix and shm.is_dir():

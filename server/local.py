@@ -187,14 +187,16 @@ class LocalTriton:
         self._sync_thread = None
         code = None
         if self._process is not None:
-            code = self._process.poll()
+            code = _reap(self._process, 0)
             if code is None:
                 _signal_group(self._process.pid, signal.SIGTERM)
                 try:
-                    code = self._process.wait(self._exit_timeout + UNLOAD_TIMEOUT_S)
-                except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                    code = _reap(self._process, self._exit_timeout + UNLOAD_TIMEOUT_S)
+                except KeyboardInterrupt:
+                    code = None
+                if code is None:
                     _signal_group(self._process.pid, signal.SIGKILL)
-                    code = self._process.wait()
+                    code = _reap(self._process, None)
             _signal_group(self._process.pid, signal.SIGKILL)  # stubs that outlived their server, if any
             self._process = None
             _remove_shared_memory(self._shm_prefix)
@@ -214,18 +216,18 @@ class LocalTriton:
         """Wait until Triton exits; return its exit code (``None`` on timeout or when not started)."""
         if self._process is None:
             return None
-        try:
-            return self._process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
+        return _reap(self._process, timeout)
 
-    def serve(self, report: Callable[[triton_log.LoadFailure], None] | None = None, interval: float = 1.0) -> None:
-        """Block while Triton serves (until Ctrl-C or a signal handler raises), reporting late load failures.
+    def serve(self, report: Callable[[triton_log.LoadFailure], None] | None = None, interval: float = 1.0,
+              stop: threading.Event | None = None) -> None:
+        """Block while Triton serves, until ``stop`` is set (or Ctrl-C), reporting late load failures.
 
         Args:
             report: Called with each model version that fails to load after start (a new version in
                 ``poll`` mode, a load request in ``explicit`` mode).
-            interval: How often the log is checked.
+            interval: How often the log and the process are checked.
+            stop: Set it (from a signal handler, another thread) to return; the server keeps running until
+                :meth:`stop`.
 
         Raises:
             ServerExitedError: Triton exited on its own.
@@ -234,15 +236,16 @@ class LocalTriton:
             raise UsageError("Start the server before serve().")
         _, offset = self.load_failures()
         reported: dict[tuple[str, int], str] = {}  # Triton retries a failed version on every poll: report changes
-        code = self.wait(interval)
-        while code is None:
+        stop = stop if stop is not None else threading.Event()
+        while not stop.wait(interval):
+            code = self.wait(0)
+            if code is not None:
+                raise ServerExitedError(code, triton_log.tail(self.log_text()))
             failures, offset = self.load_failures(offset)
             for failure in failures:
                 if report is not None and reported.get((failure.model, failure.version)) != failure.detail:
                     report(failure)
                 reported[failure.model, failure.version] = failure.detail
-            code = self.wait(interval)
-        raise ServerExitedError(code, triton_log.tail(self.log_text()))
 
     def __enter__(self) -> LocalTriton:
         return self.start()
@@ -417,7 +420,7 @@ class LocalTriton:
         assert self._process is not None
         deadline = time.monotonic() + self.ready_timeout
         while True:
-            code = self._process.poll()
+            code = _reap(self._process, 0)
             if code is not None:
                 raise self._failure(f"Triton exited with code {code} before it was ready.")
             if self.is_ready():
@@ -485,3 +488,26 @@ def _remove_shared_memory(prefix: str) -> None:
 def _signal_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
+
+
+def _reap(process: subprocess.Popen, timeout: float | None) -> int | None:
+    """Wait up to ``timeout`` seconds (``None``: no limit) for ``process``; its exit code, ``None`` while it runs.
+
+    Reaps with ``os.waitpid`` itself: ``Popen.wait`` and ``Popen.poll`` take an internal lock that a
+    KeyboardInterrupt arriving inside them can leave held, after which every later ``wait`` blocks forever.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while process.returncode is None:
+        try:
+            pid, status = os.waitpid(process.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped by a concurrent Popen call, which sets returncode
+            pid, status = 0, 0
+            if deadline is None:
+                deadline = time.monotonic() + 1.0
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        time.sleep(0.02)
+    return process.returncode

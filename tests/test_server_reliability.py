@@ -128,6 +128,18 @@ def live_stubs(server: LocalTriton, model: str) -> list[Stub]:
     return [stub for stub in stubs(server.pid)[0] if stub.model == model]
 
 
+def describe_victim(server: LocalTriton, victim: Stub) -> str:
+    """What the watchdog and /proc say after a kill, for a failure message."""
+    assert server.pid is not None
+    live, zombies = stubs(server.pid)
+    try:
+        state = Path(f"/proc/{victim.pid}/stat").read_text().split(") ", 1)[1].split()[:2]
+    except OSError:
+        state = ["gone"]
+    return (f"victim {victim} is {' '.join(state)}; zombies {zombies}; live {[(s.pid, s.instance) for s in live]}; "
+            f"heals {server.heals}")
+
+
 def kill_and_wait_for_new_stub(server: LocalTriton, model: str) -> None:
     """SIGKILL one stub of ``model``; return once another stub serves it and requests succeed again."""
     victim = live_stubs(server, model)[0]
@@ -142,7 +154,8 @@ def kill_and_wait_for_new_stub(server: LocalTriton, model: str) -> None:
                 return
             except InferenceServerException:
                 pass
-        assert time.monotonic() < deadline, f"{model} did not serve again within {HEAL_WINDOW_S:g} s"
+        assert time.monotonic() < deadline, (
+            f"{model} did not serve again within {HEAL_WINDOW_S:g} s; {describe_victim(server, victim)}")
         time.sleep(0.1)
 
 

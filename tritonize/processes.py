@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
 
 
 def pid_alive(pid: int) -> bool:
@@ -14,3 +17,26 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def exited(pid: int) -> bool:
+    """Whether process ``pid`` is gone or a zombie: either way it holds no sockets, files or memory any more."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return not pid_alive(pid)
+    return stat[stat.rindex(")") + 2:][:1] in ("Z", "X")
+
+
+def wait_exited(pids: Iterable[int], timeout: float) -> list[int]:
+    """Wait up to ``timeout`` seconds until every process of ``pids`` has exited; return those still running.
+
+    A killed process releases its ports only once the kernel has torn it down, a moment after the signal.
+    """
+    deadline = time.monotonic() + timeout
+    waiting = list(pids)
+    while True:
+        waiting = [pid for pid in waiting if not exited(pid)]
+        if not waiting or time.monotonic() >= deadline:
+            return waiting
+        time.sleep(0.02)
