@@ -76,10 +76,11 @@ def find(temp_root: Path | None = None) -> list[Leftover]:
 
 def remove(leftover: Leftover) -> None:
     """Kill the leftover's processes, remove its folder and shared memory."""
-    for pid, _ in leftover.processes:
+    pids = [pid for pid, _ in leftover.processes]
+    for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-    wait_exited([pid for pid, _ in leftover.processes], KILL_WAIT_S)  # their ports are free once they exited
+    wait_exited(pids, KILL_WAIT_S)  # their ports are free once they exited
     shutil.rmtree(leftover.folder, ignore_errors=True)
     shm = Path("/dev/shm")
     if leftover.shm_prefix and shm.is_dir():

@@ -500,7 +500,7 @@ def _reap(process: subprocess.Popen, timeout: float | None) -> int | None:
     while process.returncode is None:
         try:
             pid, status = os.waitpid(process.pid, os.WNOHANG)
-        except ChildProcessError:  # reaped by a concurrent Popen call, which sets returncode
+        except ChildProcessError:  # reaped by a concurrent call of this function, which sets returncode next
             pid, status = 0, 0
             if deadline is None:
                 deadline = time.monotonic() + 1.0

@@ -23,6 +23,7 @@ from server import health
 from server.health import Stub, stubs
 from server.local import LocalTriton
 from tests.server_support import build_repository, write_model
+from tritonize.processes import process_state
 
 #: Seconds within which a model whose stub died must serve again.
 HEAL_WINDOW_S = 10.0
@@ -132,11 +133,8 @@ def describe_victim(server: LocalTriton, victim: Stub) -> str:
     """What the watchdog and /proc say after a kill, for a failure message."""
     assert server.pid is not None
     live, zombies = stubs(server.pid)
-    try:
-        state = Path(f"/proc/{victim.pid}/stat").read_text().split(") ", 1)[1].split()[:2]
-    except OSError:
-        state = ["gone"]
-    return (f"victim {victim} is {' '.join(state)}; zombies {zombies}; live {[(s.pid, s.instance) for s in live]}; "
+    state = process_state(victim.pid) or "gone"
+    return (f"victim {victim} is {state}; zombies {zombies}; live {[(s.pid, s.instance) for s in live]}; "
             f"heals {server.heals}")
 
 

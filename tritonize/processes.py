@@ -19,13 +19,18 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def exited(pid: int) -> bool:
-    """Whether process ``pid`` is gone or a zombie: either way it holds no sockets, files or memory any more."""
+def process_state(pid: int) -> str | None:
+    """The state letter ``/proc/<pid>/stat`` gives (``R``, ``S``, ``Z`` …); ``None`` when there is no such process."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return not pid_alive(pid)
-    return stat[stat.rindex(")") + 2:][:1] in ("Z", "X")
+        return None
+    return stat[stat.rindex(")") + 2:][:1]
+
+
+def exited(pid: int) -> bool:
+    """Whether process ``pid`` is gone or a zombie: either way it holds no sockets, files or memory any more."""
+    return process_state(pid) in (None, "Z", "X")
 
 
 def wait_exited(pids: Iterable[int], timeout: float) -> list[int]:
