@@ -14,7 +14,9 @@ sentences, paragraph-length texts):
   in-process bulk bound on the same texts (best layout, texts sorted by length).
 
 Prints one table with every number as a ratio to the ceiling and writes JSON, markdown and PNG plots into
-``benchmarks/results/serving-<time>/``. Machine load from other processes is sampled and reported.
+``benchmarks/results/serving-<time>/``. Machine load from other processes is sampled and reported, and at each
+level who used the cores (each model's stubs, Triton itself, the load generator, the rest; see
+:mod:`benchmarks.cpu_split`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import click
 
-from benchmarks import inprocess
+from benchmarks import cpu_split, inprocess
 from benchmarks import serving_report as report
 from benchmarks.machine import cpu_busy, describe_machine
 from benchmarks.tuning import Tuning, apply_tuning, batching_settings, export_knobs
@@ -38,7 +40,7 @@ from client.corpus import corpus, paragraphs
 from client.perf_analyzer import LoadLevel, PerfSettings
 from client.text_client import TextClient
 from export.pipeline import ExportResult, run_export
-from export.settings import Acceleration, ExportSettings
+from export.settings import Acceleration, ExportSettings, QueuePolicy
 from export.verify import row_cosines
 from server.local import LocalTriton
 from tritonize.repo_format.files import ONNX_FILENAME
@@ -74,6 +76,9 @@ class Plan:
         batch_sizes: In-process batch sizes tried for every layout.
         layouts: In-process (sessions, threads) tried; empty: every layout that uses all cores.
         repeats: In-process passes per configuration (the best counts).
+        queue_timeout_ms: The models' queue timeout. The exporter's 1 s (load shedding, README "Reliability")
+            refuses requests of the deepest levels on long texts (fp32 c32: over a second in the queue), which
+            ends perf_analyzer's run; 0 lets every level finish, the throughput being what is measured.
         tuning: Serving knobs; unset ones keep the exporter's defaults.
     """
 
@@ -91,6 +96,7 @@ class Plan:
     batch_sizes: tuple[int, ...] = inprocess.DEFAULT_BATCH_SIZES
     layouts: tuple[tuple[int, int], ...] = ()
     repeats: int = 2
+    queue_timeout_ms: int = 0
     tuning: Tuning = field(default_factory=Tuning)
 
     @classmethod
@@ -109,7 +115,7 @@ def export_variant(variant: str, repository: Path, plan: Plan) -> ExportResult:
         formats=("onnx",), instance_kind="cpu",
         batching=batching_settings(plan.tuning), acceleration=VARIANTS[variant],
         instance_count=plan.tuning.instance_count,  # None: the exporter's CPU default
-        **export_knobs(plan.tuning),
+        **export_knobs(plan.tuning), queue=replace(QueuePolicy(), timeout_ms=plan.queue_timeout_ms),
         release_check=False,  # the benchmark runs the local ONNX Runtime; the exporter's tests check releases
     )
     result = run_export(settings)
@@ -143,19 +149,32 @@ def corpus_cosines(result: ExportResult, reference: Path, texts: Sequence[str]) 
 
 
 def serve(server: LocalTriton, result: ExportResult, texts: Sequence[str], plan: Plan, folder: Path,
-          on_level: Callable[[str, LoadLevel, report.LevelResult], None] | None = None) -> list[report.LevelResult]:
-    """Sweep the variant's ensemble on a running local Triton with perf_analyzer."""
+          on_level: Callable[[str, LoadLevel, report.LevelResult], None] | None = None,
+          ) -> tuple[list[report.LevelResult], list[cpu_split.CpuSplit]]:
+    """Sweep the variant's ensemble on a running local Triton with perf_analyzer; who used the cores per level."""
     levels = [LoadLevel(concurrency=c) for c in plan.concurrency]
     url = server.http_url if plan.protocol == "http" else server.grpc_url
     settings = PerfSettings(url=url, protocol=plan.protocol, measurement_interval_ms=plan.measurement_interval_ms,
                             stability_percentage=plan.stability_percentage, max_trials=plan.max_trials)
+    splits: list[cpu_split.CpuSplit] = []
+    last = [cpu_split.sample(server.pid or 0), time.perf_counter()]
+
+    def measured(model: str, level: LoadLevel, level_result: report.LevelResult) -> None:
+        now = cpu_split.sample(server.pid or 0), time.perf_counter()
+        splits.append(cpu_split.split(last[0], now[0], now[1] - last[1]))
+        last[:] = now
+        if on_level:
+            on_level(model, level, level_result)
+
     with TextClient(url, plan.protocol) as client:
-        bench = run_bench(client, [result.names.ensemble], levels, settings, texts, None, folder, on_level)
-    return list(bench.results)
+        bench = run_bench(client, [result.names.ensemble], levels, settings, texts, None, folder, measured)
+    return list(bench.results), splits
 
 
-def bulk(server: LocalTriton, result: ExportResult, texts: Sequence[str], plan: Plan, folder: Path) -> float:
-    """Seconds ``client predict --file … --jsonl`` takes for ``texts``, end to end in its own process.
+def bulk(server: LocalTriton, result: ExportResult, texts: Sequence[str], plan: Plan,
+         folder: Path) -> tuple[float, cpu_split.CpuSplit]:
+    """Seconds ``client predict --file … --jsonl`` takes for ``texts``, end to end in its own process, and who
+    used the cores meanwhile (the client is the load generator).
 
     Raises:
         RuntimeError: The client failed or wrote fewer records than texts.
@@ -165,15 +184,16 @@ def bulk(server: LocalTriton, result: ExportResult, texts: Sequence[str], plan: 
     url = server.http_url if plan.protocol == "http" else server.grpc_url
     command = [sys.executable, "-m", "client", "--url", url, "--protocol", plan.protocol, "predict",
                "--model", result.names.ensemble, "--file", str(source), "--jsonl"]
-    start = time.perf_counter()
+    before, start = cpu_split.sample(server.pid or 0), time.perf_counter()
     with target.open("w") as out:
         finished = subprocess.run(command, stdout=out, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - start
+    used = cpu_split.split(before, cpu_split.sample(server.pid or 0), seconds)
     records = sum(1 for _ in target.open())
     if finished.returncode != 0 or records != len(texts):
         raise RuntimeError(f"client predict failed ({records} of {len(texts)} records): {finished.stderr.strip()}")
     target.unlink()
-    return seconds
+    return seconds, used
 
 
 def measure_corpus(server: LocalTriton, result: ExportResult, corpus_name: str, plan: Plan, folder: Path,
@@ -190,21 +210,24 @@ def measure_corpus(server: LocalTriton, result: ExportResult, corpus_name: str, 
         say(f"    {point.label}: {point.texts_per_s:.0f} texts/s")
     best = inprocess.ceiling(points)
     say(f"  {corpus_name}: served, perf_analyzer at {', '.join(f'c{c}' for c in plan.concurrency)} …")
-    levels = serve(server, result, texts, plan, folder / "perf_analyzer" / corpus_name, lambda _, level, r: say(
+    levels, splits = serve(server, result, texts, plan, folder / "perf_analyzer" / corpus_name,
+                           lambda _, level, r: say(
         f"    {level.label}: {r.throughput:.0f} infer/s ({r.throughput / best.texts_per_s:.2f} of the ceiling), "
         f"p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms"))
+    for level, used in zip(levels, splits):
+        say(f"    c{level.concurrency} cores: {report.describe_split(used)}")
     bulk_result = None
     count = plan.bulk_texts.get(corpus_name, 0)
     if count:
         bulk_texts = CORPORA[corpus_name](count)
         say(f"  {corpus_name}: bulk, client predict --file on {count} texts …")
-        seconds = bulk(server, result, bulk_texts, plan, folder)
+        seconds, used = bulk(server, result, bulk_texts, plan, folder)
         bound = inprocess.measure_layout(model, encoder, bulk_texts, best.sessions, best.threads,
                                          max(plan.batch_sizes), repeats=1, sorted_by_length=True)
-        bulk_result = report.BulkResult(count, seconds, bound)
+        bulk_result = report.BulkResult(count, seconds, bound, used)
         say(f"    {count / seconds:.0f} texts/s end to end; in-process bulk bound {bound.texts_per_s:.0f} texts/s "
-            f"({bound.label}) → {bulk_result.ratio:.2f}")
-    return report.CorpusResult(corpus_name, tuple(points), tuple(levels), bulk_result, busy)
+            f"({bound.label}) → {bulk_result.ratio:.2f}; cores: {report.describe_split(used)}")
+    return report.CorpusResult(corpus_name, tuple(points), tuple(levels), bulk_result, busy, tuple(splits))
 
 
 def run(plan: Plan, output_root: Path, say: Callable[[str], None] = lambda _: None) -> report.ServingReport:

@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.cpu_split import CpuSplit
 from benchmarks.inprocess import LayoutResult, ceiling
 from client import bench_report
 from client.bench_report import LevelResult
 from export.pipeline import ExportResult
 
 __all__ = ["BulkResult", "CorpusResult", "LevelResult", "ServingReport", "VariantResult", "markdown", "plain",
-           "variant_result", "write"]
+           "describe_split", "variant_result", "write"]
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,13 @@ class BulkResult:
         texts: Texts sent.
         seconds: Wall time of the client process, start-up and JSONL writing included.
         bound: In-process run of the same texts sorted by length, in the ceiling's layout.
+        cpu: Who used the cores during the run (the client is the load generator).
     """
 
     texts: int
     seconds: float
     bound: LayoutResult
+    cpu: CpuSplit | None = None
 
     @property
     def texts_per_s(self) -> float:
@@ -52,6 +55,7 @@ class CorpusResult:
         levels: perf_analyzer's results, one per concurrency (with the ensemble's steps).
         bulk: The bulk run, when measured.
         cpu_busy_before: Share of the CPUs other processes used just before measuring (noise indicator).
+        cpu: Who used the cores at each level, in the order of ``levels``.
     """
 
     corpus: str
@@ -59,6 +63,7 @@ class CorpusResult:
     levels: tuple[LevelResult, ...]
     bulk: BulkResult | None
     cpu_busy_before: float
+    cpu: tuple[CpuSplit, ...] = ()
 
     @property
     def ceiling(self) -> LayoutResult:
@@ -163,7 +168,9 @@ def markdown(serving: ServingReport) -> str:
                              f"{r.p99_ms:.1f} | {r.p99_ms / r.p50_ms if r.p50_ms else 0:.1f} | {steps} | "
                              f"{r.client_ms:.1f} |")
     lines += ["", "Rest: the mean latency the steps do not account for (client, network, HTTP/gRPC front end, "
-              "hand-offs between steps).", "",
+              "hand-offs between steps).", ""]
+    lines += _cpu_table(serving)
+    lines += ["",
               "| variant | corpus | in-process layout | texts/s |", "|---|---|---|---:|"]
     for v in serving.variants:
         for c in v.corpora:
@@ -182,8 +189,57 @@ def markdown(serving: ServingReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def describe_split(used: CpuSplit) -> str:
+    """``onnx 71 %, tokenizer 9 %, …``: each role's share of the cores, models by their step name."""
+    roles = sorted(used.shares.items(), key=lambda item: -item[1])
+    return ", ".join(f"{_role_label(role)} {share:.0%}" for role, share in roles) + f", idle {used.idle:.0%}"
+
+
+def cpu_runs(serving: ServingReport) -> list[tuple[str, CpuSplit, float, float, float]]:
+    """Every run with its split: (label, split, model's share, model core-ms per text served / at the bound, ratio).
+
+    The model's share counts the stubs of the ensemble's steps other than the tokenizer; its bound cost per text is
+    every core's time over the in-process throughput the ratio is taken against.
+    """
+    runs = []
+    for v in serving.variants:
+        for c in v.corpora:
+            steps = f"{v.model}_"  # the ensemble's steps are named after it
+            measured = [(f"c{r.concurrency}", used, r.throughput, c.ceiling.texts_per_s)
+                        for r, used in zip(c.levels, c.cpu)]
+            if c.bulk and c.bulk.cpu:
+                measured.append((f"bulk ({c.bulk.texts})", c.bulk.cpu, c.bulk.texts_per_s, c.bulk.bound.texts_per_s))
+            for label, used, throughput, bound in measured:
+                share = sum(value for role, value in used.shares.items()
+                            if role.startswith(steps) and not role.endswith("_tokenizer"))
+                cores = serving.meta.get("cpus") or 1
+                runs.append((f"{v.variant} {c.corpus} {label}", used, share,
+                             share * cores * 1000 / throughput / (cores * 1000 / bound), throughput / bound))
+    return runs
+
+
+def _cpu_table(serving: ServingReport) -> list[str]:
+    """Who used the cores at each level and in bulk, and what the model's share allows served/ceiling to reach."""
+    rows = [f"| {label} | {describe_split(used)} | {share:.2f} | {cost:.2f} | {ratio:.2f} |"
+            for label, used, share, cost, ratio in cpu_runs(serving)]
+    if not rows:
+        return []
+    return ["| run | share of the cores | model's share | model cost per text × bound | served / bound |",
+            "|---|---|---:|---:|---:|", *rows, "",
+            "The in-process bound (the ceiling; for bulk, the bulk bound) runs the model on every core. Served, the "
+            "model's instances get only their share; the rest goes to the tokenizer, Triton (HTTP/gRPC front end, "
+            "ensemble, Python-backend transport), the load generator (perf_analyzer or `client predict`) and other "
+            "processes. served / bound = model's share ÷ (model cost per text × bound).", ""]
+
+
+def _role_label(role: str) -> str:
+    """A model's step name (``minilm_fp32_onnx`` → ``onnx``); other roles as they are."""
+    return role.rsplit("_", 1)[-1] if "_" in role else role
+
+
 def write(serving: ServingReport) -> None:
-    """``summary.json``, ``summary.md``, ``throughput.png``, ``throughput_vs_p99.png``, ``latency_breakdown.png``."""
+    """``summary.json``, ``summary.md`` and the plots: ``throughput.png``, ``throughput_vs_p99.png``,
+    ``latency_breakdown.png`` and ``cpu_split.png``."""
     folder = serving.folder
     (folder / "summary.json").write_text(json.dumps({**serving.meta, "variants": [plain(v) for v in serving.variants]},
                                                     indent=2) + "\n")
@@ -194,6 +250,38 @@ def write(serving: ServingReport) -> None:
     plot_throughput(serving.variants, folder / "throughput.png", title)
     bench_report.plot_throughput_latency(relabelled, folder / "throughput_vs_p99.png", title)
     bench_report.plot_latency_breakdown(relabelled, folder / "latency_breakdown.png", title)
+    if any(c.cpu for v in serving.variants for c in v.corpora):
+        plot_cpu_split(serving, folder / "cpu_split.png")
+
+
+def plot_cpu_split(serving: ServingReport, path: Path) -> None:
+    """One stacked bar per run: each role's share of the cores, with served / bound written beside it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = cpu_runs(serving)
+    roles = sorted({_role_label(role) for _, used, *_ in runs for role in used.shares} | {"idle"},
+                   key=lambda role: (role == "idle", role == "other", role != "onnx", role))
+    figure, axes = plt.subplots(figsize=(8.0, 0.32 * len(runs) + 1.6))
+    left = [0.0] * len(runs)
+    for role in roles:
+        values = [used.idle if role == "idle" else sum(v for r, v in used.shares.items() if _role_label(r) == role)
+                  for _, used, *_ in runs]
+        axes.barh(range(len(runs)), values, left=left, label=role, color="0.9" if role == "idle" else None)
+        left = [a + b for a, b in zip(left, values)]
+    for index, (*_, ratio) in enumerate(runs):
+        axes.text(1.01, index, f"{ratio:.2f}", va="center", fontsize=7)
+    axes.set_yticks(range(len(runs)), [label for label, *_ in runs], fontsize=7)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 1.08)
+    axes.set_xlabel("share of the machine's cores (right: served / in-process bound)")
+    axes.set_title("Who used the cores while serving", fontsize=10)
+    axes.legend(fontsize=7, ncol=len(roles), loc="upper center", bbox_to_anchor=(0.5, -0.12 - 1.0 / len(runs)))
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
 
 
 def plot_throughput(variants: Sequence[VariantResult], path: Path, title: str) -> None:

@@ -23,9 +23,9 @@ from client.bench_report import LevelResult
 from client.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, PROTOCOLS
 from client.errors import InputError
 from client.perf_analyzer import LoadLevel, PerfSettings
-from client.plan import RequestPlan
+from client.plan import DEFAULT_REQUEST_TEXTS, RequestPlan
 from client.results import Prediction
-from client.text_client import SORT_WINDOW, TextClient
+from client.text_client import IN_FLIGHT, SORT_WINDOW, TextClient
 from client.texts import InputTexts, parse_input, read_file, read_input
 from tritonize.cli_errors import debug_option, report
 from tritonize.errors import TritonizeError
@@ -159,8 +159,8 @@ def config(settings: Settings, name: str, json_: bool) -> None:
               help="Read texts from PATH (one per line; JSON Lines with --field or a .jsonl name); - is stdin.")
 @click.option("--field", metavar="NAME", help="Read JSON Lines and take this field of each record.")
 @click.option("--batch-size", "-b", type=click.IntRange(min=1),
-              help="Texts per request [default and maximum: the model's max_batch_size].")
-@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=2, show_default=True,
+              help=f"Texts per request [default: {DEFAULT_REQUEST_TEXTS}; maximum: the model's max_batch_size].")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=IN_FLIGHT, show_default=True,
               help="Requests in flight.")
 @click.option("--top-k", "-k", type=click.IntRange(min=1), help="Classes per text (per token for token models).")
 @click.option("--tokenizer", type=click.Path(exists=True, path_type=Path),

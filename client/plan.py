@@ -19,6 +19,12 @@ from tritonize.repo_format.tokenizer_encoding import TextEncoder
 #: Texts per request for models that do not batch (``max_batch_size: 0``): their leading dimension is not a
 #: batch to Triton, so the classification extension would rank the classes of all texts of a request together.
 UNBATCHED_TEXTS = 1
+#: Texts per request when none is given (capped at ``max_batch_size``). The server's dynamic batcher merges
+#: in-flight requests up to ``max_batch_size`` anyway; smaller requests let the tokenizer of one request run
+#: while the model computes another. On the 2-core CPU benchmark, 16 instead of 64 raised ``client predict
+#: --file`` from 163–169 to 188–189 texts/s on 10,000 short texts, 19 to 21 on 1,000 long ones (README,
+#: Performance).
+DEFAULT_REQUEST_TEXTS = 16
 #: Asks the classification extension for every element of a per-token output (it caps at the element count).
 ALL_CLASSES = 1 << 30
 
@@ -31,7 +37,8 @@ class RequestPlan:
 
     Attributes:
         interface: The model's tensors, from its config.
-        batch_size: Texts per request (at most the model's ``max_batch_size``).
+        batch_size: Texts per request (at most the model's ``max_batch_size``; default
+            :data:`DEFAULT_REQUEST_TEXTS`).
         top_k: Classes to return per text (per token for token outputs); ``None``: all classes per text, the
             best one per token.
         encoder: Client-side tokenizer, for models that take token tensors.
@@ -77,7 +84,7 @@ class RequestPlan:
         if top_k is not None and interface.score_output() is None:
             raise UnsupportedModel(f"Model '{name}' has no labelled output to rank classes of (no label file)")
         limit = interface.max_batch_size or UNBATCHED_TEXTS
-        size = min(batch_size, limit) if batch_size else limit
+        size = min(batch_size or DEFAULT_REQUEST_TEXTS, limit)
         if size < 1:
             raise UnsupportedModel(f"Batch size must be at least 1, not {batch_size}")
         return cls(interface=interface, batch_size=size, top_k=top_k, encoder=encoder)

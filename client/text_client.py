@@ -39,6 +39,8 @@ from tritonize.repo_format.tokenizer_encoding import TextEncoder
 POLL_INTERVAL_S = 0.25
 #: Texts sorted by length together, by default (see :meth:`TextClient.stream`).
 SORT_WINDOW = 4096
+#: Requests in flight by default for many texts: one being tokenized or computed while the next is sent.
+IN_FLIGHT = 2
 
 
 class TextClient:
@@ -179,7 +181,8 @@ class TextClient:
 
         Args:
             model: Model name; ``None`` picks the only text ensemble.
-            batch_size: Texts per request; capped at the model's ``max_batch_size`` (default: that maximum).
+            batch_size: Texts per request; capped at the model's ``max_batch_size`` (default:
+                :data:`~client.plan.DEFAULT_REQUEST_TEXTS`).
             top_k: Classes per text (per token for token outputs); default: all per text, the best per token.
             tokenizer: For models that take token tensors: a ``tokenizer.json``, a tokenizer model folder, or
                 a :class:`TextEncoder`.
@@ -191,13 +194,13 @@ class TextClient:
         return RequestPlan.build(self.interface(name), batch_size=batch_size, top_k=top_k, encoder=encoder)
 
     def predict(self, texts: Iterable[str], model: str | None = None, *, batch_size: int | None = None,
-                concurrency: int = 1, top_k: int | None = None, tokenizer: str | Path | TextEncoder | None = None,
-                sort_window: int = SORT_WINDOW) -> list[Prediction]:
+                concurrency: int = IN_FLIGHT, top_k: int | None = None,
+                tokenizer: str | Path | TextEncoder | None = None, sort_window: int = SORT_WINDOW) -> list[Prediction]:
         """Predict every text, in input order; see :meth:`plan` and :meth:`stream` for the options."""
         plan = self.plan(model, batch_size=batch_size, top_k=top_k, tokenizer=tokenizer)
         return list(self.stream(plan, list(texts), concurrency=concurrency, sort_window=sort_window))
 
-    def stream(self, plan: RequestPlan, texts: Sequence[str], concurrency: int = 1,
+    def stream(self, plan: RequestPlan, texts: Sequence[str], concurrency: int = IN_FLIGHT,
                on_batch: Callable[[int], None] | None = None,
                sort_window: int = SORT_WINDOW, positions: Sequence[int] | None = None) -> Iterator[Prediction]:
         """Send ``texts`` in batches with ``concurrency`` requests in flight; yield predictions in input order.
@@ -266,7 +269,7 @@ class TextClient:
     # Sparse embeddings -----------------------------------------------------------------------------------------
 
     def encode_sparse(self, texts: Iterable[str], model: str | None = None, *, batch_size: int | None = None,
-                      concurrency: int = 1, positions: Sequence[int] | None = None) -> list[SparseEmbedding]:
+                      concurrency: int = IN_FLIGHT, positions: Sequence[int] | None = None) -> list[SparseEmbedding]:
         """The sparse (SPLADE) embedding of every text, in input order: non-zero terms, highest weight first.
 
         ``positions`` are the texts' input positions (each embedding's ``index``; default 0, 1, …).
