@@ -31,9 +31,19 @@ def describe_machine() -> dict[str, object]:
     if cpuinfo.is_file():
         model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
                       if line.startswith("model name")), "")
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": model or platform.processor(), "cpus": cpus, "onnxruntime": onnxruntime.__version__,
+    return {"cpu": model or platform.processor(), "cpus": cpu_count(), "onnxruntime": onnxruntime.__version__,
             "python": platform.python_version(), "load_average": list(os.getloadavg())}
+
+
+def cpu_count() -> int:
+    """Cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def busy_cpu_seconds() -> float:
+    """Busy CPU seconds of all cores together since boot (``/proc/stat``: all but idle and iowait); 0 if unreadable."""
+    times = _cpu_times()
+    return (sum(times) - times[3] - times[4]) / os.sysconf("SC_CLK_TCK") if times else 0.0
 
 
 def _cpu_times() -> list[int] | None:

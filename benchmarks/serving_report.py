@@ -13,6 +13,7 @@ from benchmarks.inprocess import LayoutResult, ceiling
 from client import bench_report
 from client.bench_report import LevelResult
 from export.pipeline import ExportResult
+from tritonize.repo_format.names import ModelNames
 
 __all__ = ["BulkResult", "CorpusResult", "LevelResult", "ServingReport", "VariantResult", "markdown", "plain",
            "describe_split", "variant_result", "write"]
@@ -196,25 +197,23 @@ def describe_split(used: CpuSplit) -> str:
 
 
 def cpu_runs(serving: ServingReport) -> list[tuple[str, CpuSplit, float, float, float]]:
-    """Every run with its split: (label, split, model's share, model core-ms per text served / at the bound, ratio).
+    """Every run with its split: (label, split, model's share, model cost per text served / at the bound, ratio).
 
-    The model's share counts the stubs of the ensemble's steps other than the tokenizer; its bound cost per text is
-    every core's time over the in-process throughput the ratio is taken against.
+    The model's share counts the stubs of the ensemble's steps but the tokenizer; at the bound the model has every
+    core, so its cost per text there is the cores over the bound's throughput (the cores cancel in the ratio).
     """
     runs = []
     for v in serving.variants:
+        names = ModelNames(v.model)
         for c in v.corpora:
-            steps = f"{v.model}_"  # the ensemble's steps are named after it
             measured = [(f"c{r.concurrency}", used, r.throughput, c.ceiling.texts_per_s)
                         for r, used in zip(c.levels, c.cpu)]
             if c.bulk and c.bulk.cpu:
                 measured.append((f"bulk ({c.bulk.texts})", c.bulk.cpu, c.bulk.texts_per_s, c.bulk.bound.texts_per_s))
             for label, used, throughput, bound in measured:
-                share = sum(value for role, value in used.shares.items()
-                            if role.startswith(steps) and not role.endswith("_tokenizer"))
-                cores = serving.meta.get("cpus") or 1
-                runs.append((f"{v.variant} {c.corpus} {label}", used, share,
-                             share * cores * 1000 / throughput / (cores * 1000 / bound), throughput / bound))
+                share = used.share(f"{names.base}_") - used.shares.get(names.tokenizer, 0.0)
+                runs.append((f"{v.variant} {c.corpus} {label}", used, share, share * bound / throughput,
+                             throughput / bound))
     return runs
 
 

@@ -19,13 +19,27 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def process_state(pid: int) -> str | None:
-    """The state letter ``/proc/<pid>/stat`` gives (``R``, ``S``, ``Z`` …); ``None`` when there is no such process."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first); ``None``: no such process."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat[stat.rindex(")") + 2:][:1]
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter ``/proc/<pid>/stat`` gives (``R``, ``S``, ``Z`` …); ``None`` when there is no such process."""
+    fields = _stat_fields(pid)
+    return fields[0] if fields else None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of one process (all its threads); ``None`` when there is no such process."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15 of stat
 
 
 def exited(pid: int) -> bool:
