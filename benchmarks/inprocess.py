@@ -8,13 +8,13 @@ the ceiling a server can be held to; a run on length-sorted texts is the bound f
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.machine import cpu_count
 from tritonize.repo_format.names import ModelNames
 from tritonize.repo_format.tokenizer_encoding import TextEncoder
 from tritonize.repo_format.tokenizer_folder import load_tokenizer_model
@@ -33,7 +33,7 @@ def default_layouts(cores: int | None = None) -> tuple[tuple[int, int], ...]:
 
     On 2 cores: 1×1, 1×2 and 2×1.
     """
-    cores = cores or len(os.sched_getaffinity(0))
+    cores = cores or cpu_count()
     layouts = {(1, cores), (cores, 1), (1, 1)}
     layouts |= {(s, cores // s) for s in range(2, cores) if cores % s == 0}
     return tuple(sorted(layouts))

@@ -150,13 +150,19 @@ def corpus_cosines(result: ExportResult, reference: Path, texts: Sequence[str]) 
 
 def serve(server: LocalTriton, result: ExportResult, texts: Sequence[str], plan: Plan, folder: Path,
           on_level: Callable[[str, LoadLevel, report.LevelResult], None] | None = None,
-          ) -> tuple[list[report.LevelResult], list[cpu_split.CpuSplit]]:
-    """Sweep the variant's ensemble on a running local Triton with perf_analyzer; who used the cores per level."""
+          on_failure: Callable[[report.FailedLevel], None] | None = None,
+          ) -> tuple[list[report.LevelResult], list[cpu_split.CpuSplit], list[report.FailedLevel]]:
+    """Sweep the variant's ensemble on a running local Triton with perf_analyzer; who used the cores per level.
+
+    A level perf_analyzer fails on (its windows never agreed, a request timed out) is recorded and the sweep goes
+    on, so one noisy level does not cost the whole run.
+    """
     levels = [LoadLevel(concurrency=c) for c in plan.concurrency]
     url = server.http_url if plan.protocol == "http" else server.grpc_url
     settings = PerfSettings(url=url, protocol=plan.protocol, measurement_interval_ms=plan.measurement_interval_ms,
                             stability_percentage=plan.stability_percentage, max_trials=plan.max_trials)
     splits: list[cpu_split.CpuSplit] = []
+    failures: list[report.FailedLevel] = []
     last = [cpu_split.sample(server.pid or 0), time.perf_counter()]
 
     def measured(model: str, level: LoadLevel, level_result: report.LevelResult) -> None:
@@ -166,9 +172,15 @@ def serve(server: LocalTriton, result: ExportResult, texts: Sequence[str], plan:
         if on_level:
             on_level(model, level, level_result)
 
+    def failed(model: str, level: LoadLevel, error: Exception) -> None:
+        failures.append(report.FailedLevel(level.concurrency or 0, str(error)))
+        last[:] = cpu_split.sample(server.pid or 0), time.perf_counter()
+        if on_failure:
+            on_failure(failures[-1])
+
     with TextClient(url, plan.protocol) as client:
-        bench = run_bench(client, [result.names.ensemble], levels, settings, texts, None, folder, measured)
-    return list(bench.results), splits
+        bench = run_bench(client, [result.names.ensemble], levels, settings, texts, None, folder, measured, failed)
+    return list(bench.results), splits, failures
 
 
 def bulk(server: LocalTriton, result: ExportResult, texts: Sequence[str], plan: Plan,
@@ -210,10 +222,11 @@ def measure_corpus(server: LocalTriton, result: ExportResult, corpus_name: str, 
         say(f"    {point.label}: {point.texts_per_s:.0f} texts/s")
     best = inprocess.ceiling(points)
     say(f"  {corpus_name}: served, perf_analyzer at {', '.join(f'c{c}' for c in plan.concurrency)} …")
-    levels, splits = serve(server, result, texts, plan, folder / "perf_analyzer" / corpus_name,
-                           lambda _, level, r: say(
-        f"    {level.label}: {r.throughput:.0f} infer/s ({r.throughput / best.texts_per_s:.2f} of the ceiling), "
-        f"p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms"))
+    levels, splits, failed = serve(
+        server, result, texts, plan, folder / "perf_analyzer" / corpus_name,
+        lambda _, level, r: say(f"    {level.label}: {r.throughput:.0f} infer/s ({r.throughput / best.texts_per_s:.2f}"
+                                f" of the ceiling), p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms"),
+        lambda failure: say(f"    c{failure.concurrency}: not measured, {failure.reason}"))
     for level, used in zip(levels, splits):
         say(f"    c{level.concurrency} cores: {report.describe_split(used)}")
     bulk_result = None
@@ -227,7 +240,8 @@ def measure_corpus(server: LocalTriton, result: ExportResult, corpus_name: str, 
         bulk_result = report.BulkResult(count, seconds, bound, used)
         say(f"    {count / seconds:.0f} texts/s end to end; in-process bulk bound {bound.texts_per_s:.0f} texts/s "
             f"({bound.label}) → {bulk_result.ratio:.2f}; cores: {report.describe_split(used)}")
-    return report.CorpusResult(corpus_name, tuple(points), tuple(levels), bulk_result, busy, tuple(splits))
+    return report.CorpusResult(corpus_name, tuple(points), tuple(levels), bulk_result, busy, tuple(splits),
+                               tuple(failed))
 
 
 def run(plan: Plan, output_root: Path, say: Callable[[str], None] = lambda _: None) -> report.ServingReport:

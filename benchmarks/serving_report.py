@@ -15,8 +15,8 @@ from client.bench_report import LevelResult
 from export.pipeline import ExportResult
 from tritonize.repo_format.names import ModelNames
 
-__all__ = ["BulkResult", "CorpusResult", "LevelResult", "ServingReport", "VariantResult", "markdown", "plain",
-           "describe_split", "variant_result", "write"]
+__all__ = ["BulkResult", "CorpusResult", "FailedLevel", "LevelResult", "ServingReport", "VariantResult", "markdown",
+           "plain", "describe_split", "variant_result", "write"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,14 @@ class BulkResult:
 
 
 @dataclass(frozen=True)
+class FailedLevel:
+    """A load level perf_analyzer could not measure (unstable windows, timeouts), and its own reason."""
+
+    concurrency: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class CorpusResult:
     """One variant on one corpus.
 
@@ -57,6 +65,7 @@ class CorpusResult:
         bulk: The bulk run, when measured.
         cpu_busy_before: Share of the CPUs other processes used just before measuring (noise indicator).
         cpu: Who used the cores at each level, in the order of ``levels``.
+        failed: Levels perf_analyzer failed on; they are not in ``levels``.
     """
 
     corpus: str
@@ -65,6 +74,7 @@ class CorpusResult:
     bulk: BulkResult | None
     cpu_busy_before: float
     cpu: tuple[CpuSplit, ...] = ()
+    failed: tuple[FailedLevel, ...] = ()
 
     @property
     def ceiling(self) -> LayoutResult:
@@ -132,7 +142,7 @@ def variant_result(variant: str, export: ExportResult, corpora: Sequence[CorpusR
 def markdown(serving: ServingReport) -> str:
     """The summary (every number as a ratio to the ceiling), then served levels with their split, then layouts."""
     meta = serving.meta
-    concurrencies = sorted({r.concurrency for v in serving.variants for c in v.corpora for r in c.levels})
+    concurrencies = sorted({r.concurrency for v in serving.variants for c in v.corpora for r in (*c.levels, *c.failed)})
     fp32 = {c.corpus: c for v in serving.variants if v.variant == "fp32" for c in v.corpora}
     lines = [
         "# CPU serving benchmark",
@@ -149,15 +159,19 @@ def markdown(serving: ServingReport) -> str:
             cells = []
             for concurrency in concurrencies:
                 level = c.level(concurrency)
-                cells.append(f"{level.throughput:.0f} ({c.ratio(level):.2f})" if level else "–")
+                failed = "failed¹" if any(f.concurrency == concurrency for f in c.failed) else "–"
+                cells.append(f"{level.throughput:.0f} ({c.ratio(level):.2f})" if level else failed)
             bulk = f"{c.bulk.texts_per_s:.0f} ({c.bulk.ratio:.2f} of {c.bulk.bound.texts_per_s:.0f})" \
                 if c.bulk else "–"
             base = fp32.get(c.corpus)
-            versus = f"{c.top.throughput / base.top.throughput:.2f}" if base and c.levels else "–"
+            versus = f"{c.top.throughput / base.top.throughput:.2f}" if base and c.levels and base.levels else "–"
             lines.append(f"| {v.variant} | {c.corpus} | {c.ceiling.texts_per_s:.0f} ({c.ceiling.label}) | "
                          + " | ".join(cells) + f" | {bulk} | {versus} | {c.cpu_busy_before:.0%} |")
     lines += ["", "Served cells: infer/s (served / ceiling). Bulk: `client predict --file … --jsonl` end to end "
               "(served / the in-process bulk bound on the same texts, sorted by length).", ""]
+    lines += [f"¹ {v.variant} {c.corpus} c{f.concurrency}: {f.reason}" for v in serving.variants for c in v.corpora
+              for f in c.failed]
+    lines += [""] if lines[-1] else []
     lines += ["| variant | corpus | concurrency | infer/s | p50 ms | p99 ms | p99 / p50 | "
               "steps: queue / compute ms (mean batch) | rest ms |", "|---|---|---:|---:|---:|---:|---:|---|---:|"]
     for v in serving.variants:

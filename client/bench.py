@@ -11,7 +11,7 @@ import numpy as np
 
 from client import bench_report
 from client.corpus import corpus
-from client.errors import UsageProblem
+from client.errors import PerfAnalyzerError, UsageProblem
 from client.perf_analyzer import LoadLevel, PerfSettings, sweep, tensor_input_data, text_input_data
 from client.server_stats import stage_times
 from client.text_client import TextClient
@@ -78,8 +78,13 @@ def input_data(client: TextClient, model: str, texts: Sequence[str], tokenizer: 
 
 def run_bench(client: TextClient, models: Sequence[str], levels: Sequence[LoadLevel], settings: PerfSettings,
               texts: Sequence[str] | None, tokenizer: Path | None, output_root: Path,
-              on_level: Callable[[str, LoadLevel, bench_report.LevelResult], None] | None = None) -> BenchResult:
-    """Measure each model at each level and write CSV, JSON, markdown and both plots into a new folder."""
+              on_level: Callable[[str, LoadLevel, bench_report.LevelResult], None] | None = None,
+              on_failure: Callable[[str, LoadLevel, PerfAnalyzerError], None] | None = None) -> BenchResult:
+    """Measure each model at each level and write CSV, JSON, markdown and both plots into a new folder.
+
+    A level perf_analyzer fails on goes to ``on_failure`` and is left out (see :func:`client.perf_analyzer.sweep`);
+    without it the first failure raises :class:`PerfAnalyzerError`.
+    """
     texts = list(texts) if texts else corpus(512)
     # Every model's input first: a missing model or tokenizer fails before anything is measured or written.
     inputs = {model: input_data(client, model, texts, tokenizer) for model in models}
@@ -101,8 +106,18 @@ def run_bench(client: TextClient, models: Sequence[str], levels: Sequence[LoadLe
             if on_level:
                 on_level(model, level, result)
 
-        for row in sweep(model, levels, settings, data, folder / "raw", on_level=report):
+        def failed(level: LoadLevel, error: PerfAnalyzerError, model: str = model, stages: list[str] = stages,
+                   counters: dict = counters) -> None:
+            counters["before"] = client.counters(stages)  # the next level's steps start after the failed one
+            if on_failure:
+                on_failure(model, level, error)
+
+        for row in sweep(model, levels, settings, data, folder / "raw", on_level=report,
+                         on_failure=failed if on_failure else None):
             raw_rows.append((model, row))
+    if not results:
+        raise PerfAnalyzerError(f"perf_analyzer failed at every level ({', '.join(level.label for level in levels)}); "
+                                "nothing was measured")
     words = float(np.median([len(t.split()) for t in texts]))
     title = f"{', '.join(models)} · {settings.protocol} · batch {settings.batch_size}"
     bench_report.write_csv(raw_rows, folder / "perf_analyzer.csv")

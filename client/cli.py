@@ -21,7 +21,7 @@ from client import bench_report, output
 from client.bench import DEFAULT_CONCURRENCY
 from client.bench_report import LevelResult
 from client.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, PROTOCOLS
-from client.errors import InputError
+from client.errors import InputError, PerfAnalyzerError
 from client.perf_analyzer import LoadLevel, PerfSettings
 from client.plan import DEFAULT_REQUEST_TEXTS, RequestPlan
 from client.results import Prediction
@@ -166,7 +166,7 @@ def config(settings: Settings, name: str, json_: bool) -> None:
 @click.option("--tokenizer", type=click.Path(exists=True, path_type=Path),
               help="Tokenize on the client for models taking token tensors: a tokenizer.json or NAME_tokenizer folder.")
 @click.option("--sort/--no-sort", default=True, show_default=True,
-              help="Batch texts of similar length together (less padding); output order is unchanged.")
+              help="Batch texts of similar token counts together (less padding); output order is unchanged.")
 @click.option("--json", "json_", is_flag=True, help="Print one JSON array of records.")
 @click.option("--jsonl", is_flag=True, help="Stream one JSON record per text, with full vectors.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -379,10 +379,20 @@ def bench(settings: Settings, models: tuple[str, ...], model: str | None, compar
             click.echo(f"{name} {level.label}: {result.throughput:.1f} infer/s, p50 {result.p50_ms:.1f} ms, "
                        f"p99 {result.p99_ms:.1f} ms", err=True)
 
+    failures: list[PerfAnalyzerError] = []
+
+    def failed(name: str, level: LoadLevel, error: PerfAnalyzerError) -> None:
+        failures.append(error)
+        click.echo(f"{error} — going on with the next level", err=True)
+
     if not quiet:
         click.echo(f"Measuring {', '.join(names)} at {', '.join(level.label for level in levels)} "
                    f"over {endpoint.protocol} with perf_analyzer …", err=True)
-    result = run_bench(client, names, levels, perf, texts, tokenizer, output_dir, on_level=progress)
+    result = run_bench(client, names, levels, perf, texts, tokenizer, output_dir, on_level=progress,
+                       on_failure=failed)
     if not quiet:
         click.echo(bench_report.markdown_table(result.results))
     click.echo(str(result.folder))
+    if failures:
+        raise PerfAnalyzerError(f"{len(failures)} of {len(names) * len(levels)} levels failed (the others are in "
+                                f"{result.folder}); first: {failures[0]}")

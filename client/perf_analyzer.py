@@ -155,15 +155,36 @@ def read_csv(path: Path) -> list[dict[str, float]]:
 
 
 def sweep(model: str, levels: Sequence[LoadLevel], settings: PerfSettings, input_data: dict, workdir: Path,
-          on_level: Callable[[LoadLevel, dict[str, float]], None] | None = None) -> list[dict[str, float]]:
-    """Run every level in order, calling ``on_level`` after each; rows come back in level order."""
+          on_level: Callable[[LoadLevel, dict[str, float]], None] | None = None,
+          on_failure: Callable[[LoadLevel, PerfAnalyzerError], None] | None = None) -> list[dict[str, float]]:
+    """Run every level in order, calling ``on_level`` after each; rows come back in level order.
+
+    Args:
+        model: The model measured.
+        levels: Load levels, in the order to run them.
+        settings: perf_analyzer's URL, protocol and windows.
+        input_data: perf_analyzer ``--input-data`` JSON, written into ``workdir``.
+        workdir: Where the input and each level's CSV go.
+        on_level: Called with each measured level and its CSV row.
+        on_failure: Called with a level perf_analyzer failed on (unstable windows, a timeout), which is then left
+            out and the sweep goes on; without it the first failure ends the sweep.
+
+    Raises:
+        PerfAnalyzerError: perf_analyzer is missing, or a level failed and no ``on_failure`` was given.
+    """
     binary = find_perf_analyzer()
     workdir.mkdir(parents=True, exist_ok=True)
     data_path = workdir / f"{model}-input.json"
     data_path.write_text(json.dumps(input_data))
     rows = []
     for level in levels:
-        row = run_level(model, level, settings, data_path, workdir / f"{model}-{level.label}.csv", binary)
+        try:
+            row = run_level(model, level, settings, data_path, workdir / f"{model}-{level.label}.csv", binary)
+        except PerfAnalyzerError as error:
+            if on_failure is None:
+                raise
+            on_failure(level, error)
+            continue
         row.setdefault("Concurrency", float(level.concurrency or 0))
         if level.request_rate is not None:
             row["Request Rate"] = level.request_rate

@@ -13,9 +13,9 @@ from typing import Any
 from tritonclient.grpc import model_config_pb2 as mc
 
 from client import rerank as reranking
-from client import sparse
+from client import sparse, token_lengths
 from client.batching import ordered_map, restore_order, sorted_batches
-from client.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, Connection, Endpoint
+from client.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, Connection, Endpoint, RequestedOutput
 from client.errors import (
     ClientError,
     InputError,
@@ -37,7 +37,7 @@ from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
 #: Seconds between checks while waiting for readiness.
 POLL_INTERVAL_S = 0.25
-#: Texts sorted by length together, by default (see :meth:`TextClient.stream`).
+#: Texts sorted by token count together, by default (see :meth:`TextClient.stream`).
 SORT_WINDOW = 4096
 #: Requests in flight by default for many texts: one being tokenized or computed while the next is sent.
 IN_FLIGHT = 2
@@ -63,6 +63,7 @@ class TextClient:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
+        self._tokenizer_steps: dict[str, token_lengths.TokenizerStep | None] = {}
 
     @property
     def url(self) -> str:
@@ -210,9 +211,9 @@ class TextClient:
             texts: The texts.
             concurrency: Requests in flight at once (each on its own thread and connection).
             on_batch: Called with the number of texts of each batch once its predictions are in.
-            sort_window: Batch texts of similar length together within windows of this many texts (less
-                padding: about twice the throughput on mixed lengths); predictions still come in input order,
-                a window at a time. 0 sends texts in input order.
+            sort_window: Batch texts of similar token counts (:meth:`token_lengths`) together within windows of
+                this many texts (less padding: about twice the throughput on mixed lengths); predictions still come
+                in input order, a window at a time. 0 sends texts in input order.
             positions: Where each text came from (e.g. its line), used as the predictions' ``index`` and in
                 error messages; default ``0, 1, 2, ...``.
 
@@ -231,8 +232,10 @@ class TextClient:
             listed = ", ".join(map(str, blank[:10])) + (", …" if len(blank) > 10 else "")
             raise InputError(f"Blank text{'s' if len(blank) > 1 else ''} at index {listed}: "
                              "the tokenizer model refuses empty texts")
-        batches = sorted_batches([len(text) for text in texts], plan.batch_size, sort_window)
         pool = self._executor(concurrency) if concurrency > 1 else None
+        sorting = sort_window > 0 and len(texts) > plan.batch_size
+        lengths = self.token_lengths(plan, texts, concurrency) if sorting else [len(text) for text in texts]
+        batches = sorted_batches(lengths, plan.batch_size, sort_window)
 
         def send(indices: list[int]) -> list[tuple[int, Prediction]]:
             predictions = self._send(plan, indices, [texts[i] for i in indices], [where[i] for i in indices])
@@ -246,6 +249,41 @@ class TextClient:
 
         for prediction in restore_order(reported(ordered_map(send, batches, concurrency, pool))):
             yield prediction if positions is None else replace(prediction, index=where[prediction.index])
+
+    def token_lengths(self, plan: RequestPlan, texts: Sequence[str], concurrency: int = IN_FLIGHT) -> list[int]:
+        """Each text's tokens as the model's tokenizer counts them, to sort by (see :mod:`client.token_lengths`).
+
+        From the plan's client-side encoder, else from the text ensemble's tokenizer step (asked for attention
+        masks only, ``concurrency`` requests in flight), else characters. A text the tokenizer refuses counts its
+        characters: the prediction request reports it, with the ensemble's own message.
+        """
+        if plan.encoder is not None:
+            return [len(encoding.ids) for encoding in plan.encoder.tokenizer.encode_batch(list(texts))]
+        step = self._tokenizer_step(plan.model)
+        if step is None:
+            return [len(text) for text in texts]
+        chunks = [list(range(start, min(start + step.max_batch_size, len(texts))))
+                  for start in range(0, len(texts), step.max_batch_size)]
+        array_of = plan.inputs  # the text tensor as the ensemble takes it, which it hands to the step unchanged
+
+        def count(indices: list[int]) -> list[int]:
+            chunk = [texts[i] for i in indices]
+            (_, datatype, array), = array_of(chunk)
+            try:
+                answer = self.connection().infer(step.model, [(step.text_input, datatype, array)],
+                                                 [RequestedOutput(token_lengths.MASK_OUTPUT)])
+            except ServerRejected:
+                return [len(text) for text in chunk]
+            return token_lengths.mask_lengths(answer[token_lengths.MASK_OUTPUT])
+
+        pool = self._executor(concurrency) if concurrency > 1 else None
+        return [n for counted in ordered_map(count, chunks, concurrency, pool) for n in counted]
+
+    def _tokenizer_step(self, model: str) -> token_lengths.TokenizerStep | None:
+        """The tokenizer step of text ensemble ``model`` (cached: configs do not change while it is loaded)."""
+        if model not in self._tokenizer_steps:
+            self._tokenizer_steps[model] = token_lengths.tokenizer_step(self.model_config(model), self.model_config)
+        return self._tokenizer_steps[model]
 
     def _executor(self, workers: int) -> ThreadPoolExecutor:
         """A pool of ``workers`` threads, kept between calls so that their connections are reused."""

@@ -10,10 +10,11 @@ import pytest
 from tritonclient.grpc import model_config_pb2 as mc
 
 import client
-from client import TextClient
+from client import TextClient, token_lengths
 from client.errors import InputError, ModelNotFound, ServerUnreachable
 from server.local import LocalTriton
 from tritonize.repo_format.tokenizer_encoding import TextEncoder
+from tritonize.repo_format.tokenizer_folder import load_tokenizer_model
 
 pytestmark = pytest.mark.server
 
@@ -78,6 +79,29 @@ def test_client_side_tokenization_matches_the_ensemble(triton_client: TextClient
         tensors = triton_client.predict(TEXTS[:5], model="tiny_emb_onnx", tokenizer=tokenizer)
         for one, other in zip(ensemble, tensors):
             np.testing.assert_allclose(one.outputs["embeddings"], other.outputs["embeddings"], atol=1e-5)
+
+
+def test_texts_are_sorted_by_the_served_tokenizers_counts(triton_client: TextClient, tiny_repository: Path) -> None:
+    texts = ["a b c d e f g h", "tokenization truncated", "yes", "sentence 4 more more more more", "x"]
+    encoder = load_tokenizer_model(tiny_repository / "tiny_emb_tokenizer")
+    tokens = [len(encoding.ids) for encoding in encoder.tokenizer.encode_batch(texts)]
+    assert np.argsort(tokens, kind="stable").tolist() != np.argsort([len(t) for t in texts], kind="stable").tolist()
+    ensemble = triton_client.plan("tiny_emb")
+    assert triton_client.token_lengths(ensemble, texts * 30) == tokens * 30  # in chunks of max_batch_size
+    assert triton_client.token_lengths(triton_client.plan("tiny_emb_onnx", tokenizer=encoder), texts) == tokens
+    predictions = triton_client.predict(texts * 30, model="tiny_emb", batch_size=4)
+    assert [p.text for p in predictions] == texts * 30
+
+
+def test_a_tokenizer_step_is_the_one_fed_by_the_text_that_returns_masks(triton_client: TextClient) -> None:
+    config_of = triton_client.model_config
+    assert token_lengths.tokenizer_step(config_of("tiny_emb"), config_of) == token_lengths.TokenizerStep(
+        "tiny_emb_tokenizer", "TEXT", 16)
+    assert token_lengths.tokenizer_step(config_of("tiny_emb_onnx"), config_of) is None  # not an ensemble
+    without_masks = mc.ModelConfig()
+    without_masks.CopyFrom(config_of("tiny_emb_tokenizer"))
+    del without_masks.output[:]
+    assert token_lengths.tokenizer_step(config_of("tiny_emb"), lambda _: without_masks) is None
 
 
 def test_errors_are_domain_errors(triton_client: TextClient) -> None:

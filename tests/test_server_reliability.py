@@ -17,6 +17,8 @@ from tritonclient.grpc import model_config_pb2 as mc
 from tritonclient.utils import InferenceServerException
 
 from client.connection import Connection, Endpoint
+from client.errors import PerfAnalyzerError
+from client.perf_analyzer import LoadLevel, PerfSettings, sweep, tensor_input_data
 from export.settings import QueuePolicy
 from export.triton_config import queue_policy
 from server import health
@@ -27,6 +29,10 @@ from tritonize.processes import process_state
 
 #: Seconds within which a model whose stub died must serve again.
 HEAL_WINDOW_S = 10.0
+
+#: Seconds a light client retrying refused requests gets to collect its answers from the overloaded slow model
+#: (a slot frees every 0.2 s; seven clients race for it, more slowly on a busy machine).
+LIGHT_CLIENT_BUDGET_S = 30.0
 
 #: A Python model that takes 0.2 s per batch of one: easy to overload.
 SLOW_MODEL = '''
@@ -198,7 +204,8 @@ def test_an_overloaded_model_refuses_at_once_while_a_light_client_gets_answers(s
                 for _ in range(20):
                     grpc.infer("slow", [value])
         light, answers, light_refusals = hammer(), 0, []
-        for _ in range(300):  # one request at a time: a retry a few ms after each refusal gets in
+        deadline = time.monotonic() + LIGHT_CLIENT_BUDGET_S
+        while time.monotonic() < deadline:  # one request at a time: a retry a few ms after each refusal gets in
             try:
                 light()
                 answers += 1
@@ -212,6 +219,20 @@ def test_an_overloaded_model_refuses_at_once_while_a_light_client_gets_answers(s
     assert refusals and all("Exceeds maximum queue size" in message for message in refusals)
     assert sum(load.done.values()) > 0
     assert refused.value.status() == "StatusCode.UNAVAILABLE"
+
+
+def test_a_sweep_records_a_level_perf_analyzer_fails_on_and_goes_on(server: LocalTriton, tmp_path: Path) -> None:
+    settings = PerfSettings(url=server.http_url, measurement_interval_ms=1000,
+                            stability_percentage=900, max_trials=4)
+    data = tensor_input_data([{"X": np.ones((1, 1), dtype=np.float32)}])
+    levels = [LoadLevel(concurrency=1), LoadLevel(concurrency=8), LoadLevel(concurrency=2)]
+    failures: list[tuple[LoadLevel, PerfAnalyzerError]] = []
+    rows = sweep("slow", levels, settings, data, tmp_path, on_failure=lambda *failure: failures.append(failure))
+    assert [row["Concurrency"] for row in rows] == [1.0, 2.0]  # c8 overflows one instance and two queue slots
+    assert [level for level, _ in failures] == [levels[1]]
+    assert "at c8" in str(failures[0][1]) and "queue" in str(failures[0][1]).lower()
+    with pytest.raises(PerfAnalyzerError, match="at c8"):
+        sweep("slow", levels[1:2], settings, data, tmp_path)
 
 
 @pytest.fixture(scope="module")
