@@ -80,11 +80,11 @@ def test_instance_kind_and_warmup() -> None:
 
 
 def test_defaults_follow_the_instance_kind() -> None:
-    """CPU exports get the tuned CPU defaults (short queue delay, two single-threaded instances); GPU keeps its."""
+    """CPU exports get the tuned CPU defaults (short queue delay, three single-threaded instances); GPU keeps its."""
     gpu = artifact_config(NAMES, "onnx", SIGNATURE, ExportSettings(instance_kind="gpu"), False)
     cpu = artifact_config(NAMES, "onnx", SIGNATURE, ExportSettings(instance_kind="cpu"), False)
     assert (gpu.dynamic_batching.max_queue_delay_microseconds, gpu.instance_group[0].count) == (2000, 1)
-    assert (cpu.dynamic_batching.max_queue_delay_microseconds, cpu.instance_group[0].count) == (500, 2)
+    assert (cpu.dynamic_batching.max_queue_delay_microseconds, cpu.instance_group[0].count) == (500, 3)
     assert ExportSettings(instance_kind="cpu", batching=BatchingSettings(max_queue_delay_us=7)).batching == \
         BatchingSettings(max_queue_delay_us=7)
     assert dict(cpu.parameters) == {"intra_op_thread_count": mc.ModelParameter(string_value="1")}
