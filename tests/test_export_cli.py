@@ -153,7 +153,7 @@ def test_repository_from_environment(tiny_models: dict[str, Path], tmp_path: Pat
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    (["--instance-kind", "cpu"], (500, 2, "8")),
+    (["--instance-kind", "cpu"], (500, 3, "8")),
     (["--instance-kind", "gpu"], (2000, 1, "16")),
     (["--instance-kind", "cpu", "--max-queue-delay-us", "0", "--instance-count", "1", "--pad-to-multiple-of", "4"],
      (0, 1, "4")),
