@@ -8,6 +8,7 @@ tokenizer, Triton's front end and ensemble scheduler, and the load generator on 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 from benchmarks.machine import busy_cpu_seconds, cpu_count
@@ -73,3 +74,18 @@ def split(before: CpuSample, after: CpuSample, wall_s: float) -> CpuSplit:
     busy = min(1.0, max(0.0, after.machine - before.machine) / capacity)
     shares[OTHER] = max(0.0, busy - sum(shares.values()))
     return CpuSplit(shares, max(0.0, 1.0 - sum(shares.values())))
+
+
+class Meter:
+    """Splits of consecutive stretches of time: each :meth:`lap` covers the time since the previous one."""
+
+    def __init__(self, server_pid: int) -> None:
+        self._pid = server_pid
+        self._last, self._at = sample(server_pid), time.perf_counter()
+
+    def lap(self) -> CpuSplit:
+        """Who used the cores since the previous lap (or since the meter was made)."""
+        now, at = sample(self._pid), time.perf_counter()
+        used = split(self._last, now, at - self._at)
+        self._last, self._at = now, at
+        return used

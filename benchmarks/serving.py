@@ -163,18 +163,16 @@ def serve(server: LocalTriton, result: ExportResult, texts: Sequence[str], plan:
                             stability_percentage=plan.stability_percentage, max_trials=plan.max_trials)
     splits: list[cpu_split.CpuSplit] = []
     failures: list[report.FailedLevel] = []
-    last = [cpu_split.sample(server.pid or 0), time.perf_counter()]
+    meter = cpu_split.Meter(server.pid or 0)
 
     def measured(model: str, level: LoadLevel, level_result: report.LevelResult) -> None:
-        now = cpu_split.sample(server.pid or 0), time.perf_counter()
-        splits.append(cpu_split.split(last[0], now[0], now[1] - last[1]))
-        last[:] = now
+        splits.append(meter.lap())
         if on_level:
             on_level(model, level, level_result)
 
     def failed(model: str, level: LoadLevel, error: Exception) -> None:
         failures.append(report.FailedLevel(level.concurrency or 0, str(error)))
-        last[:] = cpu_split.sample(server.pid or 0), time.perf_counter()
+        meter.lap()  # the next level's split starts after the failed one
         if on_failure:
             on_failure(failures[-1])
 
@@ -196,11 +194,11 @@ def bulk(server: LocalTriton, result: ExportResult, texts: Sequence[str], plan: 
     url = server.http_url if plan.protocol == "http" else server.grpc_url
     command = [sys.executable, "-m", "client", "--url", url, "--protocol", plan.protocol, "predict",
                "--model", result.names.ensemble, "--file", str(source), "--jsonl"]
-    before, start = cpu_split.sample(server.pid or 0), time.perf_counter()
+    meter, start = cpu_split.Meter(server.pid or 0), time.perf_counter()
     with target.open("w") as out:
         finished = subprocess.run(command, stdout=out, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - start
-    used = cpu_split.split(before, cpu_split.sample(server.pid or 0), seconds)
+    used = meter.lap()
     records = sum(1 for _ in target.open())
     if finished.returncode != 0 or records != len(texts):
         raise RuntimeError(f"client predict failed ({records} of {len(texts)} records): {finished.stderr.strip()}")

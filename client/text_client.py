@@ -266,11 +266,10 @@ class TextClient:
             return [len(text) for text in texts]
         chunks = [list(range(start, min(start + step.max_batch_size, len(texts))))
                   for start in range(0, len(texts), step.max_batch_size)]
-        array_of = plan.inputs  # the text tensor as the ensemble takes it, which it hands to the step unchanged
 
         def count(indices: list[int]) -> list[int]:
             chunk = [texts[i] for i in indices]
-            (_, datatype, array), = array_of(chunk)
+            (_, datatype, array), = plan.inputs(chunk)  # the ensemble's text tensor, handed to the step unchanged
             try:
                 answer = self.connection().infer(step.model, [(step.text_input, datatype, array)],
                                                  [RequestedOutput(token_lengths.MASK_OUTPUT)])

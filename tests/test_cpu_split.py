@@ -41,3 +41,5 @@ def test_split_of_a_gone_server_counts_only_the_machine() -> None:
     used = cpu_split.split(before, cpu_split.sample(2**22 + 1), 0.5)
     assert set(used.shares) == {cpu_split.TRITON, cpu_split.LOAD_GENERATOR, cpu_split.OTHER}
     assert 0.0 <= used.idle <= 1.0
+    meter = cpu_split.Meter(2**22 + 1)
+    assert set(meter.lap().shares) == set(meter.lap().shares) == set(used.shares)  # each lap from the last
