@@ -105,11 +105,6 @@ def test_the_readme_opens_with_the_two_commands() -> None:
     assert shell_commands(first_block(README.read_text()).join(("```bash\n", "```"))) == ["make demo", "make test"]
 
 
-@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_every_documentation_file_exists(doc: Path) -> None:
-    assert doc.is_file()
-
-
 def test_the_docs_have_commands_to_check() -> None:
     assert len(OURS) > 40
     assert {doc for doc, _ in OURS} >= {"README.md", "docs/export.md", "docs/client.md", "docs/tasks.md"}
