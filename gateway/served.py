@@ -33,8 +33,8 @@ class ServedModels:
             Unavailable: Triton cannot be reached.
         """
         async with self._lock:
-            self._read_at = time.monotonic()
             self.models = build_catalog(await self.engine.ready_configs())
+            self._read_at = time.monotonic()  # after success only: while Triton is down every request asks it
         return self.models
 
     async def get(self, name: str) -> ServedModel:
