@@ -7,6 +7,9 @@ Vectors equal the ensemble's own answers and ``SentenceTransformer.encode``; rer
 from __future__ import annotations
 
 import base64
+import signal
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,8 +28,10 @@ from gateway.settings import API_KEYS_ENV
 from server.local import LocalTriton
 from server.ports import free_ports
 from tests.conftest import export_into
+from tests.server_support import children
 from tests.tiny_families import FAMILIES, make_family
 from tests.tiny_models import make_bert, make_cross_encoder
+from tritonize.processes import wait_exited
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(900)]
 
@@ -275,3 +280,31 @@ def test_triton_down_is_503(tmp_path: Path) -> None:
                      "Triton")
         assert_error(httpx.get(f"{process.url}/health"), 503, "not ready")
         assert httpx.get(f"{process.url}/health/live").status_code == 200
+
+
+def test_python_m_server_starts_the_gateway_beside_triton(repository: Path) -> None:
+    http, grpc, metrics, port = free_ports(4)
+    process = subprocess.Popen([sys.executable, "-m", "server", "--repository", str(repository), "--http-port",
+                                str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics),
+                                "--gateway-port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        banner = []
+        for line in process.stdout:
+            banner.append(line)
+            if line.startswith("  Gateway"):
+                break
+        assert f"Gateway  http://127.0.0.1:{port}/v1" in "".join(banner), "".join(banner)
+        gateway_pids = [pid for pid in children(process.pid)
+                        if "gateway" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")]
+        assert len(gateway_pids) == 1
+        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
+        assert len(client.embeddings.create(model="emb", input=TEXTS).data) == len(TEXTS)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert wait_exited(gateway_pids, 5) == []
