@@ -57,11 +57,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     return app
 
 
+#: Extra headers per status: the auth scheme with a 401, a retry hint with a 503 (Triton overloaded or down).
+_ERROR_HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}
+
+
 async def _gateway_error(request: Request, error: GatewayError) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
     response = json_response(error.body(), error.status)
-    if headers:
-        response.headers.update(headers)
+    response.headers.update(_ERROR_HEADERS.get(error.status, {}))
     return response
 
 

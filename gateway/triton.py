@@ -39,9 +39,9 @@ READY = "READY"
 def gateway_error(error: InferenceServerException) -> GatewayError:
     """The gateway error for a Triton failure: its gRPC status decides the HTTP status."""
     status = str(error.status() or "")
-    message = (error.message() or str(error)).strip().splitlines()[0] if (error.message() or str(error)) else status
+    lines = (error.message() or str(error) or status).strip().splitlines()
     kind = _STATUS_ERRORS.get(status, UpstreamError)
-    return kind(f"Triton: {message}")
+    return kind(f"Triton: {lines[0] if lines else status}")  # the first line: Python-backend tracebacks follow it
 
 
 def chunks(count: int, size: int) -> list[slice]:

@@ -271,6 +271,7 @@ def test_triton_refusal_is_503(gateway: str) -> None:
     refused = httpx.post(f"{gateway}/v1/embeddings", json={"model": "strict", "input": TEXTS * 20})
     assert_error(refused, 503, "Exceeds maximum queue size")
     assert refused.json()["error"]["type"] == "server_error"
+    assert refused.headers["retry-after"] == "1"
 
 
 def test_triton_down_is_503(tmp_path: Path) -> None:
