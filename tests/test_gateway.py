@@ -248,6 +248,9 @@ def test_api_keys_from_env_and_file_and_usage_counted_by_the_tokenizer_step(
         client = openai.OpenAI(base_url=f"{keyed}/v1", api_key=key, max_retries=0)
         response = client.embeddings.create(model="emb", input=TEXTS)
         assert response.usage.prompt_tokens == tokens(folders["emb"], TEXTS)
+    prompted = openai.OpenAI(base_url=f"{keyed}/v1", api_key="env-key", max_retries=0).embeddings.create(
+        model="pr:passage", input=TEXTS)
+    assert prompted.usage.prompt_tokens == tokens(folders["pr"], TEXTS, PROMPTED.prompts["passage"])
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=f"{keyed}/v1", api_key="wrong", max_retries=0).embeddings.create(model="emb",
                                                                                                input="hi")
