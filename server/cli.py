@@ -43,10 +43,13 @@ _FLAGS = ServerFlags()
               help="Keep Triton's log in this file [default: a temporary file, removed at exit].")
 @click.option("--cpu-only", is_flag=True, help="Run every instance on CPU even when a GPU is visible.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors and warnings (no banner, no notes).")
+@click.option("--gateway-port", type=click.IntRange(1, 65535),
+              help="Also serve the OpenAI-compatible embeddings/rerank gateway on this port (loopback; needs the "
+                   "'gateway' extra; see docs/gateway.md).")
 @debug_option("Show stack traces and Triton's full error messages; Triton logs verbosely (see --log-file).")
 def main(repository: Path, http_port: int, grpc_port: int, metrics_port: int, model_control_mode: str,
          poll_secs: int, ready_timeout: float, explain: bool, log_file: Path | None, cpu_only: bool, quiet: bool,
-         debug: bool) -> None:
+         debug: bool, gateway_port: int | None = None) -> None:
     """Serve a Triton model repository with the real Triton Inference Server 2.51, locally, on CPU.
 
     The repository is served unchanged: models whose backend the bundled server lacks (ONNX Runtime,
@@ -62,6 +65,7 @@ def main(repository: Path, http_port: int, grpc_port: int, metrics_port: int, mo
         model_control_mode=model_control_mode, repository_poll_secs=poll_secs, ready_timeout=ready_timeout,
         log_path=log_file, log_verbose=1 if debug else 0, gpu_count=0 if cpu_only else None,
     )
+    gateway = None
     try:
         if explain:
             click.echo(server.explain())
@@ -72,18 +76,28 @@ def main(repository: Path, http_port: int, grpc_port: int, metrics_port: int, mo
                 models = server.translations  # a missing repository fails here, before anything is printed
                 say(f"Starting Triton on {server.repository} ({len(models)} models) …", err=True)
                 server.start()
+                if gateway_port is not None:
+                    from server.gateway_child import start_gateway
+
+                    gateway = start_gateway(server, gateway_port)
                 say(_banner(server, log_file))
+                if gateway is not None:
+                    say(f"  Gateway  {gateway.url}/v1 (OpenAI embeddings, rerank; {gateway.url}/health)")
                 serving()
                 server.serve(lambda failure: click.echo(f"error: {failure.detail if debug else failure.line}",
                                                         err=True), stop=stop)
         except KeyboardInterrupt:
             pass  # a signal during start-up: stop all the same
         say("Stopping Triton …", err=True)
+        if gateway is not None:
+            gateway.stop()
         server.stop()
         say("Stopped.", err=True)
     except TritonizeError as error:
         raise report(error, debug) from None
     finally:
+        if gateway is not None:
+            gateway.stop()
         server.stop()
 
 

@@ -23,6 +23,7 @@ SCENARIOS = {
     "cpu": [chart.EXAMPLES / "cpu.yaml"],
     "object-storage": [chart.EXAMPLES / "object-storage.yaml"],
     "keda": [chart.EXAMPLES / "keda.yaml"],
+    "gateway": [chart.EXAMPLES / "gateway.yaml"],
 }
 
 
@@ -62,6 +63,7 @@ def test_kinds_per_scenario(rendered: dict[str, list[dict]]) -> None:
     assert kinds(rendered["object-storage"]) == base
     assert kinds(rendered["gpu"]) == sorted([*base, "HorizontalPodAutoscaler", "ServiceMonitor"])
     assert kinds(rendered["keda"]) == sorted([*base, "ScaledObject", "ServiceMonitor"])
+    assert kinds(rendered["gateway"]) == sorted([*base, "Service"])
 
 
 def test_pod_is_hardened_and_probed(rendered: dict[str, list[dict]]) -> None:
@@ -179,7 +181,36 @@ def test_kserve_manifests() -> None:
     assert predictor["minReplicas"] <= predictor["maxReplicas"]
 
 
+def test_gateway_sidecar_calls_triton_on_localhost_with_its_own_service_probes_and_keys(
+        rendered: dict[str, list[dict]]) -> None:
+    objects = rendered["gateway"]
+    pod = chart.find(objects, "Deployment")["spec"]["template"]["spec"]
+    triton, gateway = pod["containers"]
+    assert triton["name"] == "triton" and gateway["name"] == "gateway"
+    assert gateway["image"] == "ghcr.io/example/tritonize-gateway:0.1.0"
+    assert gateway["args"][:3] == ["python", "-m", "gateway"]
+    assert "--triton=localhost:8001" in gateway["args"] and "--port=8080" in gateway["args"]
+    assert gateway["ports"] == [{"name": "gateway", "containerPort": 8080, "protocol": "TCP"}]
+    assert gateway["readinessProbe"]["httpGet"] == {"path": "/health", "port": "gateway"}
+    assert gateway["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "gateway"}
+    assert gateway["resources"]["requests"] == {"cpu": "500m", "memory": "256Mi"}
+    security = gateway["securityContext"]
+    assert security["readOnlyRootFilesystem"] and security["capabilities"]["drop"] == ["ALL"]
+    assert security["runAsUser"] == 10001 and not security["allowPrivilegeEscalation"]
+    keys = "--api-key-file=/var/run/secrets/tritonize/gateway/api-keys"
+    assert keys in gateway["args"]
+    assert {"name": "gateway-api-keys", "secret": {"secretName": "tritonize-gateway-keys"}} in pod["volumes"]
+    service = chart.find(objects, "Service", "tritonize-gateway")
+    assert service["spec"]["ports"] == [{"name": "gateway", "port": 8080, "targetPort": "gateway", "protocol": "TCP",
+                                         "appProtocol": "http"}]
+    assert service["spec"]["selector"] == chart.find(objects, "Deployment")["spec"]["selector"]["matchLabels"]
+    for scenario in ("default", "cpu", "gpu"):  # off by default: one container, no gateway Service
+        assert len(chart.find(rendered[scenario], "Deployment")["spec"]["template"]["spec"]["containers"]) == 1
+
+
 @pytest.mark.parametrize(("values", "message"), [
+    ({"gateway.enabled": True, "gateway.port": 80}, "/gateway/port"),
+    ({"gateway.apiKey": "sk-123"}, "additional properties 'apiKey' not allowed"),
     ({"gpus": -1}, "/gpus"),
     ({"modelRepository.uri": "http://bucket/models"}, "/modelRepository/uri"),
     ({"modelRepository.accessKey": "AKIA"}, "additional properties 'accessKey' not allowed"),

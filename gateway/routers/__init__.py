@@ -1,0 +1,1 @@
+"""One router per endpoint family: embeddings, models, rerank, health and metrics."""
