@@ -14,7 +14,7 @@ from export.errors import UnsupportedModelError
 from export.signature import TOKEN_INPUT_NAMES, Signature, Task
 from export.source import ModelSource
 from export.st_modules import Pooling, StFolder, is_st_folder, read_pooling_config, read_st_folder
-from export.tasks.detection import alternative_tasks, detect_special_task
+from export.tasks.detection import alternative_tasks, class_names, detect_special_task
 
 #: Architecture suffix → task.
 HEAD_TASKS = {
@@ -106,9 +106,8 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
             f"Supported tasks here: "
             f"{', '.join(sorted({detected.value, Task.FEATURE_EXTRACTION.value, *(t.value for t in alternatives)}))}."
         )
-    id2label = config.get("id2label") or {}
     labelled = chosen not in (Task.FEATURE_EXTRACTION, Task.SPARSE_EMBEDDING)
-    labels = tuple(id2label[key] for key in sorted(id2label, key=int)) if labelled else ()
+    labels = class_names(config) if labelled else ()
     decoder = is_decoder(model_type)
     st_folder = read_st_folder(source.folder) if chosen is Task.FEATURE_EXTRACTION and is_st_folder(
         source.folder) else None

@@ -204,3 +204,21 @@ def make_splade(folder: Path, saved_by_sentence_transformers: bool = False) -> P
         modules = [Transformer(str(folder), transformer_task="fill-mask"), SpladePooling("max")]
         SparseEncoder(modules=modules, device="cpu").save_pretrained(str(folder))
     return folder
+
+
+def make_default_labels(folder: Path, task: str = "text-classification") -> Path:
+    """Write a tiny BERT classifier or tagger with transformers' default labels (no ``id2label`` in config.json).
+
+    transformers 5 writes neither ``id2label`` nor ``num_labels`` when the labels are its defaults (2 classes,
+    ``LABEL_0`` and ``LABEL_1``): the most common shape of a fine-tuned classifier.
+    """
+    from transformers import BertConfig, BertForSequenceClassification, BertForTokenClassification, BertTokenizer
+
+    torch.manual_seed(4)
+    tok = wordpiece_tokenizer()
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=37, max_position_embeddings=64, pad_token_id=0, initializer_range=0.3)
+    model_class = BertForTokenClassification if task == "token-classification" else BertForSequenceClassification
+    model_class(config).eval().save_pretrained(folder)
+    BertTokenizer(tokenizer_object=tok, model_max_length=64).save_pretrained(folder)
+    return folder
