@@ -82,9 +82,20 @@ def verification_requests(task: Task) -> list[dict[str, list[str]]]:
     return [{TEXT_INPUT: [VERIFICATION_TEXTS[i] for i in batch]} for batch in VERIFICATION_BATCHES]
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """The load check could not run: no local Triton here.
+
+    Attributes:
+        reason: Why, in one line.
+    """
+
+    reason: str
+
+
 def serve_staged(staged: Path, ensemble: str, requests: list[dict[str, list[str]]],
-                 output_names: list[str]) -> Served | None:
-    """Serve ``staged`` in the local Triton and send ``requests`` to ``ensemble``; ``None`` without a local Triton.
+                 output_names: list[str]) -> Served | Skipped:
+    """Serve ``staged`` in the local Triton and send ``requests`` to ``ensemble`` (skipped without a local Triton).
 
     Raises:
         VerificationError: Triton refuses a model (its own reason, in one line) or the ensemble fails a request.
@@ -97,8 +108,8 @@ def serve_staged(staged: Path, ensemble: str, requests: list[dict[str, list[str]
     server = LocalTriton(staged, model_control_mode="none", heal=False, ready_timeout=READY_TIMEOUT_S)
     try:
         server.start()
-    except BundleError:
-        return None
+    except BundleError as error:
+        return Skipped(str(error).splitlines()[0])
     except ModelLoadError as error:
         raise VerificationError(f"Triton refuses the exported models: {'; '.join(error.failures)}. "
                                 f"Nothing was written (pass {SKIP_OPTION} to export without this check).") from error

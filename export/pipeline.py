@@ -17,7 +17,7 @@ from export.folder_check import check_files, check_weights
 from export.folders import model_folders
 from export.heads import build_head, run_head
 from export.load import load_model, read_info
-from export.load_check import LoadCheck, serve_staged, verification_requests
+from export.load_check import LoadCheck, Skipped, serve_staged, verification_requests
 from export.progress import Progress
 from export.reference_checks import reference_checks
 from export.repository import check_name, choose_version, staged_models, swap_in
@@ -123,8 +123,8 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
                 with progress.step("Loading the staged models in the local Triton and querying the ensemble"):
                     served = serve_staged(staging, names.ensemble, verification_requests(info.task),
                                           signature.output_names)
-                if served is None:
-                    load_check = LoadCheck(False, note="the local Triton (nvidia-pytriton) is not installed")
+                if isinstance(served, Skipped):
+                    load_check = LoadCheck(False, note=served.reason)
                 else:
                     gate = artifact_gate(ensemble_format, settings, loaded)
                     checks.extend(compare(served.row, checked, batches, references,
