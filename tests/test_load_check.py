@@ -95,3 +95,17 @@ def test_cli_summary_says_what_the_check_did_and_when_it_was_skipped(classifier:
         else:
             assert line.startswith("Load check skipped: The bundled Triton Inference Server is incomplete (")
             assert "served@triton" not in result.stdout
+
+
+@pytest.mark.parametrize("kind", ["reranker", "splade", "tagger"])
+def test_every_task_is_served_and_compared(kind: str, tmp_path: Path) -> None:
+    """Pairs (QUERY, PASSAGE), a sparse embedding's dense view, per-token logits behind the entities step."""
+    from tests.tiny_models import make_cross_encoder, make_splade, make_tagger
+
+    folder = tmp_path / kind
+    folder.mkdir()
+    {"reranker": make_cross_encoder, "splade": lambda p: make_splade(p, True), "tagger": make_tagger}[kind](folder)
+    result = export_into(tmp_path / "repo", str(folder), kind, formats=("onnx",), release_check=False,
+                         load_check=True)
+    served = [check for check in result.report.checks if check.artifact == "served@triton-2.51"]
+    assert served and all(check.passed for check in served)
