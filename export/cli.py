@@ -111,6 +111,9 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
 @click.option("--skip-torchscript-release-check", is_flag=True,
               help="Do not load and verify the TorchScript model in the PyTorch of --triton-release (a one-time "
                    "download of about 4.5 GB into the cache).")
+@click.option("--skip-load-check", is_flag=True, envvar="TRITONIZE_SKIP_LOAD_CHECK",
+              help="Do not load the staged models in the local Triton (python -m server's) and send the "
+                   "verification texts through the ensemble before writing them (for machines without it).")
 @click.option("--truncate-dim", type=click.IntRange(min=1),
               help="Cut sentence embeddings to this many dimensions (Matryoshka models), renormalised when the "
                    "model normalises [default: the folder's truncate_dim, else the full width].")
@@ -130,7 +133,8 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
          tensorrt: bool, tensorrt_precision: str, tensorrt_workspace_mb: int, tensorrt_cache_path: str | None,
          atol: float | None, min_cosine: float | None, mean_cosine: float | None, min_agreement: float | None,
          opset: int, triton_release: str, skip_release_check: bool,
-         skip_torchscript_release_check: bool, truncate_dim: int | None, aggregation_strategy: str,
+         skip_torchscript_release_check: bool, skip_load_check: bool, truncate_dim: int | None,
+         aggregation_strategy: str,
          sparse_top_k: int, quiet: bool, debug: bool) -> None:
     """Export a Hugging Face MODEL (hub id or local folder) into a verified Triton model repository.
 
@@ -157,7 +161,7 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
         gates=GateOverrides(atol, min_cosine, mean_cosine, min_agreement),
         opset=opset, triton_release=triton_release, release_check=not skip_release_check,
         torchscript_release_check=not skip_torchscript_release_check, truncate_dim=truncate_dim,
-        aggregation_strategy=aggregation_strategy, sparse_top_k=sparse_top_k,
+        aggregation_strategy=aggregation_strategy, sparse_top_k=sparse_top_k, load_check=not skip_load_check,
     )
     try:
         result = run_export(settings, Progress(stream=None if quiet else sys.stderr))

@@ -10,11 +10,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from export.architectures import refusal
 from export.errors import UnsupportedModelError
 from export.signature import TOKEN_INPUT_NAMES, Signature, Task
 from export.source import ModelSource
 from export.st_modules import Pooling, StFolder, is_st_folder, read_pooling_config, read_st_folder
-from export.tasks.detection import alternative_tasks, detect_special_task
+from export.tasks.detection import ST_CONFIG_FILE, alternative_tasks, class_names, detect_special_task
 
 #: Architecture suffix → task.
 HEAD_TASKS = {
@@ -93,6 +94,9 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
     architecture = architectures[0] if architectures else ""
     detected = detect_task(architectures, source.folder)
     alternatives = alternative_tasks(architectures, detected)
+    reason = refusal(config, architecture) if architecture and not _defined_by_folder(source.folder) else None
+    if reason is not None and (task is None or task not in alternatives):
+        raise UnsupportedModelError(reason)
     if detected is None and task not in alternatives:
         raise UnsupportedModelError(
             f"Unsupported architecture '{architecture or 'unknown'}': "
@@ -106,9 +110,8 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
             f"Supported tasks here: "
             f"{', '.join(sorted({detected.value, Task.FEATURE_EXTRACTION.value, *(t.value for t in alternatives)}))}."
         )
-    id2label = config.get("id2label") or {}
     labelled = chosen not in (Task.FEATURE_EXTRACTION, Task.SPARSE_EMBEDDING)
-    labels = tuple(id2label[key] for key in sorted(id2label, key=int)) if labelled else ()
+    labels = class_names(config) if labelled else ()
     decoder = is_decoder(model_type)
     st_folder = read_st_folder(source.folder) if chosen is Task.FEATURE_EXTRACTION and is_st_folder(
         source.folder) else None
@@ -123,6 +126,12 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
         st_folder=st_folder,
         decoder=decoder,
     )
+
+
+def _defined_by_folder(folder: Path) -> bool:
+    """The task comes from sentence-transformers files, not from the architecture (its refusals do not apply)."""
+    return any((is_st_folder(folder), (folder / ST_CONFIG_FILE).is_file(),
+                (folder / "1_Pooling" / "config.json").is_file()))
 
 
 def detect_task(architectures: list[str], folder: Path) -> Task | None:
@@ -291,8 +300,16 @@ def _embedding_dims(info: ModelInfo, model: object, reference: object | None,
 
 
 def hidden_size(config: object) -> int:
-    """Width of the token states (``hidden_size``, or ``d_model`` in T5)."""
-    return int(getattr(config, "hidden_size", None) or config.d_model)
+    """Width of the token states (``hidden_size``, or ``d_model`` in T5).
+
+    Raises:
+        UnsupportedModelError: The config names neither (a composite config, such as CLIP's).
+    """
+    width = getattr(config, "hidden_size", None) or getattr(config, "d_model", None)
+    if not width:
+        raise UnsupportedModelError(f"'{type(config).__name__}' names no hidden_size or d_model: tritonize cannot "
+                                    f"tell the width of its token states.")
+    return int(width)
 
 
 def pad_token_id(tokenizer: object) -> int:

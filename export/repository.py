@@ -107,15 +107,48 @@ def write_models(repository: Path, models: list[ModelFolder], version: int) -> l
     Returns:
         The files now in the repository that this call wrote.
     """
+    with staged_models(repository, models, version) as staging:
+        return swap_in(staging, repository, models, version)
+
+
+@contextlib.contextmanager
+def staged_models(repository: Path, models: list[ModelFolder], version: int) -> Iterator[Path]:
+    """Stage ``models`` complete (and flushed to disk) in a folder beside ``repository``; remove it at the end.
+
+    The staging folder is itself a model repository holding only these models, their new version and the
+    versions they keep: what the repository will serve once :func:`swap_in` has run (see :func:`write_models`).
+
+    Raises:
+        RepositoryError: The staging folder cannot be written.
+    """
     repository = repository.resolve()
-    repository.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(repository)
-    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX.format(repository=repository.name)}{os.getpid()}-",
-                                    dir=repository.parent))
     try:
-        for model in models:
-            _stage(staging, model, version, repository / model.config.name)
-        _sync(staging)
+        repository.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(repository)
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX.format(repository=repository.name)}{os.getpid()}-",
+                                        dir=repository.parent))
+    except OSError as error:
+        raise RepositoryError(f"Could not write the model repository {repository}: {error}") from error
+    try:
+        try:
+            for model in models:
+                _stage(staging, model, version, repository / model.config.name)
+            _sync(staging)
+        except OSError as error:
+            raise RepositoryError(f"Could not write the model repository {repository}: {error}") from error
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def swap_in(staging: Path, repository: Path, models: list[ModelFolder], version: int) -> list[Path]:
+    """Swap each staged model folder into ``repository`` (see :func:`write_models`); return the files written.
+
+    Raises:
+        RepositoryError: A folder cannot be swapped in.
+    """
+    repository = repository.resolve()
+    try:
         with _deferred_interrupt():
             repository.mkdir(exist_ok=True)
             for model in models:
@@ -125,8 +158,6 @@ def write_models(repository: Path, models: list[ModelFolder], version: int) -> l
                       if p.is_file() and _written(p, repository / model.config.name, version))
     except OSError as error:
         raise RepositoryError(f"Could not write the model repository {repository}: {error}") from error
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def remove_stale_staging(repository: Path) -> list[Path]:

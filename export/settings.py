@@ -160,6 +160,8 @@ class ExportSettings:
             model normalises; ``None`` keeps the folder's ``truncate_dim`` or the full width.
         aggregation_strategy: How token classes become entities (transformers' pipeline strategies).
         sparse_top_k: (index, weight) pairs served per text by a sparse embedding model.
+        load_check: Before the models are swapped in, load them in the local Triton (when installed) and send
+            the verification texts through the ensemble (:mod:`export.load_check`).
     """
 
     model: str | None = None
@@ -188,6 +190,7 @@ class ExportSettings:
     truncate_dim: int | None = None
     aggregation_strategy: str = "simple"
     sparse_top_k: int = DEFAULT_SPARSE_TOP_K
+    load_check: bool = True
 
     def __post_init__(self) -> None:
         """Fill batching and instance count left unset with the defaults of the instance kind."""

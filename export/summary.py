@@ -67,6 +67,7 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
         "",
         "Verification: PyTorch against the reference library (ref), artifacts against PyTorch:",
         verification_table(result.report),
+        result.load_check.describe(),
         "",
         "Files written:",
         files_table(result.files, result.repository),

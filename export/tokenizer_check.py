@@ -59,6 +59,9 @@ def check_tokenizer(folder: Path, shown: str, tokenizer: object, served: Tokeniz
             f"its vocabulary does not fit the model."
         )
     decoded = probe.decode(encoding.ids, skip_special_tokens=True)
+    suffix = getattr(probe.model, "end_of_word_suffix", None)
+    if suffix:  # CLIP's BPE marks word ends (``fox</w>``) and only transformers' decode removes the marks
+        decoded = decoded.replace(suffix, " ")
     if _letters(decoded) != _letters(PROBE_TEXT):
         raise TokenizerError(
             f"The tokenizer of '{shown}' does not give a plain English probe text back after encoding and "

@@ -51,14 +51,15 @@ class ModelLoadError(ServerError):
     """Triton refused to load one or more models.
 
     Attributes:
-        failures: Triton's own error lines, one per model (``failed to load 'NAME' version 1: ...``).
+        failures: Triton's own error lines, one per model (``failed to load 'NAME' version 1: ...``, or ``Poll
+            failed for model directory 'NAME': ...`` for a config Triton refuses); the message joins them in one
+            line.
         log_path: Triton's complete log, when it is kept.
     """
 
     def __init__(self, failures: list[str], log_path: str | None = None) -> None:
-        lines = "\n".join(f"  {line}" for line in failures)
         noun = "model" if len(failures) == 1 else "models"
-        super().__init__(f"Triton could not load {len(failures)} {noun}:\n{lines}")
+        super().__init__(f"Triton could not load {len(failures)} {noun}: {'; '.join(failures)}")
         self.failures = failures
         self.log_path = log_path
 

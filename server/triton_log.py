@@ -9,6 +9,9 @@ from dataclasses import dataclass, replace
 #: ``E1126 18:12:41.566074 6540 model_lifecycle.cc:642] "failed to load 'bad' version 1: Internal: ..."``
 _MESSAGE = re.compile(r'^[EWI]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\] "(?P<message>.*)"\s*$')
 _FAILED_LOAD = re.compile(r"^failed to load '(?P<model>[^']+)' version (?P<version>\d+): ")
+#: ``E1205 11:09:12.342560 11250 model_repository_manager.cc:1460] "Poll failed for model directory 'dl': model
+#: output 'logits' dimension must be integer >= 1 ..."``: a config Triton refuses before any version loads.
+_REFUSED_CONFIG = re.compile(r"^Poll failed for model directory '(?P<model>[^']+)': ")
 _BUSY_PORT = re.compile(
     r"^failed to start (?P<service>HTTP|GRPC|Metrics) service: .*'[^']*:(?P<port>\d+)' already in use"
 )
@@ -44,12 +47,16 @@ def messages(log: str) -> list[str]:
 
 
 def load_failures(log: str) -> list[LoadFailure]:
-    """Every ``failed to load 'NAME' version N: ...`` error, once per model and version, in log order."""
+    """Every ``failed to load 'NAME' version N: ...`` error, once per model and version, in log order.
+
+    A config Triton refuses (``Poll failed for model directory 'NAME': ...``) counts as version 0: no version
+    of that model was tried.
+    """
     failures: dict[tuple[str, int], LoadFailure] = {}
     for message in messages(log):
-        match = _FAILED_LOAD.match(message)
+        match = _FAILED_LOAD.match(message) or _REFUSED_CONFIG.match(message)
         if match:
-            key = (match["model"], int(match["version"]))
+            key = (match["model"], int(match.groupdict().get("version") or 0))
             failures.setdefault(key, LoadFailure(key[0], key[1], message.splitlines()[0].rstrip(), message.rstrip()))
     return list(failures.values())
 

@@ -15,6 +15,9 @@ from tests.traceback_guard import no_tracebacks  # noqa: F401 - autouse: no CLI 
 
 os.environ.setdefault("HF_HUB_OFFLINE", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# CLI exports in tests skip the load check in the local Triton (tests/test_load_check.py tests it): each would
+# start a server.
+os.environ.setdefault("TRITONIZE_SKIP_LOAD_CHECK", "1")
 
 #: Fixtures that export models (tiny or MiniLM) or build artifacts with torch: a test using one is not fast.
 EXPORTING_FIXTURES = frozenset({"tiny_models", "tiny_repository", "minilm_repository", "built", "hand_repository",
@@ -58,12 +61,14 @@ def export_into(repository: Path, model: str | None, name: str, **overrides: obj
     """Export ``model`` into ``repository`` for CPU serving, with both formats unless told otherwise.
 
     The kind's batching defaults with batches of at most 16, and one instance per model to keep test servers light.
+    The load check in the local Triton is off unless asked for (``load_check=True``): tests serve what they need.
     """
     kind = overrides.pop("instance_kind", "cpu")
     settings = ExportSettings(
         model=model, repository=repository, name=name, formats=overrides.pop("formats", ("onnx", "torchscript")),
         instance_kind=kind, instance_count=overrides.pop("instance_count", 1),
-        batching=overrides.pop("batching", replace(DEFAULT_BATCHING[kind], max_batch_size=16)), **overrides,
+        batching=overrides.pop("batching", replace(DEFAULT_BATCHING[kind], max_batch_size=16)),
+        load_check=overrides.pop("load_check", False), **overrides,
     )
     return run_export(settings)
 

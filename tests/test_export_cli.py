@@ -76,9 +76,10 @@ def test_language_model_head_is_not_an_exported_task(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, [str(folder), "--repository", str(tmp_path / "repo")])
     assert result.exit_code == 1
     assert last_line(result.output) == (
-        "Error: Unsupported architecture 'GPT2LMHeadModel': supported heads are *Model / sentence-transformers "
-        "(feature-extraction), *ForSequenceClassification (text-classification), *ForTokenClassification "
-        "(token-classification)."
+        "Error: 'GPT2LMHeadModel' is a text model (text generation): tritonize does not export it yet. On Triton, "
+        "generation models are served by the vLLM backend or the TensorRT-LLM backend. tritonize exports text "
+        "encoders: embeddings (*Model, sentence-transformers folders), *ForSequenceClassification, "
+        "*ForTokenClassification, cross-encoders and SPLADE sparse encoders."
     )
 
 
@@ -101,7 +102,8 @@ def test_unsupported_head(tmp_path: Path, tiny_models: dict[str, Path]) -> None:
     (folder / "config.json").write_text(json.dumps({**config, "architectures": ["BertForQuestionAnswering"]}))
     result = CliRunner().invoke(main, [str(folder), "--repository", str(tmp_path / "repo")])
     assert result.exit_code == 1
-    assert "Error: Unsupported architecture 'BertForQuestionAnswering': supported heads are" in result.output
+    assert "Error: 'BertForQuestionAnswering' is a text model (extractive question answering): tritonize does not " \
+           "export it yet." in result.output
 
 
 @pytest.mark.parametrize("name", ["a/b", "../escape", "with space", "a\\b"])

@@ -88,8 +88,8 @@ def test_a_model_that_fails_to_load_exits_1_with_triton_s_error_line(tmp_path: P
     result = subprocess.run([sys.executable, "-m", "server", "--repository", str(repository), *free_ports()],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    assert "Triton could not load 1 model:\n  failed to load 'broken' version 1: Internal: ValueError: weights " \
-           "are missing" in result.stderr
+    assert "Triton could not load 1 model: failed to load 'broken' version 1: Internal: ValueError: weights " \
+           "are missing\n" in result.stderr
     assert "Traceback" not in result.stderr
 
 

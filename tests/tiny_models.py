@@ -204,3 +204,73 @@ def make_splade(folder: Path, saved_by_sentence_transformers: bool = False) -> P
         modules = [Transformer(str(folder), transformer_task="fill-mask"), SpladePooling("max")]
         SparseEncoder(modules=modules, device="cpu").save_pretrained(str(folder))
     return folder
+
+
+def make_default_labels(folder: Path, task: str = "text-classification") -> Path:
+    """Write a tiny BERT classifier or tagger with transformers' default labels (no ``id2label`` in config.json).
+
+    transformers 5 writes neither ``id2label`` nor ``num_labels`` when the labels are its defaults (2 classes,
+    ``LABEL_0`` and ``LABEL_1``): the most common shape of a fine-tuned classifier.
+    """
+    from transformers import BertConfig, BertForSequenceClassification, BertForTokenClassification, BertTokenizer
+
+    torch.manual_seed(4)
+    tok = wordpiece_tokenizer()
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=37, max_position_embeddings=64, pad_token_id=0, initializer_range=0.3)
+    model_class = BertForTokenClassification if task == "token-classification" else BertForSequenceClassification
+    model_class(config).eval().save_pretrained(folder)
+    BertTokenizer(tokenizer_object=tok, model_max_length=64).save_pretrained(folder)
+    return folder
+
+
+def clip_tokenizer() -> object:
+    """transformers' CLIPTokenizer over a small byte-level BPE whose word ends carry ``</w>``, as CLIP's does."""
+    from tokenizers import pre_tokenizers as pre
+    from transformers import CLIPTokenizer
+
+    alphabet = sorted(pre.ByteLevel.alphabet())
+    vocab = {token: index for index, token in enumerate([*alphabet, *(c + "</w>" for c in alphabet)])}
+    merges = []
+    for word in sorted(set(WORDS)):
+        merged = word[0]
+        for index, char in enumerate(word[1:]):
+            piece = char + ("</w>" if index == len(word) - 2 else "")
+            merges.append((merged, piece))
+            merged += piece
+            vocab.setdefault(merged, len(vocab))
+    for special in ("<|startoftext|>", "<|endoftext|>"):
+        vocab[special] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=64)
+
+
+def make_clip_text(folder: Path) -> Path:
+    """Write a tiny CLIPTextModel with CLIP's tokenizer (its fast decode keeps the ``</w>`` word-end marks)."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(5)
+    tokenizer = clip_tokenizer()
+    config = CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                            num_attention_heads=2, max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id,
+                            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    CLIPTextModel(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def make_gpt2_classifier(folder: Path, pad_token: bool = True, padding_side: str = "right") -> Path:
+    """Write a tiny GPT-2 classifier; without ``pad_token`` neither its config nor its tokenizer names one."""
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+
+    from tests.tiny_families import build_tokenizer
+
+    torch.manual_seed(6)
+    tokenizer, ids = build_tokenizer("decoder", padding_side, token_types=False)
+    if not pad_token:
+        tokenizer.pad_token = None
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=64,
+                        bos_token_id=ids["bos_token_id"], eos_token_id=ids["eos_token_id"],
+                        pad_token_id=ids["pad_token_id"] if pad_token else None, initializer_range=0.5)
+    GPT2ForSequenceClassification(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

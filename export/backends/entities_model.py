@@ -62,6 +62,10 @@ class EntityGrouper:
         unk = getattr(tokenizer.model, "unk_token", None)
         self.unk_id = tokenizer.token_to_id(unk) if unk else None
 
+    def label(self, index: int) -> str:
+        """Name of class ``index``: its label, or ``LABEL_<index>`` as transformers names classes it has no name for."""
+        return self.labels[index] if 0 <= index < len(self.labels) else f"LABEL_{index}"
+
     def tokens_to_string(self, tokens: list[str]) -> str:
         """What ``convert_tokens_to_string`` of the fast tokenizer makes of ``tokens``."""
         decoder = self.tokenizer.decoder
@@ -75,7 +79,7 @@ class EntityGrouper:
         scores = shifted / shifted.sum(axis=-1, keepdims=True)
         pre = self._pre_entities(text, input_ids, offsets, special, scores)
         if self.strategy in ("none", "simple"):
-            grouped = [{"entity": self.labels[int(p["scores"].argmax())], "score": p["scores"].max(),
+            grouped = [{"entity": self.label(int(p["scores"].argmax())), "score": p["scores"].max(),
                         "index": p["index"], "word": p["word"], "start": p["start"], "end": p["end"]} for p in pre]
         else:
             grouped = self._aggregate_words(pre)
@@ -126,7 +130,7 @@ class EntityGrouper:
         else:
             scores = np.nanmean(np.stack([entity["scores"] for entity in group]), axis=0)
         best = int(scores.argmax())
-        return {"entity": self.labels[best], "score": scores[best],
+        return {"entity": self.label(best), "score": scores[best],
                 "word": self.tokens_to_string([entity["word"] for entity in group]),
                 "start": group[0]["start"], "end": group[-1]["end"]}
 

@@ -23,6 +23,24 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+#: Classes transformers gives a classifier whose config names none (``PretrainedConfig.num_labels``' default).
+DEFAULT_NUM_LABELS = 2
+
+
+def class_names(config: dict) -> tuple[str, ...]:
+    """Class names in index order, as transformers reads them from ``config.json``.
+
+    ``id2label`` when present; otherwise ``num_labels`` classes (2 when absent) named ``LABEL_0``, ``LABEL_1`` …,
+    as ``PretrainedConfig`` names them (transformers 5 writes neither key when the labels are its defaults).
+    """
+    id2label = config.get("id2label") or {}
+    if id2label:
+        return tuple(str(id2label[key]) for key in sorted(id2label, key=int))
+    count = config.get("num_labels")
+    count = count if isinstance(count, int) and count > 0 else DEFAULT_NUM_LABELS
+    return tuple(f"LABEL_{index}" for index in range(count))
+
+
 def detect_special_task(folder: Path, architectures: list[str]) -> Task | None:
     """Reranking or sparse embedding when the folder is one, else ``None`` (the ordinary detection applies).
 
@@ -33,11 +51,9 @@ def detect_special_task(folder: Path, architectures: list[str]) -> Task | None:
     if st_task is not None:
         return st_task
     config = read_json(folder / "config.json")
-    if any(arch.endswith(SEQUENCE_CLASSIFIER) for arch in architectures):
-        labels = config.get("id2label") or {}
-        num_labels = len(labels) if labels else config.get("num_labels", 2)
-        if num_labels == 1 or any(key in config for key in CROSS_ENCODER_KEYS):
-            return Task.TEXT_RANKING
+    classifier = any(arch.endswith(SEQUENCE_CLASSIFIER) for arch in architectures)
+    if classifier and (len(class_names(config)) == 1 or any(key in config for key in CROSS_ENCODER_KEYS)):
+        return Task.TEXT_RANKING
     return None
 
 
