@@ -15,7 +15,14 @@ from export.errors import UnsupportedModelError
 from export.signature import TOKEN_INPUT_NAMES, Signature, Task
 from export.source import ModelSource
 from export.st_modules import Pooling, StFolder, is_st_folder, read_pooling_config, read_st_folder
-from export.tasks.detection import ST_CONFIG_FILE, alternative_tasks, class_names, detect_special_task
+from export.tasks.detection import (
+    REGRESSION,
+    ST_CONFIG_FILE,
+    Detection,
+    alternative_tasks,
+    class_names,
+    detect_special_task,
+)
 
 #: Architecture suffix → task.
 HEAD_TASKS = {
@@ -42,6 +49,8 @@ class ModelInfo:
         multi_label: Classes are independent (sigmoid) rather than exclusive (softmax).
         st_folder: The sentence-transformers modules and prompts, for sentence-transformers folders.
         decoder: A causal (decoder-only) language model family.
+        regression: The logits are the answer (``problem_type: regression``): no softmax or sigmoid.
+        detection: Why the folder's task was chosen, and the ``--task`` that reads the head otherwise.
     """
 
     source: ModelSource
@@ -53,6 +62,8 @@ class ModelInfo:
     multi_label: bool
     st_folder: StFolder | None = None
     decoder: bool = False
+    regression: bool = False
+    detection: Detection | None = None
 
 
 @dataclass
@@ -92,7 +103,9 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
     model_type = config.get("model_type", "")
     architectures = config.get("architectures") or []
     architecture = architectures[0] if architectures else ""
-    detected = detect_task(architectures, source.folder)
+    decoder = is_decoder(model_type)
+    detection = detect_special_task(source.folder, architectures, decoder)
+    detected = detection.task if detection is not None else detect_task(architectures, source.folder)
     alternatives = alternative_tasks(architectures, detected)
     reason = refusal(config, architecture) if architecture and not _defined_by_folder(source.folder) else None
     if reason is not None and (task is None or task not in alternatives):
@@ -112,7 +125,6 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
         )
     labelled = chosen not in (Task.FEATURE_EXTRACTION, Task.SPARSE_EMBEDDING)
     labels = class_names(config) if labelled else ()
-    decoder = is_decoder(model_type)
     st_folder = read_st_folder(source.folder) if chosen is Task.FEATURE_EXTRACTION and is_st_folder(
         source.folder) else None
     return ModelInfo(
@@ -125,6 +137,8 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
         multi_label=config.get("problem_type") == "multi_label_classification",
         st_folder=st_folder,
         decoder=decoder,
+        regression=config.get("problem_type") == REGRESSION,
+        detection=detection,
     )
 
 
@@ -134,11 +148,11 @@ def _defined_by_folder(folder: Path) -> bool:
                 (folder / "1_Pooling" / "config.json").is_file()))
 
 
-def detect_task(architectures: list[str], folder: Path) -> Task | None:
+def detect_task(architectures: list[str], folder: Path, decoder: bool = False) -> Task | None:
     """The task a folder was trained for, or ``None`` when its head is not one we export."""
-    special = detect_special_task(folder, architectures)
+    special = detect_special_task(folder, architectures, decoder)
     if special is not None:
-        return special
+        return special.task
     if is_st_folder(folder) or (folder / "1_Pooling" / "config.json").is_file():
         return Task.FEATURE_EXTRACTION
     for architecture in architectures:

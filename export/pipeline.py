@@ -26,6 +26,7 @@ from export.settings import ExportSettings, Format
 from export.settings_check import validate
 from export.signature import Signature, Task
 from export.source import default_name, resolve_source
+from export.tasks.detection import describe_detection
 from export.tasks.rerank import pair_verification_inputs
 from export.tasks.sparse import dense_view
 from export.tokenizer_check import check_tokenizer
@@ -57,6 +58,7 @@ class ExportResult:
         max_length: Token limit of the tokenizer model.
         labels: Class names (classification).
         load_check: Whether the staged models were loaded and queried in the local Triton, and how long it took.
+        detection: Which task the folder's files chose and the ``--task`` that changes it (empty when plain).
     """
 
     model_id: str
@@ -72,6 +74,7 @@ class ExportResult:
     max_length: int
     labels: tuple[str, ...]
     load_check: LoadCheck = LoadCheck(False, note=SKIPPED_BY_OPTION)
+    detection: str = ""
 
 
 def run_export(settings: ExportSettings, progress: Progress | None = None) -> ExportResult:
@@ -137,7 +140,7 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         model_id=source.model_id, names=names, task=info.task, signature=signature, version=version,
         formats=settings.formats, ensemble_format=ensemble_format, report=Report(tuple(checks)), files=files,
         repository=settings.repository.resolve(), max_length=loaded.max_length, labels=info.labels,
-        load_check=load_check,
+        load_check=load_check, detection=describe_detection(info.detection, info.task),
     )
 
 

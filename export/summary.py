@@ -60,6 +60,8 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
         f"instances {settings.instance_count}× {settings.instance_kind}, max_batch_size "
         f"{settings.batching.max_batch_size}",
     ]
+    if result.detection:
+        lines.append(f"  task      {result.detection}")
     if result.labels:
         shown = ", ".join(result.labels[:8]) + (" …" if len(result.labels) > 8 else "")
         lines.append(f"  labels    {len(result.labels)}: {shown}")

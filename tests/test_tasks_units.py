@@ -18,7 +18,7 @@ from client.results import Label
 from export.backends import entities_model, sparse_tokens_model
 from export.errors import UnsupportedModelError
 from export.signature import Signature, Task
-from export.tasks.detection import alternative_tasks, detect_special_task
+from export.tasks.detection import alternative_tasks, describe_detection, detect_special_task, entailment_id
 from export.tasks.rerank import IDENTITY, SIGMOID, activation_path
 from export.tasks.sparse import dense_view
 from tests.test_docker import CONTAINER_PYTHON, _imported_outside_fallbacks, _requirements
@@ -64,14 +64,14 @@ def test_decode_pairs_refuses_bad_pairs() -> None:
 
 
 def test_detection_of_rerankers_and_activation(tmp_path: Path, cross_encoder: Path) -> None:
-    assert detect_special_task(cross_encoder, ["BertForSequenceClassification"]) is Task.TEXT_RANKING
+    assert detect_special_task(cross_encoder, ["BertForSequenceClassification"]).task is Task.TEXT_RANKING
     assert activation_path(cross_encoder, 1) == SIGMOID
     (tmp_path / "config.json").write_text(json.dumps({"id2label": {"0": "a", "1": "b"}}))
     assert detect_special_task(tmp_path, ["BertForSequenceClassification"]) is None
     assert activation_path(tmp_path, 2) == IDENTITY
     (tmp_path / "config_sentence_transformers.json").write_text(json.dumps(
         {"model_type": "CrossEncoder", "activation_fn": "torch.nn.modules.activation.Softsign"}))
-    assert detect_special_task(tmp_path, []) is Task.TEXT_RANKING
+    assert detect_special_task(tmp_path, []).task is Task.TEXT_RANKING
     with pytest.raises(UnsupportedModelError, match="Unsupported cross-encoder activation"):
         activation_path(tmp_path, 1)
     assert alternative_tasks(["BertForMaskedLM"], None) == {Task.SPARSE_EMBEDDING}
@@ -108,3 +108,25 @@ def test_step_models_import_only_what_the_triton_image_has(backend: object) -> N
     allowed = set(sys.stdlib_module_names) | set(_requirements()) | {"triton_python_backend_utils",
                                                                       Path(TOKENIZER_ENCODING_FILENAME).stem}
     assert not _imported_outside_fallbacks(tree) - allowed
+
+
+def test_one_label_heads_follow_what_the_folder_says(tmp_path: Path) -> None:
+    classifier = ["LlamaForSequenceClassification"]
+    (tmp_path / "config.json").write_text(json.dumps({"num_labels": 1}))
+    assert detect_special_task(tmp_path, classifier, decoder=True).task is Task.TEXT_CLASSIFICATION
+    assert detect_special_task(tmp_path, classifier, decoder=False).task is Task.TEXT_RANKING
+    (tmp_path / "config.json").write_text(json.dumps({"num_labels": 1, "problem_type": "regression"}))
+    regression = detect_special_task(tmp_path, classifier)
+    assert (regression.task, regression.other) == (Task.TEXT_CLASSIFICATION, Task.TEXT_RANKING)
+    (tmp_path / "config.json").write_text(json.dumps({"num_labels": 1, "sentence_transformers": {}}))
+    assert detect_special_task(tmp_path, classifier, decoder=True).task is Task.TEXT_RANKING
+    nli = {"id2label": {"0": "CONTRADICTION", "1": "NEUTRAL", "2": "ENTAILMENT"}}
+    (tmp_path / "config.json").write_text(json.dumps(nli))
+    assert detect_special_task(tmp_path, classifier).task is Task.TEXT_RANKING
+    assert entailment_id(("contradiction", "neutral", "entailment")) == 2
+    assert entailment_id(("negative", "positive")) == -1
+    assert describe_detection(regression, Task.TEXT_CLASSIFICATION) == (
+        "text-classification, detected from one label with problem_type regression: the raw score; "
+        "--task text-ranking scores (query, passage) pairs")
+    assert describe_detection(regression, Task.TEXT_RANKING).startswith("text-ranking, chosen by --task")
+    assert describe_detection(None, Task.FEATURE_EXTRACTION) == ""

@@ -274,3 +274,33 @@ def make_gpt2_classifier(folder: Path, pad_token: bool = True, padding_side: str
     GPT2ForSequenceClassification(config).eval().save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def make_reward_model(folder: Path) -> Path:
+    """Write a tiny one-label ``LlamaForSequenceClassification`` (a reward model): no CrossEncoder files."""
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    from tests.tiny_families import build_tokenizer
+
+    torch.manual_seed(7)
+    tokenizer, ids = build_tokenizer("bos-eos", "right", token_types=False)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=1, head_dim=16, intermediate_size=37, max_position_embeddings=128,
+                         num_labels=1, initializer_range=0.5, **ids)
+    LlamaForSequenceClassification(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def make_regression_model(folder: Path) -> Path:
+    """Write a tiny one-label BERT classifier trained as a regressor (``problem_type: regression``)."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    torch.manual_seed(8)
+    tok = wordpiece_tokenizer()
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=37, max_position_embeddings=64, pad_token_id=0, num_labels=1,
+                        problem_type="regression", initializer_range=0.5)
+    BertForSequenceClassification(config).eval().save_pretrained(folder)
+    BertTokenizer(tokenizer_object=tok, model_max_length=64).save_pretrained(folder)
+    return folder
