@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from export.backends import entities_model, sparse_tokens_model, tokenizer_model
+from export.backends import entities_model, sparse_tokens_model, tokenizer_model, zero_shot_model
 from export.load import LoadedModel
 from export.repository import ModelFolder
 from export.served_tokenizer import tokenizer_parameters
 from export.settings import ExportSettings, Format
 from export.signature import Task
+from export.tasks.zero_shot import zero_shot_entailment
 from export.triton_config import (
     ModelNames,
     artifact_config,
@@ -17,13 +18,15 @@ from export.triton_config import (
     entities_config,
     tokenizer_config,
     vocabulary_config,
+    zero_shot_config,
 )
-from tritonize.repo_format import tokenizer_encoding
+from tritonize.repo_format import tokenizer_encoding, zero_shot
 from tritonize.repo_format.files import (
     LABELS_FILENAME,
     PYTHON_MODEL_FILENAME,
     TOKENIZER_ENCODING_FILENAME,
     TOKENIZER_FILENAME,
+    ZERO_SHOT_FILENAME,
 )
 
 
@@ -60,6 +63,13 @@ def model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedMod
         models.append(ModelFolder(
             entities_config(names, signature, settings, labels),
             version_files={PYTHON_MODEL_FILENAME: Path(entities_model.__file__).read_bytes(), **step_files},
+        ))
+    entailment = zero_shot_entailment(loaded.info)
+    if entailment is not None:
+        models.append(ModelFolder(
+            zero_shot_config(names, settings, entailment),
+            version_files={PYTHON_MODEL_FILENAME: Path(zero_shot_model.__file__).read_bytes(),
+                           ZERO_SHOT_FILENAME: Path(zero_shot.__file__).read_bytes()},
         ))
     for fmt, path in artifacts.items():
         files: dict[str, Path | bytes] = {p.name: p for p in path.parent.iterdir()}

@@ -29,6 +29,7 @@ from export.source import default_name, resolve_source
 from export.tasks.detection import describe_detection
 from export.tasks.rerank import pair_verification_inputs
 from export.tasks.sparse import dense_view
+from export.tasks.zero_shot import zero_shot_entailment
 from export.tokenizer_check import check_tokenizer
 from export.tracing import first_line
 from export.triton_config import ModelNames
@@ -59,6 +60,7 @@ class ExportResult:
         labels: Class names (classification).
         load_check: Whether the staged models were loaded and queried in the local Triton, and how long it took.
         detection: Which task the folder's files chose and the ``--task`` that changes it (empty when plain).
+        zero_shot: The export also wrote the zero-shot model (NLI pair classifiers).
     """
 
     model_id: str
@@ -75,6 +77,7 @@ class ExportResult:
     labels: tuple[str, ...]
     load_check: LoadCheck = LoadCheck(False, note=SKIPPED_BY_OPTION)
     detection: str = ""
+    zero_shot: bool = False
 
 
 def run_export(settings: ExportSettings, progress: Progress | None = None) -> ExportResult:
@@ -96,6 +99,8 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         model_names.append(names.entities)
     if info.task is Task.SPARSE_EMBEDDING:
         model_names.append(names.vocabulary)
+    if zero_shot_entailment(info) is not None:
+        model_names.append(names.zero_shot)
     version = choose_version(settings.repository, model_names, settings.version, settings.force)
     with progress.step(f"Loading {source.model_id}"):
         loaded = load_model(info, settings.trust_remote_code, settings.truncate_dim, settings.sparse_top_k)
@@ -141,6 +146,7 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         formats=settings.formats, ensemble_format=ensemble_format, report=Report(tuple(checks)), files=files,
         repository=settings.repository.resolve(), max_length=loaded.max_length, labels=info.labels,
         load_check=load_check, detection=describe_detection(info.detection, info.task),
+        zero_shot=zero_shot_entailment(info) is not None,
     )
 
 

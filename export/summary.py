@@ -60,6 +60,9 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
         f"instances {settings.instance_count}× {settings.instance_kind}, max_batch_size "
         f"{settings.batching.max_batch_size}",
     ]
+    if result.zero_shot:
+        lines.append(f"  zero-shot {names.zero_shot}: TEXT, CANDIDATE_LABELS, HYPOTHESIS_TEMPLATE?, MULTI_LABEL? → "
+                     f"labels, scores  (calls {names.ensemble} with one pair per label)")
     if result.detection:
         lines.append(f"  task      {result.detection}")
     if result.labels:
@@ -77,6 +80,9 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
         f"Serve it:  python -m server --repository {settings.repository}",
         f"Query it:  {query_example(result)}",
     ]
+    if result.zero_shot:
+        lines.append(f'Zero-shot: client zero-shot --model {names.zero_shot} "the battery died" '
+                     f'--labels "battery,screen,price"')
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ from export.backends.sparse_tokens_model import PASSED_THROUGH as SPARSE_PASSED_
 from export.backends.sparse_tokens_model import TOKENS_OUTPUT
 from export.settings import CONTAINER_REPOSITORY, Acceleration, ExportSettings, Format, QueuePolicy
 from export.signature import ENTITIES_OUTPUT, PROMPT_NAME_INPUT, TEXT_INPUT, Signature, Task, TensorSpec
+from tritonize.repo_format import zero_shot
 from tritonize.repo_format.files import LABELS_FILENAME, TENSORRT_CACHE_DIR
 from tritonize.repo_format.names import ModelNames
 from tritonize.repo_format.platforms import ENSEMBLE_PLATFORM, INTRA_OP_THREADS, PLATFORMS, PYTHON_BACKEND
@@ -213,6 +214,38 @@ def entities_config(names: ModelNames, signature: Signature, settings: ExportSet
     )
     _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, (), settings.queue)
     return config
+
+
+#: Pairs per request from the zero-shot model to a pair ensemble that does not batch (max_batch_size 0).
+UNBATCHED_PAIRS = 64
+
+
+def zero_shot_config(names: ModelNames, settings: ExportSettings, entailment_id: int) -> mc.ModelConfig:
+    """Config of the Python-backend zero-shot model: one text and its candidate labels per request (BLS).
+
+    It does not batch (``max_batch_size: 0``): each request carries its own number of labels. Its pairs go to the
+    ensemble in batches the ensemble accepts.
+    """
+    text = mc.ModelInput(name=zero_shot.TEXT_INPUT, data_type=mc.TYPE_STRING, dims=[1])
+    labels = mc.ModelInput(name=zero_shot.LABELS_INPUT, data_type=mc.TYPE_STRING, dims=[-1])
+    template = mc.ModelInput(name=zero_shot.TEMPLATE_INPUT, data_type=mc.TYPE_STRING, dims=[1], optional=True)
+    multi_label = mc.ModelInput(name=zero_shot.MULTI_LABEL_INPUT, data_type=mc.TYPE_BOOL, dims=[1], optional=True)
+    pair_batch = settings.batching.max_batch_size or UNBATCHED_PAIRS
+    return mc.ModelConfig(
+        name=names.zero_shot,
+        backend=PYTHON_BACKEND,
+        max_batch_size=0,
+        input=[text, labels, template, multi_label],
+        output=[mc.ModelOutput(name=zero_shot.LABELS_OUTPUT, data_type=mc.TYPE_STRING, dims=[-1]),
+                mc.ModelOutput(name=zero_shot.SCORES_OUTPUT, data_type=mc.TYPE_FP32, dims=[-1])],
+        version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
+        instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
+        parameters={
+            zero_shot.PAIR_MODEL_KEY: mc.ModelParameter(string_value=names.ensemble),
+            zero_shot.ENTAILMENT_ID_KEY: mc.ModelParameter(string_value=str(entailment_id)),
+            zero_shot.PAIR_BATCH_KEY: mc.ModelParameter(string_value=str(pair_batch)),
+        },
+    )
 
 
 def _artifact_output_name(signature: Signature, fmt: Format, spec: TensorSpec) -> str:

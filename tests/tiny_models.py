@@ -304,3 +304,24 @@ def make_regression_model(folder: Path) -> Path:
     BertForSequenceClassification(config).eval().save_pretrained(folder)
     BertTokenizer(tokenizer_object=tok, model_max_length=64).save_pretrained(folder)
     return folder
+
+
+#: roberta-large-mnli's labels: entailment last, so contradiction is class 0 for the zero-shot pipeline.
+MNLI_LABELS = ("CONTRADICTION", "NEUTRAL", "ENTAILMENT")
+
+
+def make_nli(folder: Path) -> Path:
+    """Write a tiny RoBERTa NLI classifier (roberta-large-mnli's labels, no CrossEncoder keys)."""
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    from tests.tiny_families import MAX_LENGTH, build_tokenizer
+
+    torch.manual_seed(9)
+    tokenizer, ids = build_tokenizer("roberta", "right", token_types=False)
+    config = RobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=37, max_position_embeddings=MAX_LENGTH + 2, type_vocab_size=1,
+                           initializer_range=0.5, id2label=dict(enumerate(MNLI_LABELS)),
+                           label2id={label: i for i, label in enumerate(MNLI_LABELS)}, **ids)
+    RobertaForSequenceClassification(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -12,7 +12,8 @@ from tritonize.repo_format.tokenizer_encoding import TOKENIZER_FILENAME
 
 __all__ = [
     "CONFIG_FILENAME", "LABELS_FILENAME", "ONNX_FILENAME", "PYTHON_MODEL_FILENAME", "TENSORRT_CACHE_DIR",
-    "TOKENIZER_ENCODING_FILENAME", "TOKENIZER_FILENAME", "TORCHSCRIPT_FILENAME", "version_folders",
+    "TOKENIZER_ENCODING_FILENAME", "TOKENIZER_FILENAME", "TORCHSCRIPT_FILENAME", "ZERO_SHOT_FILENAME",
+    "version_folders",
 ]
 
 #: A model's configuration, beside its version folders.
@@ -23,6 +24,8 @@ LABELS_FILENAME = "labels.txt"
 PYTHON_MODEL_FILENAME = "model.py"
 #: The tokenizer model's encoder module, beside its ``model.py`` (a copy of :mod:`.tokenizer_encoding`).
 TOKENIZER_ENCODING_FILENAME = "tritonize_tokenizer.py"
+#: The zero-shot model's contract and arithmetic, beside its ``model.py`` (a copy of :mod:`.zero_shot`).
+ZERO_SHOT_FILENAME = "tritonize_zero_shot.py"
 #: Default artifact of Triton's onnxruntime backend.
 ONNX_FILENAME = "model.onnx"
 #: Default artifact of Triton's pytorch (libtorch) backend.

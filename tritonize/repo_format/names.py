@@ -33,6 +33,11 @@ class ModelNames:
         """The Python-backend model that names the tokens of sparse-embedding indices."""
         return f"{self.base}_vocabulary"
 
+    @property
+    def zero_shot(self) -> str:
+        """The Python-backend model that classifies a text over candidate labels through the NLI pair ensemble."""
+        return f"{self.base}_zero_shot"
+
     def artifact(self, fmt: Format) -> str:
         """The model serving one exported artifact."""
         return f"{self.base}_{fmt}"
