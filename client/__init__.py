@@ -17,6 +17,7 @@ _EXPORTS = {
     "Health": "client.text_client",
     "Prediction": "client.results",
     "Label": "client.results",
+    "ZeroShotResult": "client.zero_shot",
     "RequestPlan": "client.plan",
     "RepositoryEntry": "client.metadata",
     "ModelInterface": "client.metadata",

@@ -14,6 +14,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from client import rerank as reranking
 from client import sparse, token_lengths
+from client import zero_shot as zero_shots
 from client.batching import ordered_map, restore_order, sorted_batches
 from client.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, Connection, Endpoint, RequestedOutput
 from client.errors import (
@@ -33,6 +34,7 @@ from client.results import Label, Prediction
 from client.server_stats import ModelCounters
 from client.sparse import SparseEmbedding
 from client.tokenizing import load_encoder
+from client.zero_shot import ZeroShotResult
 from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
 #: Seconds between checks while waiting for readiness.
@@ -374,6 +376,54 @@ class TextClient:
         found = [entry.name for entry in self.models()
                  if entry.ready and reranking.is_pair_ensemble(self.interface(entry.name))]
         return self._the_only(found, "reranking ensemble")
+
+    # Zero-shot classification ---------------------------------------------------------------------------------
+
+    def zero_shot(self, texts: str | Sequence[str], labels: Sequence[str] | str, model: str | None = None, *,
+                  template: str | None = None, multi_label: bool = False) -> list[ZeroShotResult]:
+        """Classify each text over ``labels`` with an NLI model, as ``pipeline("zero-shot-classification")``.
+
+        Args:
+            texts: A text, or several (one request each).
+            labels: Candidate labels, or one string of comma-separated labels (split as the pipeline splits it).
+            model: The zero-shot model, or the NLI export's name (its ``_zero_shot`` model is called);
+                ``None`` picks the server's only zero-shot model.
+            template: Hypothesis template with ``{}`` for the label (default: the pipeline's
+                ``This example is {}.``).
+            multi_label: Score each label on its own (entailment vs contradiction) instead of across labels.
+
+        Raises:
+            InputError: An empty text or no labels.
+            ServerRejected: The server refused a text (e.g. a template without ``{}``), naming which.
+            UnsupportedModel: The model is not a zero-shot model.
+        """
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        labels = zero_shots.parse_labels(labels) if isinstance(labels, str) else list(labels)
+        name = self.resolve_zero_shot(model)
+        results = []
+        for index, text in enumerate(texts):
+            inputs = zero_shots.request(text, labels, template, multi_label)
+            try:
+                arrays = self.connection().infer(name, inputs, zero_shots.OUTPUTS)
+            except ServerRejected as error:
+                raise ServerRejected(error.server_message, error.status,
+                                     context=f"Model '{name}' rejected text {index + 1}") from error
+            results.append(zero_shots.read_result(index, text, arrays))
+        return results
+
+    def resolve_zero_shot(self, name: str | None) -> str:
+        """The zero-shot model for ``name`` (itself, or the ``_zero_shot`` model beside it), or the only one."""
+        if name:
+            for candidate in zero_shots.candidate_names(name):
+                if self.connection().model_ready(candidate) and zero_shots.takes_labels(self.interface(candidate)):
+                    return candidate
+            if not self.connection().model_ready(name):
+                self._raise_missing(name)
+            zero_shots.check_zero_shot(self.interface(name))
+            return name
+        found = [entry.name for entry in self.models()
+                 if entry.ready and zero_shots.takes_labels(self.interface(entry.name))]
+        return self._the_only(found, "zero-shot model")
 
     # Errors ----------------------------------------------------------------------------------------------------
 

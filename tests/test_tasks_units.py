@@ -130,3 +130,25 @@ def test_one_label_heads_follow_what_the_folder_says(tmp_path: Path) -> None:
         "--task text-ranking scores (query, passage) pairs")
     assert describe_detection(regression, Task.TEXT_RANKING).startswith("text-ranking, chosen by --task")
     assert describe_detection(None, Task.FEATURE_EXTRACTION) == ""
+
+
+def test_zero_shot_arithmetic_follows_the_pipeline() -> None:
+    from client.zero_shot import parse_labels
+    from tritonize.repo_format import zero_shot
+
+    assert zero_shot.hypotheses(["a", "b c"], "It is {}.") == ["It is a.", "It is b c."]
+    for labels, template, message in (([], "{}", "is empty"), (["a"], "none", "has no {}"),
+                                      (["a"], "{x}", "does not format")):
+        with pytest.raises(zero_shot.ZeroShotError, match=message):
+            zero_shot.hypotheses(labels, template)
+    logits = np.array([[1.0, 0.5, 2.0], [0.0, 3.0, -1.0], [2.0, 0.0, 0.5]])
+    across = np.exp(logits[:, 2]) / np.exp(logits[:, 2]).sum()
+    np.testing.assert_allclose(zero_shot.scores(logits, 2, multi_label=False), across)
+    pair = np.exp(logits[:, [0, 2]])
+    np.testing.assert_allclose(zero_shot.scores(logits, 2, multi_label=True), pair[:, 1] / pair.sum(axis=1))
+    np.testing.assert_allclose(zero_shot.scores(logits[:1], 2, multi_label=False), (pair[:, 1] / pair.sum(axis=1))[:1])
+    first = np.exp(logits[:, [2, 0]])  # entailment is class 0: contradiction is the last class
+    np.testing.assert_allclose(zero_shot.scores(logits, 0, multi_label=True), first[:, 1] / first.sum(axis=1))
+    labels, ranked = zero_shot.ranked(["x", "y", "z"], np.array([0.2, 0.5, 0.3]))
+    assert labels == ["y", "z", "x"] and list(ranked) == [0.5, 0.3, 0.2]
+    assert parse_labels(" a, b ,,c ") == ["a", "b", "c"]
