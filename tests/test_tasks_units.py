@@ -152,3 +152,11 @@ def test_zero_shot_arithmetic_follows_the_pipeline() -> None:
     labels, ranked = zero_shot.ranked(["x", "y", "z"], np.array([0.2, 0.5, 0.3]))
     assert labels == ["y", "z", "x"] and list(ranked) == [0.5, 0.3, 0.2]
     assert parse_labels(" a, b ,,c ") == ["a", "b", "c"]
+
+
+def test_extractive_qa_refusal_says_transformers_5_removed_its_pipeline() -> None:
+    from export.architectures import refusal
+
+    reason = refusal({"model_type": "bert"}, "BertForQuestionAnswering")
+    assert "(extractive question answering): tritonize does not export it yet" in reason
+    assert "transformers 5 removed its question-answering pipeline (it points to text generation)" in reason
