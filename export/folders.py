@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from export.backends import entities_model, sparse_tokens_model, tokenizer_model, zero_shot_model
+from export.backends import entities_model, sparse_tokens_model, tokenizer_model, vectors_model, zero_shot_model
 from export.load import LoadedModel
 from export.repository import ModelFolder
-from export.served_tokenizer import tokenizer_parameters
+from export.served_tokenizer import colbert_tokenizer_parameters, tokenizer_parameters
 from export.settings import ExportSettings, Format
 from export.signature import Task
 from export.tasks.zero_shot import zero_shot_entailment
@@ -16,13 +16,16 @@ from export.triton_config import (
     artifact_config,
     ensemble_config,
     entities_config,
+    multi_vector_ensemble_config,
     tokenizer_config,
+    vectors_config,
     vocabulary_config,
     zero_shot_config,
 )
-from tritonize.repo_format import tokenizer_encoding, zero_shot
+from tritonize.repo_format import multi_vector, tokenizer_encoding, zero_shot
 from tritonize.repo_format.files import (
     LABELS_FILENAME,
+    MULTI_VECTOR_FILENAME,
     PYTHON_MODEL_FILENAME,
     TOKENIZER_ENCODING_FILENAME,
     TOKENIZER_FILENAME,
@@ -34,6 +37,8 @@ def model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedMod
                   artifacts: dict[Format, Path], tokenizer_json: str) -> list[ModelFolder]:
     """Every model folder the export writes, configs built from the one signature."""
     signature = loaded.signature
+    if signature.task is Task.MULTI_VECTOR:
+        return multi_vector_folders(names, settings, loaded, ensemble_format, artifacts, tokenizer_json)
     labels = loaded.info.labels
     label_files = {LABELS_FILENAME: ("\n".join(labels) + "\n").encode()} if labels else {}
     has_labels = bool(labels)
@@ -77,4 +82,37 @@ def model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedMod
             ModelFolder(artifact_config(names, fmt, signature, settings, has_labels), version_files=files,
                         root_files=label_files)
         )
+    return models
+
+
+def multi_vector_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedModel, ensemble_format: Format,
+                         artifacts: dict[Format, Path], tokenizer_json: str) -> list[ModelFolder]:
+    """A ColBERT export: documents (``NAME``) and queries (``NAME_query``), each its tokenizer and vectors step.
+
+    Both ensembles call the one artifact; they differ in how texts are tokenized (marker, length, query
+    expansion) and which token vectors are kept (documents drop padding and skip-list tokens).
+    """
+    signature, colbert = loaded.signature, loaded.info.colbert
+    tokenizer_files = {PYTHON_MODEL_FILENAME: Path(tokenizer_model.__file__).read_bytes(),
+                       TOKENIZER_ENCODING_FILENAME: Path(tokenizer_encoding.__file__).read_bytes(),
+                       TOKENIZER_FILENAME: tokenizer_json.encode()}
+    vectors_files = {PYTHON_MODEL_FILENAME: Path(vectors_model.__file__).read_bytes(),
+                     MULTI_VECTOR_FILENAME: Path(multi_vector.__file__).read_bytes()}
+    skiplist = tuple(sorted({int(loaded.tokenizer.convert_tokens_to_ids(word)) for word in colbert.skiplist_words}))
+    pad = settings.batching.pad_to_multiple_of
+    artifact = names.artifact(ensemble_format)
+    models = []
+    for side, query in ((names, False), (names.query, True)):
+        keep = multi_vector.KEEP_ALL if query and colbert.query_expansion else multi_vector.KEEP_ATTENDED
+        models += [
+            ModelFolder(multi_vector_ensemble_config(side, artifact, ensemble_format, signature, settings)),
+            ModelFolder(tokenizer_config(side, signature, settings,
+                                         colbert_tokenizer_parameters(loaded, pad, query=query)),
+                        version_files=tokenizer_files),
+            ModelFolder(vectors_config(side.vectors, signature, settings, keep, () if query else skiplist),
+                        version_files=vectors_files),
+        ]
+    for fmt, path in artifacts.items():
+        files: dict[str, Path | bytes] = {p.name: p for p in path.parent.iterdir()}
+        models.append(ModelFolder(artifact_config(names, fmt, signature, settings, False), version_files=files))
     return models

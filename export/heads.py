@@ -214,7 +214,7 @@ def score_function(loaded: LoadedModel) -> str:
 def build_head(loaded: LoadedModel) -> nn.Module:
     """The exportable module for the loaded model's task, in eval mode."""
     info = loaded.info
-    if info.task in (Task.TEXT_RANKING, Task.SPARSE_EMBEDDING):
+    if info.task in (Task.TEXT_RANKING, Task.SPARSE_EMBEDDING, Task.MULTI_VECTOR):
         return task_head(loaded).eval()
     takes_token_types = "token_type_ids" in loaded.signature.input_names
     if info.task is not Task.FEATURE_EXTRACTION:

@@ -15,6 +15,7 @@ from export.errors import UnsupportedModelError
 from export.signature import TOKEN_INPUT_NAMES, Signature, Task
 from export.source import ModelSource
 from export.st_modules import Pooling, StFolder, is_st_folder, read_pooling_config, read_st_folder
+from export.tasks.colbert import ColBertSettings, read_colbert
 from export.tasks.detection import (
     REGRESSION,
     ST_CONFIG_FILE,
@@ -51,6 +52,7 @@ class ModelInfo:
         decoder: A causal (decoder-only) language model family.
         regression: The logits are the answer (``problem_type: regression``): no softmax or sigmoid.
         detection: Why the folder's task was chosen, and the ``--task`` that reads the head otherwise.
+        colbert: PyLate's settings (multi-vector).
     """
 
     source: ModelSource
@@ -64,6 +66,7 @@ class ModelInfo:
     decoder: bool = False
     regression: bool = False
     detection: Detection | None = None
+    colbert: ColBertSettings | None = None
 
 
 @dataclass
@@ -123,7 +126,7 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
             f"Supported tasks here: "
             f"{', '.join(sorted({detected.value, Task.FEATURE_EXTRACTION.value, *(t.value for t in alternatives)}))}."
         )
-    labelled = chosen not in (Task.FEATURE_EXTRACTION, Task.SPARSE_EMBEDDING)
+    labelled = chosen not in (Task.FEATURE_EXTRACTION, Task.SPARSE_EMBEDDING, Task.MULTI_VECTOR)
     labels = class_names(config) if labelled else ()
     st_folder = read_st_folder(source.folder) if chosen is Task.FEATURE_EXTRACTION and is_st_folder(
         source.folder) else None
@@ -139,6 +142,7 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
         decoder=decoder,
         regression=config.get("problem_type") == REGRESSION,
         detection=detection,
+        colbert=read_colbert(source.folder) if chosen is Task.MULTI_VECTOR else None,
     )
 
 
@@ -253,7 +257,7 @@ def _load_transformers_model(info: ModelInfo, trust_remote_code: bool) -> object
     import torch
     import transformers
 
-    if info.task is Task.FEATURE_EXTRACTION:
+    if info.task in (Task.FEATURE_EXTRACTION, Task.MULTI_VECTOR):
         # An encoder-only class named by the folder (T5EncoderModel) is what it was saved as; AutoModel would
         # build the full encoder-decoder.
         named = getattr(transformers, info.architecture, None) if info.architecture.endswith("EncoderModel") else None
@@ -297,6 +301,11 @@ def _forward_arguments(model: object) -> set[str]:
 def _embedding_dims(info: ModelInfo, model: object, reference: object | None,
                     truncate_dim: int | None) -> tuple[int, int | None]:
     """The model's embedding width and the Matryoshka width asked for (option, else the folder's ``truncate_dim``)."""
+    if info.colbert is not None:
+        from export.tasks.colbert import load_projections
+
+        projections = load_projections(info.source.folder, info.colbert)
+        return (projections[-1].out_features if projections else hidden_size(model.config)), None
     if info.task is not Task.FEATURE_EXTRACTION:
         return 0, None
     if reference is not None:
@@ -338,6 +347,8 @@ def max_length(info: ModelInfo, tokenizer: object, model: object, reference: obj
     """Longest token sequence: sentence-transformers' ``max_seq_length``, else the tokenizer and position table."""
     if reference is not None and reference.max_seq_length:
         return int(reference.max_seq_length)
+    if info.colbert is not None:  # documents: the longer of PyLate's two limits, marker included
+        return info.colbert.document_length
     st_config = info.source.folder / "sentence_bert_config.json"  # sparse encoders' MLM transformer setting
     if reference is None and st_config.is_file():
         value = json.loads(st_config.read_text()).get("max_seq_length")

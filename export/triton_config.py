@@ -11,8 +11,16 @@ from export.backends.entities_model import LABELS_PARAMETER, PASSED_THROUGH, STR
 from export.backends.sparse_tokens_model import PASSED_THROUGH as SPARSE_PASSED_THROUGH
 from export.backends.sparse_tokens_model import TOKENS_OUTPUT
 from export.settings import CONTAINER_REPOSITORY, Acceleration, ExportSettings, Format, QueuePolicy
-from export.signature import ENTITIES_OUTPUT, PROMPT_NAME_INPUT, TEXT_INPUT, Signature, Task, TensorSpec
-from tritonize.repo_format import zero_shot
+from export.signature import (
+    ENTITIES_OUTPUT,
+    MULTI_VECTOR_OUTPUTS,
+    PROMPT_NAME_INPUT,
+    TEXT_INPUT,
+    Signature,
+    Task,
+    TensorSpec,
+)
+from tritonize.repo_format import multi_vector, zero_shot
 from tritonize.repo_format.files import LABELS_FILENAME, TENSORRT_CACHE_DIR
 from tritonize.repo_format.names import ModelNames
 from tritonize.repo_format.platforms import ENSEMBLE_PLATFORM, INTRA_OP_THREADS, PLATFORMS, PYTHON_BACKEND
@@ -214,6 +222,50 @@ def entities_config(names: ModelNames, signature: Signature, settings: ExportSet
     )
     _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, (), settings.queue)
     return config
+
+
+def vectors_config(name: str, signature: Signature, settings: ExportSettings, keep: str,
+                   skiplist_ids: tuple[int, ...]) -> mc.ModelConfig:
+    """Config of a multi-vector model's vectors step: tokens and per-token vectors in, one packed item per text out."""
+    batching = settings.batching
+    tokens = [spec for spec in signature.inputs if spec.name in ("input_ids", "attention_mask")]
+    config = mc.ModelConfig(
+        name=name,
+        backend=PYTHON_BACKEND,
+        max_batch_size=batching.max_batch_size,
+        input=[_input(spec, batching.max_batch_size) for spec in (*tokens, *signature.outputs)],
+        output=[_output(spec, batching.max_batch_size, False) for spec in MULTI_VECTOR_OUTPUTS],
+        version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
+        instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
+        parameters={multi_vector.KEEP_KEY: mc.ModelParameter(string_value=keep),
+                    multi_vector.SKIPLIST_KEY: mc.ModelParameter(string_value=json.dumps(list(skiplist_ids)))},
+    )
+    _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, (), settings.queue)
+    return config
+
+
+def multi_vector_ensemble_config(names: ModelNames, artifact: str, fmt: Format, signature: Signature,
+                                 settings: ExportSettings) -> mc.ModelConfig:
+    """Config of a multi-vector ensemble (documents, or the query side): tokenizer → model → vectors step."""
+    max_batch_size = settings.batching.max_batch_size
+    vectors = signature.outputs[0]
+    steps = [
+        mc.ModelEnsembling.Step(model_name=names.tokenizer, model_version=-1,
+                                input_map={TEXT_INPUT.name: TEXT_INPUT.name},
+                                output_map={name: name for name in signature.input_names}),
+        mc.ModelEnsembling.Step(model_name=artifact, model_version=-1,
+                                input_map={name: name for name in signature.input_names},
+                                output_map={_artifact_output_name(signature, fmt, vectors): vectors.name}),
+        mc.ModelEnsembling.Step(model_name=names.vectors, model_version=-1,
+                                input_map={name: name for name in ("input_ids", "attention_mask", vectors.name)},
+                                output_map={spec.name: spec.name for spec in MULTI_VECTOR_OUTPUTS}),
+    ]
+    return mc.ModelConfig(
+        name=names.ensemble, platform=ENSEMBLE_PLATFORM, max_batch_size=max_batch_size,
+        input=[_input(TEXT_INPUT, max_batch_size)],
+        output=[_output(spec, max_batch_size, False) for spec in MULTI_VECTOR_OUTPUTS],
+        ensemble_scheduling=mc.ModelEnsembling(step=steps),
+    )
 
 
 #: Pairs per request from the zero-shot model to a pair ensemble that does not batch (max_batch_size 0).

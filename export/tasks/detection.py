@@ -11,7 +11,8 @@ from export.signature import Task
 #: sentence-transformers' own settings file; its ``model_type`` names the model class that saved the folder.
 ST_CONFIG_FILE = "config_sentence_transformers.json"
 #: ``model_type`` in :data:`ST_CONFIG_FILE` → task.
-ST_MODEL_TASKS = {"CrossEncoder": Task.TEXT_RANKING, "SparseEncoder": Task.SPARSE_EMBEDDING}
+ST_MODEL_TASKS = {"CrossEncoder": Task.TEXT_RANKING, "SparseEncoder": Task.SPARSE_EMBEDDING,
+                  "ColBERT": Task.MULTI_VECTOR}
 #: Keys of ``config.json`` that sentence-transformers' CrossEncoder writes (v4+, and before v4).
 CROSS_ENCODER_KEYS = ("sentence_transformers", "sbert_ce_default_activation_function")
 

@@ -8,5 +8,7 @@
   tokenizers only: the exporter copies it beside the tokenizer model's ``model.py``).
 - :mod:`.zero_shot`: the zero-shot model's tensor names and the zero-shot pipeline's arithmetic (numpy only;
   copied beside the zero-shot model's ``model.py``).
+- :mod:`.multi_vector`: which token vectors a multi-vector model returns and how they travel (numpy only;
+  copied beside the vectors step's ``model.py``).
 - :mod:`.tokenizer_folder`: a ``TextEncoder`` built from an exported tokenizer model folder.
 """

@@ -13,6 +13,7 @@ from tritonize.repo_format.tokenizer_encoding import TOKENIZER_FILENAME
 __all__ = [
     "CONFIG_FILENAME", "LABELS_FILENAME", "ONNX_FILENAME", "PYTHON_MODEL_FILENAME", "TENSORRT_CACHE_DIR",
     "TOKENIZER_ENCODING_FILENAME", "TOKENIZER_FILENAME", "TORCHSCRIPT_FILENAME", "ZERO_SHOT_FILENAME",
+    "MULTI_VECTOR_FILENAME",
     "version_folders",
 ]
 
@@ -26,6 +27,8 @@ PYTHON_MODEL_FILENAME = "model.py"
 TOKENIZER_ENCODING_FILENAME = "tritonize_tokenizer.py"
 #: The zero-shot model's contract and arithmetic, beside its ``model.py`` (a copy of :mod:`.zero_shot`).
 ZERO_SHOT_FILENAME = "tritonize_zero_shot.py"
+#: The vectors step's wire format, beside its ``model.py`` (a copy of :mod:`.multi_vector`).
+MULTI_VECTOR_FILENAME = "tritonize_multi_vector.py"
 #: Default artifact of Triton's onnxruntime backend.
 ONNX_FILENAME = "model.onnx"
 #: Default artifact of Triton's pytorch (libtorch) backend.
