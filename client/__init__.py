@@ -18,6 +18,7 @@ _EXPORTS = {
     "Prediction": "client.results",
     "Label": "client.results",
     "ZeroShotResult": "client.zero_shot",
+    "MultiVector": "client.multi_vector",
     "RequestPlan": "client.plan",
     "RepositoryEntry": "client.metadata",
     "ModelInterface": "client.metadata",

@@ -271,6 +271,25 @@ def rerank_command(settings: Settings, query: str, documents: tuple[str, ...], m
         click.echo(output.ranking_table(ranked))
 
 
+@cli.command("multi-vector")
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--query", is_flag=True, help="Encode as queries (query marker, [MASK] expansion); default documents.")
+@click.option("--model", "-m", envvar="TRITON_MODEL", metavar="NAME",
+              help="Multi-vector export [env TRITON_MODEL; default: the server's only one].")
+@click.option("--json", "json_", is_flag=True, help="Print one JSON array of records with every token vector.")
+@click.pass_obj
+def multi_vector_command(settings: Settings, texts: tuple[str, ...], query: bool, model: str | None,
+                         json_: bool) -> None:
+    """Token vectors of each TEXT from a multi-vector (ColBERT) model, as PyLate's encode."""
+    encoded = settings.client().encode_multi_vector(list(texts), model, query=query)
+    if json_:
+        click.echo(output.json_document([item.to_record() for item in encoded]))
+        return
+    for item in encoded:
+        shape = "×".join(str(n) for n in item.vectors.shape)
+        click.echo(f"{item.index + 1:>6}  {output.shorten(item.text):<{output.TEXT_WIDTH}}  {shape} token vectors")
+
+
 @cli.command("zero-shot")
 @click.argument("texts", nargs=-1, required=True)
 @click.option("--labels", "-l", required=True, metavar="A,B,C",

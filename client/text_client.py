@@ -12,6 +12,7 @@ from typing import Any
 
 from tritonclient.grpc import model_config_pb2 as mc
 
+from client import multi_vector as multi_vectors
 from client import rerank as reranking
 from client import sparse, token_lengths
 from client import zero_shot as zero_shots
@@ -25,9 +26,11 @@ from client.errors import (
     RequestTimeout,
     ServerRejected,
     ServerUnreachable,
+    UnsupportedModel,
     UsageProblem,
 )
 from client.metadata import Health, ModelInterface, RepositoryEntry
+from client.multi_vector import MultiVector
 from client.plan import RequestPlan
 from client.rerank import RankedDocument
 from client.results import Label, Prediction
@@ -329,6 +332,8 @@ class TextClient:
                label: str | None = None, batch_size: int | None = None) -> list[RankedDocument]:
         """Score every document against ``query`` with a cross-encoder; return them best first.
 
+        A multi-vector (ColBERT) export scores by MaxSim of the query's and each document's token vectors.
+
         Args:
             query: The query.
             documents: The documents (passages) to rank.
@@ -343,6 +348,11 @@ class TextClient:
         """
         if not documents:
             raise InputError("No documents to rerank")
+        if model and self.is_multi_vector(model):  # late interaction: MaxSim over token vectors
+            query_vectors = self.encode_multi_vector([query], model, query=True)[0].vectors
+            vectors = [d.vectors for d in self.encode_multi_vector(documents, model, batch_size=batch_size)]
+            scores = multi_vectors.max_sim_scores(query_vectors, vectors)
+            return reranking.rank(documents, [(score, ()) for score in scores], None, top_k)
         scored = self.score_pairs([query] * len(documents), documents, model, batch_size=batch_size)
         return reranking.rank(documents, scored, label, top_k)
 
@@ -376,6 +386,56 @@ class TextClient:
         found = [entry.name for entry in self.models()
                  if entry.ready and reranking.is_pair_ensemble(self.interface(entry.name))]
         return self._the_only(found, "reranking ensemble")
+
+    # Multi-vector embeddings ---------------------------------------------------------------------------------
+
+    def encode_multi_vector(self, texts: Iterable[str], model: str | None = None, *, query: bool = False,
+                            batch_size: int | None = None) -> list[MultiVector]:
+        """Each text's token vectors from a multi-vector (ColBERT) export, as PyLate's ``encode(is_query=…)``.
+
+        Args:
+            texts: The texts.
+            model: The export's name (``NAME``; queries go to ``NAME_query``); ``None`` picks the only one.
+            query: Encode as queries (query marker, ``[MASK]`` expansion) instead of documents.
+            batch_size: Texts per request (default and maximum: the model's ``max_batch_size``).
+
+        Raises:
+            InputError: An empty text.
+            UnsupportedModel: The model does not return token vectors.
+        """
+        texts = list(texts)
+        name = self.resolve_multi_vector(model, query)
+        limit = self.interface(name).max_batch_size or max(len(texts), 1)
+        size = min(batch_size or limit, limit)
+        found: list[MultiVector] = []
+        for start in range(0, len(texts), size):
+            chunk = texts[start:start + size]
+            positions = range(start, start + len(chunk))
+            try:
+                arrays = self.connection().infer(name, multi_vectors.text_inputs(chunk), multi_vectors.OUTPUTS)
+            except ServerRejected as error:
+                raise ServerRejected(error.server_message, error.status,
+                                     context=f"Model '{name}' rejected {describe_positions(positions)}") from error
+            found += [MultiVector(start + i, text, vectors)
+                      for i, (text, vectors) in enumerate(zip(chunk, multi_vectors.read_vectors(arrays)))]
+        return found
+
+    def resolve_multi_vector(self, name: str | None, query: bool = False) -> str:
+        """The documents' or queries' ensemble of ``name``, or of the server's only multi-vector export."""
+        if not name:
+            found = [entry.name for entry in self.models() if entry.ready and not entry.name.endswith("_query")
+                     and multi_vectors.returns_vectors(self.interface(entry.name))]
+            name = self._the_only(found, "multi-vector model")
+        chosen = multi_vectors.side(name, query)
+        if not self.connection().model_ready(chosen):
+            self._raise_missing(chosen)
+        if not multi_vectors.returns_vectors(self.interface(chosen)):
+            raise UnsupportedModel(f"Model '{chosen}' does not return token vectors (export a ColBERT model)")
+        return chosen
+
+    def is_multi_vector(self, name: str) -> bool:
+        """Whether ``name`` is a ready multi-vector ensemble."""
+        return self.connection().model_ready(name) and multi_vectors.returns_vectors(self.interface(name))
 
     # Zero-shot classification ---------------------------------------------------------------------------------
 
