@@ -7,7 +7,7 @@ from pathlib import Path
 from export.gates import Gate
 from export.pipeline import ExportResult
 from export.settings import ExportSettings
-from export.signature import Task
+from export.signature import MULTI_VECTOR_OUTPUTS, Task
 from export.verify import Report
 
 
@@ -49,7 +49,8 @@ def files_table(files: list[Path], repository: Path) -> str:
 def summary(result: ExportResult, settings: ExportSettings) -> str:
     """The full report printed after a successful export."""
     names = result.names
-    outputs = ", ".join(f"{s.name} {s.triton_dtype} {list(s.dims)}" for s in result.signature.outputs)
+    specs = MULTI_VECTOR_OUTPUTS if result.task is Task.MULTI_VECTOR else result.signature.outputs
+    outputs = ", ".join(f"{s.name} {s.triton_dtype} {list(s.dims)}" for s in specs)
     inputs = ", ".join(f"{s.name} {s.triton_dtype} {list(s.dims)}" for s in result.signature.text_inputs)
     lines = [
         f"Exported {result.model_id} ({result.task.value}) as version {result.version} to {result.repository}",
@@ -60,6 +61,9 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
         f"instances {settings.instance_count}× {settings.instance_kind}, max_batch_size "
         f"{settings.batching.max_batch_size}",
     ]
+    if result.task is Task.MULTI_VECTOR:
+        lines.append(f"  queries   {names.query.ensemble}: the same for queries (marker, [MASK] expansion); "
+                     f"each text's vectors packed float32 [tokens, {result.signature.outputs[0].dims[-1]}] in one BYTES item")
     if result.zero_shot:
         lines.append(f"  zero-shot {names.zero_shot}: TEXT, CANDIDATE_LABELS, HYPOTHESIS_TEMPLATE?, MULTI_LABEL? → "
                      f"labels, scores  (calls {names.ensemble} with one pair per label)")
@@ -90,6 +94,8 @@ def query_example(result: ExportResult) -> str:
     """A client command line that queries the exported ensemble."""
     if result.task is Task.TEXT_RANKING:
         return f'client rerank --model {result.names.ensemble} "what is triton" "Triton serves models" "A fox"'
+    if result.task is Task.MULTI_VECTOR:
+        return f'client rerank --model {result.names.ensemble} "what is triton" "Triton serves models"  (MaxSim)'
     if result.task is Task.SPARSE_EMBEDDING:
         return f'client sparse --model {result.names.ensemble} "Hello world"'
     return f'client predict --model {result.names.ensemble} "Hello world"'

@@ -160,3 +160,23 @@ def test_extractive_qa_refusal_says_transformers_5_removed_its_pipeline() -> Non
     reason = refusal({"model_type": "bert"}, "BertForQuestionAnswering")
     assert "(extractive question answering): tritonize does not export it yet" in reason
     assert "transformers 5 removed its question-answering pipeline (it points to text generation)" in reason
+
+
+def test_multi_vector_keeps_packs_and_scores() -> None:
+    from client.multi_vector import side
+    from tritonize.repo_format import multi_vector
+
+    ids, mask = np.array([2, 9, 60, 5, 3, 4, 4]), np.array([1, 1, 1, 1, 1, 0, 0])
+    assert multi_vector.kept_positions(ids, mask, multi_vector.KEEP_ALL).all()
+    kept = multi_vector.kept_positions(ids, mask, multi_vector.KEEP_ATTENDED, frozenset({60}))
+    assert kept.tolist() == [True, True, False, True, True, False, False]
+    vectors = np.arange(12, dtype=np.float32).reshape(4, 3)
+    item = multi_vector.pack(vectors)
+    assert len(item) == 4 * 3 * 4
+    np.testing.assert_array_equal(multi_vector.unpack(item, 4), vectors)
+    assert multi_vector.unpack(b"", 0).size == 0
+    query, document = np.eye(2, dtype=np.float32), np.array([[1.0, 0.0], [0.6, 0.8]], dtype=np.float32)
+    assert multi_vector.max_sim(query, document) == pytest.approx(1.0 + 0.8)
+    assert multi_vector.max_sim(query, document[:0]) == 0.0
+    assert (side("colbert", True), side("colbert_query", False), side("colbert", False)) == \
+        ("colbert_query", "colbert", "colbert")
