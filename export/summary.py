@@ -62,8 +62,9 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
         f"{settings.batching.max_batch_size}",
     ]
     if result.task is Task.MULTI_VECTOR:
+        dim = result.signature.outputs[0].dims[-1]
         lines.append(f"  queries   {names.query.ensemble}: the same for queries (marker, [MASK] expansion); "
-                     f"each text's vectors packed float32 [tokens, {result.signature.outputs[0].dims[-1]}] in one BYTES item")
+                     f"each text's vectors packed float32 [tokens, {dim}] in one BYTES item")
     if result.zero_shot:
         lines.append(f"  zero-shot {names.zero_shot}: TEXT, CANDIDATE_LABELS, HYPOTHESIS_TEMPLATE?, MULTI_LABEL? → "
                      f"labels, scores  (calls {names.ensemble} with one pair per label)")
