@@ -93,6 +93,8 @@ def multi_vector_folders(names: ModelNames, settings: ExportSettings, loaded: Lo
     expansion) and which token vectors are kept (documents drop padding and skip-list tokens).
     """
     signature, colbert = loaded.signature, loaded.info.colbert
+    if loaded.info.m3:
+        return m3_folders(names, settings, loaded, ensemble_format, artifacts, tokenizer_json)
     tokenizer_files = {PYTHON_MODEL_FILENAME: Path(tokenizer_model.__file__).read_bytes(),
                        TOKENIZER_ENCODING_FILENAME: Path(tokenizer_encoding.__file__).read_bytes(),
                        TOKENIZER_FILENAME: tokenizer_json.encode()}
@@ -115,4 +117,33 @@ def multi_vector_folders(names: ModelNames, settings: ExportSettings, loaded: Lo
     for fmt, path in artifacts.items():
         files: dict[str, Path | bytes] = {p.name: p for p in path.parent.iterdir()}
         models.append(ModelFolder(artifact_config(names, fmt, signature, settings, False), version_files=files))
+    return models
+
+
+def m3_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedModel, ensemble_format: Format,
+               artifacts: dict[Format, Path], tokenizer_json: str) -> list[ModelFolder]:
+    """A BGE-M3 export: one ensemble ``NAME`` returning the dense vector, lexical weights and ColBERT vectors.
+
+    Lexical weights leave out the tokens FlagEmbedding leaves out: its cls, eos, pad and unk tokens.
+    """
+    tokenizer = loaded.tokenizer
+    unused = tuple(sorted({int(tokenizer.convert_tokens_to_ids(tokenizer.special_tokens_map[name]))
+                           for name in ("cls_token", "eos_token", "pad_token", "unk_token")
+                           if name in tokenizer.special_tokens_map}))
+    models = [
+        ModelFolder(multi_vector_ensemble_config(names, names.artifact(ensemble_format), ensemble_format,
+                                                 loaded.signature, settings)),
+        ModelFolder(tokenizer_config(names, loaded.signature, settings,
+                                     tokenizer_parameters(loaded, settings.batching.pad_to_multiple_of)),
+                    version_files={PYTHON_MODEL_FILENAME: Path(tokenizer_model.__file__).read_bytes(),
+                                   TOKENIZER_ENCODING_FILENAME: Path(tokenizer_encoding.__file__).read_bytes(),
+                                   TOKENIZER_FILENAME: tokenizer_json.encode()}),
+        ModelFolder(vectors_config(names.vectors, loaded.signature, settings, multi_vector.KEEP_AFTER_FIRST, (),
+                                   unused),
+                    version_files={PYTHON_MODEL_FILENAME: Path(vectors_model.__file__).read_bytes(),
+                                   MULTI_VECTOR_FILENAME: Path(multi_vector.__file__).read_bytes()}),
+    ]
+    for fmt, path in artifacts.items():
+        files: dict[str, Path | bytes] = {p.name: p for p in path.parent.iterdir()}
+        models.append(ModelFolder(artifact_config(names, fmt, loaded.signature, settings, False), version_files=files))
     return models

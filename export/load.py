@@ -12,10 +12,10 @@ from pathlib import Path
 
 from export.architectures import refusal
 from export.errors import UnsupportedModelError
-from export.signature import TOKEN_INPUT_NAMES, Signature, Task
+from export.signature import TOKEN_INPUT_NAMES, Signature, Task, m3_outputs
 from export.source import ModelSource
 from export.st_modules import Pooling, StFolder, is_st_folder, read_pooling_config, read_st_folder
-from export.tasks.colbert import ColBertSettings, read_colbert
+from export.tasks.colbert import ColBertSettings, is_colbert_folder, read_colbert
 from export.tasks.detection import (
     REGRESSION,
     ST_CONFIG_FILE,
@@ -24,6 +24,7 @@ from export.tasks.detection import (
     class_names,
     detect_special_task,
 )
+from export.tasks.m3 import colbert_width, is_m3_folder
 
 #: Architecture suffix → task.
 HEAD_TASKS = {
@@ -53,6 +54,7 @@ class ModelInfo:
         regression: The logits are the answer (``problem_type: regression``): no softmax or sigmoid.
         detection: Why the folder's task was chosen, and the ``--task`` that reads the head otherwise.
         colbert: PyLate's settings (multi-vector).
+        m3: A BGE-M3 folder: dense, sparse and ColBERT heads (multi-vector).
     """
 
     source: ModelSource
@@ -67,6 +69,7 @@ class ModelInfo:
     regression: bool = False
     detection: Detection | None = None
     colbert: ColBertSettings | None = None
+    m3: bool = False
 
 
 @dataclass
@@ -142,7 +145,9 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
         decoder=decoder,
         regression=config.get("problem_type") == REGRESSION,
         detection=detection,
-        colbert=read_colbert(source.folder) if chosen is Task.MULTI_VECTOR else None,
+        colbert=read_colbert(source.folder) if chosen is Task.MULTI_VECTOR and is_colbert_folder(source.folder)
+        else None,
+        m3=chosen is Task.MULTI_VECTOR and is_m3_folder(source.folder),
     )
 
 
@@ -230,6 +235,9 @@ def load_model(info: ModelInfo, trust_remote_code: bool = False, truncate_dim: i
     full_dim, truncated = _embedding_dims(info, model, reference, truncate_dim)
     signature = Signature.build(info.task, input_names, truncated or full_dim, len(info.labels),
                                 min(sparse_top_k, model.config.vocab_size) if sparse_top_k else 0)
+    if info.m3:
+        signature = Signature(info.task, signature.inputs,
+                              m3_outputs(hidden_size(model.config), colbert_width(info.source.folder)))
     return LoadedModel(
         info=info,
         model=model,

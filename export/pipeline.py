@@ -104,7 +104,9 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
     if zero_shot_entailment(info) is not None:
         model_names.append(names.zero_shot)
     if info.task is Task.MULTI_VECTOR:
-        model_names += [names.vectors, names.query.ensemble, names.query.tokenizer, names.query.vectors]
+        model_names.append(names.vectors)
+        if not info.m3:
+            model_names += [names.query.ensemble, names.query.tokenizer, names.query.vectors]
     version = choose_version(settings.repository, model_names, settings.version, settings.force)
     with progress.step(f"Loading {source.model_id}"):
         loaded = load_model(info, settings.trust_remote_code, settings.truncate_dim, settings.sparse_top_k)

@@ -96,6 +96,17 @@ TOKEN_SPANS = (TensorSpec("offsets", mc.TYPE_INT64, (-1, 2)), TensorSpec("specia
 MULTI_VECTOR_OUTPUTS = (TensorSpec(multi_vector.VECTORS_OUTPUT, mc.TYPE_STRING, (1,)),
                         TensorSpec(multi_vector.COUNTS_OUTPUT, mc.TYPE_INT64, (1,)))
 
+#: BGE-M3's ensemble adds each text's lexical weights (JSON: token id → weight) and its dense vector.
+LEXICAL_WEIGHTS_OUTPUT = TensorSpec(multi_vector.LEXICAL_OUTPUT, mc.TYPE_STRING, (1,))
+
+
+def m3_outputs(hidden_size: int, colbert_width: int) -> tuple[TensorSpec, ...]:
+    """The BGE-M3 graph's outputs: dense vector, per-token weights, per-token ColBERT vectors (after ``[CLS]``)."""
+    return (TensorSpec("embeddings", mc.TYPE_FP32, (hidden_size,)),
+            TensorSpec(multi_vector.TOKEN_WEIGHTS, mc.TYPE_FP32, (-1,)),
+            TensorSpec(multi_vector.TOKEN_VECTORS, mc.TYPE_FP32, (-1, colbert_width)))
+
+
 #: Entities of one text, aggregated as transformers' token-classification pipeline does, as a JSON array.
 ENTITIES_OUTPUT = TensorSpec("entities", mc.TYPE_STRING, (1,))
 

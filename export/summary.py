@@ -7,7 +7,7 @@ from pathlib import Path
 from export.gates import Gate
 from export.pipeline import ExportResult
 from export.settings import ExportSettings
-from export.signature import MULTI_VECTOR_OUTPUTS, Task
+from export.signature import LEXICAL_WEIGHTS_OUTPUT, MULTI_VECTOR_OUTPUTS, Task
 from export.verify import Report
 
 
@@ -49,7 +49,10 @@ def files_table(files: list[Path], repository: Path) -> str:
 def summary(result: ExportResult, settings: ExportSettings) -> str:
     """The full report printed after a successful export."""
     names = result.names
-    specs = MULTI_VECTOR_OUTPUTS if result.task is Task.MULTI_VECTOR else result.signature.outputs
+    specs = result.signature.outputs
+    if result.task is Task.MULTI_VECTOR:  # the ensemble returns the step's packed outputs (BGE-M3: and its dense)
+        m3 = len(specs) > 1
+        specs = (*specs[:1], *MULTI_VECTOR_OUTPUTS, LEXICAL_WEIGHTS_OUTPUT) if m3 else MULTI_VECTOR_OUTPUTS
     outputs = ", ".join(f"{s.name} {s.triton_dtype} {list(s.dims)}" for s in specs)
     inputs = ", ".join(f"{s.name} {s.triton_dtype} {list(s.dims)}" for s in result.signature.text_inputs)
     lines = [
@@ -61,7 +64,7 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
         f"instances {settings.instance_count}× {settings.instance_kind}, max_batch_size "
         f"{settings.batching.max_batch_size}",
     ]
-    if result.task is Task.MULTI_VECTOR:
+    if result.task is Task.MULTI_VECTOR and len(result.signature.outputs) == 1:
         dim = result.signature.outputs[0].dims[-1]
         lines.append(f"  queries   {names.query.ensemble}: the same for queries (marker, [MASK] expansion); "
                      f"each text's vectors packed float32 [tokens, {dim}] in one BYTES item")

@@ -13,6 +13,7 @@ from export.backends.sparse_tokens_model import TOKENS_OUTPUT
 from export.settings import CONTAINER_REPOSITORY, Acceleration, ExportSettings, Format, QueuePolicy
 from export.signature import (
     ENTITIES_OUTPUT,
+    LEXICAL_WEIGHTS_OUTPUT,
     MULTI_VECTOR_OUTPUTS,
     PROMPT_NAME_INPUT,
     TEXT_INPUT,
@@ -224,8 +225,19 @@ def entities_config(names: ModelNames, signature: Signature, settings: ExportSet
     return config
 
 
+def _step_outputs(signature: Signature) -> tuple[TensorSpec, ...]:
+    """What a multi-vector ensemble's vectors step returns: packed vectors and counts (BGE-M3: lexical weights)."""
+    m3 = any(spec.name == multi_vector.TOKEN_WEIGHTS for spec in signature.outputs)
+    return (*MULTI_VECTOR_OUTPUTS, LEXICAL_WEIGHTS_OUTPUT) if m3 else MULTI_VECTOR_OUTPUTS
+
+
+def _per_token(signature: Signature) -> list[TensorSpec]:
+    """The model's per-token outputs, which the vectors step reads (the dense vector goes straight out)."""
+    return [spec for spec in signature.outputs if spec.dims and spec.dims[0] == -1]
+
+
 def vectors_config(name: str, signature: Signature, settings: ExportSettings, keep: str,
-                   skiplist_ids: tuple[int, ...]) -> mc.ModelConfig:
+                   skiplist_ids: tuple[int, ...], unused_ids: tuple[int, ...] = ()) -> mc.ModelConfig:
     """Config of a multi-vector model's vectors step: tokens and per-token vectors in, one packed item per text out."""
     batching = settings.batching
     tokens = [spec for spec in signature.inputs if spec.name in ("input_ids", "attention_mask")]
@@ -233,12 +245,13 @@ def vectors_config(name: str, signature: Signature, settings: ExportSettings, ke
         name=name,
         backend=PYTHON_BACKEND,
         max_batch_size=batching.max_batch_size,
-        input=[_input(spec, batching.max_batch_size) for spec in (*tokens, *signature.outputs)],
-        output=[_output(spec, batching.max_batch_size, False) for spec in MULTI_VECTOR_OUTPUTS],
+        input=[_input(spec, batching.max_batch_size) for spec in (*tokens, *_per_token(signature))],
+        output=[_output(spec, batching.max_batch_size, False) for spec in _step_outputs(signature)],
         version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
         instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
         parameters={multi_vector.KEEP_KEY: mc.ModelParameter(string_value=keep),
-                    multi_vector.SKIPLIST_KEY: mc.ModelParameter(string_value=json.dumps(list(skiplist_ids)))},
+                    multi_vector.SKIPLIST_KEY: mc.ModelParameter(string_value=json.dumps(list(skiplist_ids))),
+                    multi_vector.UNUSED_KEY: mc.ModelParameter(string_value=json.dumps(list(unused_ids)))},
     )
     _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, (), settings.queue)
     return config
@@ -248,22 +261,24 @@ def multi_vector_ensemble_config(names: ModelNames, artifact: str, fmt: Format, 
                                  settings: ExportSettings) -> mc.ModelConfig:
     """Config of a multi-vector ensemble (documents, or the query side): tokenizer → model → vectors step."""
     max_batch_size = settings.batching.max_batch_size
-    vectors = signature.outputs[0]
+    per_token = [spec.name for spec in _per_token(signature)]
     steps = [
         mc.ModelEnsembling.Step(model_name=names.tokenizer, model_version=-1,
                                 input_map={TEXT_INPUT.name: TEXT_INPUT.name},
                                 output_map={name: name for name in signature.input_names}),
         mc.ModelEnsembling.Step(model_name=artifact, model_version=-1,
                                 input_map={name: name for name in signature.input_names},
-                                output_map={_artifact_output_name(signature, fmt, vectors): vectors.name}),
+                                output_map={_artifact_output_name(signature, fmt, spec): spec.name
+                                            for spec in signature.outputs}),
         mc.ModelEnsembling.Step(model_name=names.vectors, model_version=-1,
-                                input_map={name: name for name in ("input_ids", "attention_mask", vectors.name)},
-                                output_map={spec.name: spec.name for spec in MULTI_VECTOR_OUTPUTS}),
+                                input_map={name: name for name in ("input_ids", "attention_mask", *per_token)},
+                                output_map={spec.name: spec.name for spec in _step_outputs(signature)}),
     ]
+    dense = [spec for spec in signature.outputs if spec.name not in per_token]
     return mc.ModelConfig(
         name=names.ensemble, platform=ENSEMBLE_PLATFORM, max_batch_size=max_batch_size,
         input=[_input(TEXT_INPUT, max_batch_size)],
-        output=[_output(spec, max_batch_size, False) for spec in MULTI_VECTOR_OUTPUTS],
+        output=[_output(spec, max_batch_size, False) for spec in (*dense, *_step_outputs(signature))],
         ensemble_scheduling=mc.ModelEnsembling(step=steps),
     )
 

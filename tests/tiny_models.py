@@ -325,3 +325,29 @@ def make_nli(folder: Path) -> Path:
     RobertaForSequenceClassification(config).eval().save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def make_bge_m3(folder: Path) -> Path:
+    """Write a tiny BGE-M3-shaped folder: XLM-R, a CLS + Normalize sentence-transformers folder, and the ColBERT
+    (``colbert_linear.pt``, hidden → hidden) and sparse (``sparse_linear.pt``, hidden → 1) heads beside it."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Normalize, Pooling, Transformer
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    from tests.tiny_families import MAX_LENGTH, build_tokenizer
+
+    torch.manual_seed(10)
+    tokenizer, ids = build_tokenizer("roberta", "right", token_types=False)
+    config = XLMRobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                              intermediate_size=37, max_position_embeddings=MAX_LENGTH + 2, type_vocab_size=1,
+                              initializer_range=0.5, **ids)
+    XLMRobertaModel(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    transformer = Transformer(str(folder), max_seq_length=MAX_LENGTH)
+    modules = [transformer, Pooling(32, pooling_mode="cls"), Normalize()]
+    SentenceTransformer(modules=modules, device="cpu").save_pretrained(str(folder))
+    torch.save(torch.nn.Linear(32, 32).state_dict(), folder / "colbert_linear.pt")
+    sparse = torch.nn.Linear(32, 1)
+    torch.nn.init.normal_(sparse.weight, std=0.5)
+    torch.save(sparse.state_dict(), folder / "sparse_linear.pt")
+    return folder

@@ -33,6 +33,8 @@ class TritonPythonModel:
         parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
         self.keep = parameters[multi_vector.KEEP_KEY]
         self.skiplist = frozenset(int(i) for i in json.loads(parameters.get(multi_vector.SKIPLIST_KEY) or "[]"))
+        self.unused = frozenset(int(i) for i in json.loads(parameters.get(multi_vector.UNUSED_KEY) or "[]"))
+        self.lexical = any(item["name"] == multi_vector.TOKEN_WEIGHTS for item in config["input"])
 
     def execute(self, requests: list) -> list:
         """Pack each request's texts."""
@@ -40,13 +42,19 @@ class TritonPythonModel:
         for request in requests:
             ids, mask, vectors = (pb_utils.get_input_tensor_by_name(request, name).as_numpy()
                                   for name in ("input_ids", "attention_mask", multi_vector.TOKEN_VECTORS))
-            items, counts = [], []
+            items, counts, lexical = [], [], []
+            weights = (pb_utils.get_input_tensor_by_name(request, multi_vector.TOKEN_WEIGHTS).as_numpy()
+                       if self.lexical else None)
             for row in range(ids.shape[0]):
                 kept = multi_vector.kept_positions(ids[row], mask[row], self.keep, self.skiplist)
                 items.append([multi_vector.pack(vectors[row][kept])])
                 counts.append([int(kept.sum())])
-            responses.append(pb_utils.InferenceResponse(output_tensors=[
-                pb_utils.Tensor(multi_vector.VECTORS_OUTPUT, np.array(items, dtype=np.object_)),
-                pb_utils.Tensor(multi_vector.COUNTS_OUTPUT, np.array(counts, dtype=np.int64)),
-            ]))
+                if weights is not None:
+                    found = multi_vector.lexical_weights(ids[row], weights[row], self.unused)
+                    lexical.append([json.dumps(found).encode()])
+            tensors = [pb_utils.Tensor(multi_vector.VECTORS_OUTPUT, np.array(items, dtype=np.object_)),
+                       pb_utils.Tensor(multi_vector.COUNTS_OUTPUT, np.array(counts, dtype=np.int64))]
+            if weights is not None:
+                tensors.append(pb_utils.Tensor(multi_vector.LEXICAL_OUTPUT, np.array(lexical, dtype=np.object_)))
+            responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
         return responses

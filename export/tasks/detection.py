@@ -16,6 +16,9 @@ ST_MODEL_TASKS = {"CrossEncoder": Task.TEXT_RANKING, "SparseEncoder": Task.SPARS
 #: Keys of ``config.json`` that sentence-transformers' CrossEncoder writes (v4+, and before v4).
 CROSS_ENCODER_KEYS = ("sentence_transformers", "sbert_ce_default_activation_function")
 
+#: BGE-M3's heads beside the encoder's weights.
+M3_HEADS = ("colbert_linear.pt", "sparse_linear.pt")
+
 SEQUENCE_CLASSIFIER = "ForSequenceClassification"
 MASKED_LM = "ForMaskedLM"
 
@@ -85,6 +88,9 @@ def detect_special_task(folder: Path, architectures: list[str], decoder: bool = 
     model) → text-classification whose ``logits`` are the raw score; any other one-label encoder → text-ranking,
     as ``CrossEncoder`` loads it. Classifiers with several labels are left to transformers' pipeline rules.
     """
+    if all((folder / name).is_file() for name in M3_HEADS):
+        return Detection(Task.MULTI_VECTOR, "BGE-M3 heads (colbert_linear.pt, sparse_linear.pt): dense, sparse and "
+                                            "ColBERT vectors", Task.FEATURE_EXTRACTION)
     st_task = ST_MODEL_TASKS.get(read_json(folder / ST_CONFIG_FILE).get("model_type", ""))
     if st_task is not None:
         return Detection(st_task, f"a sentence-transformers {read_json(folder / ST_CONFIG_FILE)['model_type']} "

@@ -7,6 +7,7 @@ from torch import nn
 from export.load import LoadedModel
 from export.signature import Task
 from export.tasks.colbert import ColBertHead, load_projections
+from export.tasks.m3 import M3Head
 from export.tasks.rerank import RankingHead, activation_path
 from export.tasks.sparse import SpladeHead, read_splade
 
@@ -14,6 +15,8 @@ from export.tasks.sparse import SpladeHead, read_splade
 def task_head(loaded: LoadedModel) -> nn.Module:
     """The head for ``loaded``'s task (text ranking or sparse embedding)."""
     info = loaded.info
+    if info.m3:
+        return M3Head(loaded.model, info.source.folder)
     if info.task is Task.MULTI_VECTOR:
         takes_token_types = "token_type_ids" in loaded.signature.input_names
         return ColBertHead(loaded.model, load_projections(info.source.folder, info.colbert), takes_token_types)

@@ -17,12 +17,19 @@ import numpy as np
 TOKEN_VECTORS = "token_vectors"
 VECTORS_OUTPUT = "vectors"
 COUNTS_OUTPUT = "token_counts"
-#: Config parameters of the vectors step: which positions to keep, and the skip-list token ids.
+#: BGE-M3: the model's per-token weights in, each text's lexical weights out (JSON: token id → weight).
+TOKEN_WEIGHTS = "token_weights"
+LEXICAL_OUTPUT = "lexical_weights"
+#: Config parameters of the vectors step: which positions to keep, the skip-list token ids, and (BGE-M3) the
+#: token ids lexical weights leave out (FlagEmbedding's cls, eos, pad and unk).
 KEEP_KEY = "keep"
 SKIPLIST_KEY = "skiplist_ids"
+UNUSED_KEY = "unused_ids"
 #: ``keep`` values: every position (queries with expansion), or attended non-skip-list tokens (documents).
 KEEP_ALL = "all"
 KEEP_ATTENDED = "attended"
+#: BGE-M3's ColBERT vectors: the model returns positions after ``[CLS]``; the attended ones are kept.
+KEEP_AFTER_FIRST = "after_first"
 #: How vectors are written: float32, little-endian.
 WIRE_DTYPE = np.dtype("<f4")
 
@@ -32,10 +39,24 @@ def kept_positions(input_ids: np.ndarray, attention_mask: np.ndarray, keep: str,
     """Boolean mask ``[seq]`` of one text's positions whose vectors are returned."""
     if keep == KEEP_ALL:
         return np.ones(len(input_ids), dtype=bool)
+    if keep == KEEP_AFTER_FIRST:
+        return np.asarray(attention_mask)[1:].astype(bool)
     mask = np.asarray(attention_mask).astype(bool)
     if skiplist:
         mask &= ~np.isin(np.asarray(input_ids), list(skiplist))
     return mask
+
+
+def lexical_weights(input_ids: np.ndarray, weights: np.ndarray, unused: frozenset[int]) -> dict[str, float]:
+    """One text's lexical weights as FlagEmbedding's BGE-M3 returns them: token id (a string) → its highest weight.
+
+    Tokens in ``unused`` and weights of 0 are left out; ids appear in order of first occurrence.
+    """
+    found: dict[str, float] = {}
+    for token, weight in zip(np.asarray(input_ids).tolist(), np.asarray(weights, dtype=np.float32).tolist()):
+        if token not in unused and weight > 0 and weight > found.get(str(token), 0.0):
+            found[str(token)] = weight
+    return found
 
 
 def pack(vectors: np.ndarray) -> bytes:
