@@ -405,19 +405,22 @@ class TextClient:
         """
         texts = list(texts)
         name = self.resolve_multi_vector(model, query)
-        limit = self.interface(name).max_batch_size or max(len(texts), 1)
+        interface = self.interface(name)
+        limit = interface.max_batch_size or max(len(texts), 1)
         size = min(batch_size or limit, limit)
         found: list[MultiVector] = []
         for start in range(0, len(texts), size):
             chunk = texts[start:start + size]
             positions = range(start, start + len(chunk))
             try:
-                arrays = self.connection().infer(name, multi_vectors.text_inputs(chunk), multi_vectors.OUTPUTS)
+                arrays = self.connection().infer(name, multi_vectors.text_inputs(chunk),
+                                                 multi_vectors.requested_outputs(interface))
             except ServerRejected as error:
                 raise ServerRejected(error.server_message, error.status,
                                      context=f"Model '{name}' rejected {describe_positions(positions)}") from error
-            found += [MultiVector(start + i, text, vectors)
-                      for i, (text, vectors) in enumerate(zip(chunk, multi_vectors.read_vectors(arrays)))]
+            found += [MultiVector(start + i, text, vectors, dense, lexical)
+                      for i, (text, (vectors, dense, lexical)) in enumerate(zip(chunk,
+                                                                               multi_vectors.read_vectors(arrays)))]
         return found
 
     def resolve_multi_vector(self, name: str | None, query: bool = False) -> str:
@@ -426,7 +429,8 @@ class TextClient:
             found = [entry.name for entry in self.models() if entry.ready and not entry.name.endswith("_query")
                      and multi_vectors.returns_vectors(self.interface(entry.name))]
             name = self._the_only(found, "multi-vector model")
-        chosen = multi_vectors.side(name, query)
+        query_side = multi_vectors.side(name, True)
+        chosen = multi_vectors.side(name, query, self.connection().model_ready(query_side))
         if not self.connection().model_ready(chosen):
             self._raise_missing(chosen)
         if not multi_vectors.returns_vectors(self.interface(chosen)):

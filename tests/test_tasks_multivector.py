@@ -1,8 +1,9 @@
-"""Multi-vector (ColBERT) models: PyLate folders served by the real local Triton equal PyLate's ``encode``.
+"""Multi-vector models served by the real local Triton: PyLate ColBERT folders equal PyLate's ``encode``, BGE-M3
+folders equal FlagEmbedding's ``BGEM3FlagModel.encode`` (dense, lexical weights and ColBERT vectors).
 
-PyLate does not share the project's environment (it pins sentence-transformers 5.3 and transformers ≤ 5.3): the
-tiny ColBERT folder is made, and the reference vectors and MaxSim scores computed, by PyLate itself in the
-isolated reference environment (:mod:`tests.reference_env`). Documents drop padding and skip-list punctuation;
+Neither library shares the project's environment (PyLate pins sentence-transformers 5.3 and transformers ≤ 5.3):
+the tiny ColBERT folder is made, and the reference outputs computed, by the libraries themselves in the isolated
+reference environment (:mod:`tests.reference_env`). ColBERT documents drop padding and skip-list punctuation;
 queries carry the ``[Q]`` marker and ``[MASK]`` expansion to the query length; one text is longer than the window.
 """
 
@@ -27,7 +28,7 @@ from export.source import resolve_source
 from server.local import LocalTriton
 from tests.conftest import export_into
 from tests.reference_env import ReferenceEnvError, run_reference
-from tests.tiny_models import make_bert
+from tests.tiny_models import make_bert, make_bge_m3
 from tritonize.repo_format.multi_vector import unpack
 
 pytestmark = pytest.mark.server
@@ -76,9 +77,42 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.n
     return root / "colbert", reference
 
 
+#: Runs in the reference environment: FlagEmbedding's BGE-M3 outputs, and its ColBERT scores for the query.
+M3_SCRIPT = """
+import json, sys
+import numpy as np
+from FlagEmbedding import BGEM3FlagModel
+given = json.load(open(sys.argv[1]))
+model = BGEM3FlagModel(given["folder"], use_fp16=False, devices="cpu")
+found = model.encode(given["texts"], batch_size=3, max_length=given["max_length"], return_dense=True,
+                     return_sparse=True, return_colbert_vecs=True)
+arrays = {"dense": np.asarray(found["dense_vecs"], dtype=np.float32)}
+for i, (weights, vectors) in enumerate(zip(found["lexical_weights"], found["colbert_vecs"])):
+    arrays[f"colbert/{i}"] = np.asarray(vectors, dtype=np.float32)
+    arrays[f"lexical/{i}"] = np.array(json.dumps({k: float(v) for k, v in weights.items()}))
+query = model.encode([given["query"]], max_length=given["max_length"], return_colbert_vecs=True)["colbert_vecs"][0]
+arrays["scores"] = np.array([float(model.colbert_score(query, v)) for v in found["colbert_vecs"]])
+np.savez(sys.argv[2], **arrays)
+"""
+M3_TEXTS = [*TEXTS[:3], " ".join(["long inputs are truncated to the model maximum length"] * 12)]
+
+
 @pytest.fixture(scope="module")
-def exported(made: tuple, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ExportResult]:
+def m3_made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray]]:
+    root = tmp_path_factory.mktemp("m3")
+    folder = make_bge_m3(root)
+    try:
+        reference = run_reference(M3_SCRIPT, {"folder": str(folder), "texts": M3_TEXTS, "query": QUERY,
+                                              "max_length": 64})
+    except ReferenceEnvError as error:
+        pytest.skip(str(error))
+    return folder, reference
+
+
+@pytest.fixture(scope="module")
+def exported(made: tuple, m3_made: tuple, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ExportResult]:
     repository = tmp_path_factory.mktemp("colbert-repo") / "model_repository"
+    export_into(repository, str(m3_made[0]), "m3", formats=("onnx",))
     return repository, export_into(repository, str(made[0]), "colbert")
 
 
@@ -158,3 +192,29 @@ def test_cli_multi_vector_and_rerank(triton: LocalTriton, made: tuple) -> None:
 def test_a_model_without_vectors_is_refused(text_client: TextClient) -> None:
     with pytest.raises(UnsupportedModel, match="does not return token vectors"):
         text_client.encode_multi_vector(["hello"], "colbert_onnx")
+
+
+def test_bge_m3_folder_is_detected_as_multi_vector(m3_made: tuple) -> None:
+    info = read_info(resolve_source(str(m3_made[0]), None))
+    assert info.task is Task.MULTI_VECTOR and info.m3 and info.colbert is None
+
+
+@pytest.mark.parametrize("query", [False, True])
+def test_bge_m3_outputs_equal_flag_embedding(text_client: TextClient, m3_made: tuple, query: bool) -> None:
+    reference = m3_made[1]
+    encoded = text_client.encode_multi_vector(M3_TEXTS, "m3", query=query, batch_size=3)
+    np.testing.assert_allclose(np.stack([item.dense for item in encoded]), reference["dense"], atol=1e-5, rtol=0)
+    for item in encoded:
+        want = reference[f"colbert/{item.index}"]
+        assert item.vectors.shape == want.shape
+        np.testing.assert_allclose(item.vectors, want, atol=1e-5, rtol=0)
+        lexical = json.loads(str(reference[f"lexical/{item.index}"]))
+        assert sorted(item.lexical_weights) == sorted(lexical)
+        np.testing.assert_allclose([item.lexical_weights[k] for k in lexical], list(lexical.values()), atol=1e-5)
+    assert len(encoded[-1].vectors) == 64 - 1  # the long text: truncated to the window, [CLS] left out
+    assert sum(len(item.lexical_weights) for item in encoded) > 0
+
+
+def test_bge_m3_rerank_orders_as_its_colbert_score(text_client: TextClient, m3_made: tuple) -> None:
+    ranked = text_client.rerank(QUERY, M3_TEXTS, model="m3")
+    assert [item.index for item in ranked] == list(np.argsort(-m3_made[1]["scores"], kind="stable"))
