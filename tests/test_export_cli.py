@@ -56,7 +56,8 @@ def test_unknown_task_is_a_usage_error(tiny_models: dict[str, Path], tmp_path: P
     result = CliRunner().invoke(main, [str(tiny_models["bert-base"]), "--task", "translation"])
     assert result.exit_code == 2
     assert "Invalid value for '--task': 'translation' is not one of 'feature-extraction', " \
-           "'text-classification', 'token-classification', 'text-ranking', 'sparse-embedding'." in result.output
+           "'text-classification', 'token-classification', 'text-ranking', 'sparse-embedding', " \
+           "'multi-vector'." in result.output
 
 
 def test_task_needing_a_missing_head(tiny_models: dict[str, Path], tmp_path: Path) -> None:

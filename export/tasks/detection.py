@@ -134,6 +134,7 @@ def alternative_tasks(architectures: list[str], detected: Task | None) -> set[Ta
 _TASK_READINGS = {
     Task.TEXT_RANKING: "scores (query, passage) pairs",
     Task.TEXT_CLASSIFICATION: "scores one text, logits raw",
+    Task.FEATURE_EXTRACTION: "serves the dense embedding alone",
 }
 
 
