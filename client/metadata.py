@@ -9,7 +9,7 @@ from typing import Any
 
 from tritonclient.grpc import model_config_pb2 as mc
 
-from export.signature import TensorSpec
+from tritonize.contract import TensorSpec
 
 READY = "READY"
 ENSEMBLE_PLATFORM = "ensemble"

@@ -12,7 +12,7 @@ from client.connection import RequestedOutput
 from client.errors import InputError, UnsupportedModel
 from client.metadata import ENSEMBLE_PLATFORM, ModelInterface
 from client.results import Label, parse_classes
-from export.signature import PAIR_INPUTS, TensorSpec
+from tritonize.contract import PAIR_INPUTS, TensorSpec
 
 #: The output holding each pair's scores.
 SCORES_OUTPUT = "scores"

@@ -10,8 +10,8 @@ import pytest
 import torch
 from tritonclient.grpc import model_config_pb2 as mc
 
-from export.signature import NUMPY_DTYPES
 from tests.conftest import export_into
+from tritonize.contract import NUMPY_DTYPES
 from tritonize.repo_format.pbtxt import read_config
 from tritonize.repo_format.tokenizer_folder import load_tokenizer_model
 

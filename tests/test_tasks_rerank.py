@@ -16,11 +16,11 @@ from client import TextClient
 from client.cli import cli
 from client.errors import InputError, UnsupportedModel
 from export.load import read_info
-from export.signature import Task
 from export.source import resolve_source
 from server.local import LocalTriton
 from tests.conftest import export_into
 from tests.tiny_models import NLI_LABELS, make_bert, make_cross_encoder
+from tritonize.contract import Task
 
 pytestmark = pytest.mark.server
 

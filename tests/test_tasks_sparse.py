@@ -17,11 +17,11 @@ from client import TextClient
 from client.cli import cli
 from client.errors import UnsupportedModel
 from export.load import read_info
-from export.signature import Task
 from export.source import resolve_source
 from server.local import LocalTriton
 from tests.conftest import export_into
 from tests.tiny_models import make_bert, make_splade
+from tritonize.contract import Task
 
 pytestmark = pytest.mark.server
 

@@ -17,12 +17,12 @@ from client.rerank import pair_inputs, rank
 from client.results import Label
 from export.backends import entities_model, sparse_tokens_model
 from export.errors import UnsupportedModelError
-from export.signature import Signature, Task
 from export.tasks.detection import alternative_tasks, detect_special_task
 from export.tasks.rerank import IDENTITY, SIGMOID, activation_path
 from export.tasks.sparse import dense_view
 from tests.test_docker import CONTAINER_PYTHON, _imported_outside_fallbacks, _requirements
 from tests.tiny_models import make_cross_encoder
+from tritonize.contract import Signature, Task
 from tritonize.repo_format.files import TOKENIZER_ENCODING_FILENAME
 from tritonize.repo_format.tokenizer_encoding import TextEncoder, TextError, decode_pairs
 

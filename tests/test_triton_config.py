@@ -10,8 +10,8 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from export.settings import BatchingSettings, ExportSettings
-from export.signature import Signature, Task
 from export.triton_config import ModelNames, artifact_config, ensemble_config, tokenizer_config
+from tritonize.contract import Signature, Task
 from tritonize.repo_format.pbtxt import parse, render
 from tritonize.repo_format.tokenizer_encoding import TokenizerParameters
 
