@@ -8,10 +8,12 @@ REPOSITORY ?= model_repository
 .PHONY: setup system-deps demo export test lint clean
 .PHONY: cluster-deps cluster-demo
 
-$(STAMP): pyproject.toml
+# Everything (export, server, bench, deploy, test tools) at the versions constraints.txt pins; a client-only
+# install is `pip install -c constraints.txt .` (see pyproject.toml's extras).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 # perf_analyzer (inside the tritonclient wheel) links libb64 from Debian.

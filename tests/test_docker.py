@@ -218,13 +218,15 @@ def test_labels_environment_and_python_backend_dependencies():
     assert _arg_defaults(runtime)["VERSION"] == _project_version(), "bump ARG VERSION with pyproject's version"
 
 
-def test_exporter_installs_the_torch_pyproject_pins_as_a_cpu_wheel():
-    torch_pin = re.search(r'"torch==([^"]+)"', _pyproject()).group(1)
+def test_exporter_installs_the_torch_constraints_pin_as_a_cpu_wheel():
+    torch_pin = re.search(r"^torch==(\S+)", (ROOT / "constraints.txt").read_text(), re.MULTILINE).group(1)
     _, stages = _stages()
     (builder,) = [stage for stage in stages if stage.name == "exporter"]
     assert _arg_defaults(builder)["TORCH_VERSION"] == torch_pin
     assert any("download.pytorch.org/whl/cpu" in run and "torch==${TORCH_VERSION}" in run
                for run in builder.values("RUN"))
+    # The project itself: the exporter's extra, at the versions constraints.txt pins.
+    assert any("-c constraints.txt" in run and ".[export]" in run for run in builder.values("RUN"))
 
 
 def test_hub_token_only_through_a_build_secret():
@@ -272,7 +274,8 @@ def _in_context(path: str) -> bool:
 
 
 @pytest.mark.parametrize("path", [
-    "pyproject.toml", "README.md", "export/cli.py", "export/backends/tokenizer_model.py", "server/flags.py",
+    "pyproject.toml", "README.md", "constraints.txt", "tritonize/contract.py", "export/cli.py",
+    "export/backends/tokenizer_model.py", "server/flags.py",
     "client/cli.py", "docker/requirements.txt", "model_repository/m_onnx/config.pbtxt",
     "model_repository/m_onnx/1/model.onnx", "model_repository/m_tokenizer/1/tokenizer.json",
 ])
