@@ -204,6 +204,27 @@ def test_healthcheck_asks_strict_readiness_after_a_warmup_period():
         assert _duration_s(re.search(r"--start-period=(\S+)", options).group(1)) >= 60
 
 
+def test_health_script_runs_as_the_image_lays_it_out(tmp_path):
+    """The image copies the health script with the one tritonize module it imports; nothing else is there."""
+    _, stages = _stages()
+    for copy in _chain(stages, "export")[0].values("COPY"):
+        *sources, target = [word for word in shlex.split(copy) if not word.startswith("--")]
+        if not target.startswith("/opt/tritonize/"):
+            continue
+        destination = tmp_path / target.lstrip("/")
+        for source in sources:
+            into = destination / Path(source).name if target.endswith("/") else destination
+            into.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / source, into)
+    script = tmp_path / HEALTH_SCRIPT.lstrip("/")
+    # The base interpreter (no tritonize installed), without PYTHONPATH or user site: only the copied files count.
+    run = subprocess.run([getattr(sys, "_base_executable", sys.executable), "-E", "-s", str(script),
+                          "--url", "http://127.0.0.1:9", "--timeout", "1"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert run.returncode == 1, run.stderr
+    assert len(run.stdout.strip().splitlines()) == 1 and "Traceback" not in run.stderr
+
+
 def test_labels_environment_and_python_backend_dependencies():
     _, stages = _stages()
     runtime = _chain(stages, "export")[0]

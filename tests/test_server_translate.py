@@ -15,7 +15,13 @@ from server.backends.torchscript_adapter import bind_inputs, output_indices
 from server.translate import ARTIFACT_PARAMETER, describe, translate
 from tests.server_support import artifact_config, ensemble_config, tokenizer_config
 from tritonize.repo_format.pbtxt import parse, render
-from tritonize.repo_format.platforms import INTER_OP_THREADS, INTRA_OP_THREADS, libtorch_output_name
+from tritonize.repo_format.platforms import (
+    INTER_OP_THREADS,
+    INTRA_OP_THREADS,
+    LIBTORCH_NAME,
+    libtorch_base_name,
+    libtorch_output_name,
+)
 
 BACKENDS = Path(__file__).parents[1] / "server" / "backends"
 
@@ -212,12 +218,15 @@ def test_adapters_read_the_parameters_the_format_names() -> None:
     assert (INTRA_OP_THREADS["onnx"], INTER_OP_THREADS["onnx"]) == onnx_adapter.THREAD_PARAMETERS
     assert (INTRA_OP_THREADS["torchscript"], INTER_OP_THREADS["torchscript"]) == torchscript_adapter.THREAD_PARAMETERS
     assert onnx_adapter.ARTIFACT_PARAMETER == torchscript_adapter.ARTIFACT_PARAMETER == ARTIFACT_PARAMETER
+    assert torchscript_adapter._INDEXED.pattern == LIBTORCH_NAME.pattern
 
 
 def test_libtorch_output_names_round_trip_through_the_adapter() -> None:
     names = [libtorch_output_name(name, index) for index, name in enumerate(["logits", "probabilities"])]
     assert names == ["logits__0", "probabilities__1"]
     assert output_indices(list(reversed(names))) == {"probabilities__1": 1, "logits__0": 0}
+    assert [libtorch_base_name(name) for name in [*names, "embeddings", "a__b"]] == \
+        ["logits", "probabilities", "embeddings", "a__b"]
 
 
 def test_libtorch_naming_conventions() -> None:

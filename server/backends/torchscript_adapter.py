@@ -34,6 +34,8 @@ except ImportError:  # pragma: no cover - imported from the source tree
 ARTIFACT_PARAMETER = "tritonize_artifact"
 #: Triton's pytorch backend's thread parameters (``tritonize.repo_format.platforms``; a test keeps them equal).
 THREAD_PARAMETERS = ("INTRA_OP_THREAD_COUNT", "INTER_OP_THREAD_COUNT")
+#: ``tritonize.repo_format.platforms.LIBTORCH_NAME``, restated: this file runs alone in the stub (a test keeps
+#: them equal).
 _INDEXED = re.compile(r"^(?P<base>.+)__(?P<index>\d+)$")
 
 # Triton's input buffers are read-only; the module never writes its inputs, so sharing them is safe.
