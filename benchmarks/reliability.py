@@ -24,7 +24,7 @@ from pathlib import Path
 
 import click
 
-from benchmarks.load import ClosedLoop, LoadResult, run_for
+from benchmarks.closed_loop import ClosedLoop, LoadResult, run_for
 from benchmarks.machine import cpu_busy, describe_machine
 from client.connection import DEFAULT_RETRIES
 from client.text_client import TextClient

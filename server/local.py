@@ -27,6 +27,7 @@ from types import TracebackType
 
 from server import leftovers, reaper, triton_log
 from server.bundle import TritonBundle
+from server.config_rewrite import Translation, describe
 from server.errors import (
     ModelLoadError,
     PortInUseError,
@@ -39,7 +40,6 @@ from server.flags import ModelControlMode, ServerFlags
 from server.gpu import visible_gpu_count
 from server.ports import check_free, free_ports
 from server.shadow import ShadowRepository, plan
-from server.translate import Translation, describe
 from server.watchdog import Heal, Watchdog
 from tritonize import local_http
 

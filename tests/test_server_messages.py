@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from tritonclient.grpc import model_config_pb2 as mc
 
+from server.config_rewrite import served_versions
 from server.errors import ModelLoadError, ServerExitedError
 from server.local import LocalTriton
-from server.translate import served_versions
 from server.triton_log import LoadFailure
 from tests.server_support import BROKEN_MODEL, build_repository
 

@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - imported by tests
 try:  # Beside this file in the served version folder.
     import tritonize_batching as batching
 except ImportError:  # pragma: no cover - imported from the source tree
-    from server.backends import batching
+    from server.adapters import batching
 
 ARTIFACT_PARAMETER = "tritonize_artifact"
 #: Triton's pytorch backend's thread parameters (``tritonize.repo_format.platforms``; a test keeps them equal).

@@ -10,9 +10,9 @@ import pytest
 from tritonclient.grpc import model_config_pb2 as mc
 
 from server import triton_log
-from server.backends import batching, onnx_adapter, torchscript_adapter
-from server.backends.torchscript_adapter import bind_inputs, output_indices
-from server.translate import ARTIFACT_PARAMETER, describe, translate
+from server.adapters import batching, onnx_adapter, torchscript_adapter
+from server.adapters.torchscript_adapter import bind_inputs, output_indices
+from server.config_rewrite import ARTIFACT_PARAMETER, describe, translate
 from tests.server_support import artifact_config, ensemble_config, tokenizer_config
 from tritonize.repo_format.pbtxt import parse, render
 from tritonize.repo_format.platforms import (
@@ -23,7 +23,7 @@ from tritonize.repo_format.platforms import (
     libtorch_output_name,
 )
 
-BACKENDS = Path(__file__).parents[1] / "server" / "backends"
+ADAPTERS = Path(__file__).parents[1] / "server" / "adapters"
 
 
 def test_onnx_model_becomes_a_python_adapter_with_the_same_interface() -> None:
@@ -175,7 +175,7 @@ def test_busy_port_is_read_from_the_log() -> None:
 
 @pytest.mark.parametrize("name", ["onnx_adapter.py", "torchscript_adapter.py", "batching.py"])
 def test_adapters_parse_on_python_3_10(name: str) -> None:
-    source = (BACKENDS / name).read_text()
+    source = (ADAPTERS / name).read_text()
     ast.parse(source, feature_version=(3, 10))
     imports = {alias.name.split(".")[0] for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import)
                for alias in node.names}

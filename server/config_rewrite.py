@@ -39,7 +39,7 @@ class Runtime:
         platforms: Triton ``platform`` values of the format.
         backends: Triton ``backend`` values of the format.
         default_filename: Artifact Triton's own backend loads unless the config names another.
-        adapter: Source file in ``server/backends/`` that becomes ``model.py``.
+        adapter: Source file in ``server/adapters/`` that becomes ``model.py``.
         engine: What runs the artifact, for messages.
         parameters: Config parameters the adapter honours (the same keys as Triton's own backend).
     """
