@@ -9,21 +9,21 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from export.backends import entities_model, sparse_tokens_model, tokenizer_model
 from export.errors import ExportFailedError, UnsupportedModelError, UsageError, VerificationError
 from export.folder_check import check_files, check_weights
 from export.gates import GateOverrides, gate_for, variant_name
-from export.heads import build_head, run_head
-from export.load import LoadedModel, hidden_size, load_model, read_info
+from export.load_model import LoadedModel, hidden_size, load_model, read_info
 from export.optimize import optimize_onnx
+from export.postprocess_heads import build_head, run_head
 from export.progress import Progress
-from export.reference import compare_with_reference, reference_outputs
+from export.python_models import entities_model, sparse_tokens_model, tokenizer_model
+from export.reference_outputs import compare_with_reference, reference_outputs
 from export.release_check import run_in_release, run_torchscript_in_release
 from export.repository import ModelFolder, check_name, choose_version, write_models
 from export.settings import ExportSettings, Format
 from export.signature import Signature, Task
 from export.source import default_name, resolve_source
-from export.tasks.reference import reference_checks as task_reference_checks
+from export.tasks.reference_checks import reference_checks as task_reference_checks
 from export.tasks.rerank import check_pair_tokenizer, pair_verification_inputs
 from export.tasks.sparse import dense_view
 from export.to_onnx import check_opset, export_onnx
@@ -328,10 +328,10 @@ def reference_checks(loaded: LoadedModel, encoder: TextEncoder, head: object, ba
                      outputs: list[list], aggregation_strategy: str = "simple") -> list:
     """PyTorch eager (on the served tokenizer's tokens) against the reference library, per prompt.
 
-    Embeddings and classifiers: sentence-transformers or transformers (:mod:`export.reference`); the default
+    Embeddings and classifiers: sentence-transformers or transformers (:mod:`export.reference_outputs`); the default
     prompt applies to ``batches`` and each named prompt is checked on all texts in one more batch. Rerankers,
     sparse encoders and entities: CrossEncoder, SparseEncoder and transformers' pipeline
-    (:mod:`export.tasks.reference`).
+    (:mod:`export.tasks.reference_checks`).
     """
     texts = list(VERIFICATION_TEXTS)
     gate = gate_for("fp32", loaded.info.task, GateOverrides())

@@ -6,10 +6,10 @@ import json
 
 from tritonclient.grpc import model_config_pb2 as mc
 
-from export.backends.entities_model import INPUTS as ENTITY_INPUTS
-from export.backends.entities_model import LABELS_PARAMETER, PASSED_THROUGH, STRATEGY_PARAMETER
-from export.backends.sparse_tokens_model import PASSED_THROUGH as SPARSE_PASSED_THROUGH
-from export.backends.sparse_tokens_model import TOKENS_OUTPUT
+from export.python_models.entities_model import INPUTS as ENTITY_INPUTS
+from export.python_models.entities_model import LABELS_PARAMETER, PASSED_THROUGH, STRATEGY_PARAMETER
+from export.python_models.sparse_tokens_model import PASSED_THROUGH as SPARSE_PASSED_THROUGH
+from export.python_models.sparse_tokens_model import TOKENS_OUTPUT
 from export.settings import Acceleration, ExportSettings, Format, QueuePolicy
 from export.signature import ENTITIES_OUTPUT, PROMPT_NAME_INPUT, TEXT_INPUT, Signature, Task, TensorSpec
 from tritonize.contract import CONTAINER_REPOSITORY

@@ -296,7 +296,7 @@ def _in_context(path: str) -> bool:
 
 @pytest.mark.parametrize("path", [
     "pyproject.toml", "README.md", "constraints.txt", "tritonize/contract.py", "export/cli.py",
-    "export/backends/tokenizer_model.py", "server/flags.py",
+    "export/python_models/tokenizer_model.py", "server/flags.py",
     "client/cli.py", "docker/requirements.txt", "model_repository/m_onnx/config.pbtxt",
     "model_repository/m_onnx/1/model.onnx", "model_repository/m_tokenizer/1/tokenizer.json",
 ])

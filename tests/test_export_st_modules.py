@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
 
-import export.heads
+import export.postprocess_heads
 from export.cli import main
 from export.errors import UnsupportedModelError, VerificationError
 from tests.conftest import export_into
@@ -54,12 +54,12 @@ def test_a_module_left_out_of_the_graph_fails_verification(dense_folder: Path, t
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Were the Dense layer dropped (the graph's own reconstruction), encode() would disagree: fail closed."""
 
-    class Dropped(export.heads.nn.Module):  # keeps the width so that only the numbers can tell
+    class Dropped(export.postprocess_heads.nn.Module):  # keeps the width so that only the numbers can tell
         def forward(self, features: dict) -> dict:
             features["sentence_embedding"] = features["sentence_embedding"][:, :24]
             return features
 
-    monkeypatch.setitem(export.heads.STEP_BUILDERS, "Dense", lambda spec, module: Dropped())
+    monkeypatch.setitem(export.postprocess_heads.STEP_BUILDERS, "Dense", lambda spec, module: Dropped())
     with pytest.raises(VerificationError, match=r"^Verification failed: ref st-[0-9.]+ \(fp32\) output "
                                                 r"'embeddings' differs from sentence-transformers [0-9.]+: "):
         export_into(tmp_path / "repo", str(dense_folder), "dropped", formats=("onnx",))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tritonclient.grpc import model_config_pb2 as mc
 
-from export.backends import tokenizer_model
+from export.python_models import tokenizer_model
 from tritonize.repo_format.files import TOKENIZER_ENCODING_FILENAME, version_folders
 from tritonize.repo_format.pbtxt import parse, render
 from tritonize.repo_format.tokenizer_encoding import TokenizerParameters

@@ -15,7 +15,7 @@ from sentence_transformers import CrossEncoder
 from client import TextClient
 from client.cli import cli
 from client.errors import InputError, UnsupportedModel
-from export.load import read_info
+from export.load_model import read_info
 from export.source import resolve_source
 from server.local import LocalTriton
 from tests.conftest import export_into

@@ -16,7 +16,7 @@ from transformers import AutoTokenizer
 from client import TextClient
 from client.cli import cli
 from client.errors import UnsupportedModel
-from export.load import read_info
+from export.load_model import read_info
 from export.source import resolve_source
 from server.local import LocalTriton
 from tests.conftest import export_into

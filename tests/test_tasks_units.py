@@ -15,8 +15,8 @@ from transformers import AutoTokenizer
 from client.errors import InputError, UnsupportedModel
 from client.rerank import pair_inputs, rank
 from client.results import Label
-from export.backends import entities_model, sparse_tokens_model
 from export.errors import UnsupportedModelError
+from export.python_models import entities_model, sparse_tokens_model
 from export.tasks.detection import alternative_tasks, detect_special_task
 from export.tasks.rerank import IDENTITY, SIGMOID, activation_path
 from export.tasks.sparse import dense_view

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from export.gates import Gate
-from export.load import LoadedModel
+from export.load_model import LoadedModel
 from export.signature import Signature, Task
 from export.verify import Check, row_cosines
 
@@ -58,7 +58,7 @@ def _transformers(loaded: LoadedModel, texts: list[str]) -> Reference:
     import torch
     import transformers
 
-    from export.heads import pool, uses_sigmoid
+    from export.postprocess_heads import pool, uses_sigmoid
 
     tokenizer, model = loaded.tokenizer, loaded.model
     batch = tokenizer(texts, padding=True, truncation=True, max_length=loaded.max_length, return_tensors="pt")

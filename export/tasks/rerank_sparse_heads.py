@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from export.load import LoadedModel
+from export.load_model import LoadedModel
 from export.signature import Task
 from export.tasks.rerank import RankingHead, activation_path
 from export.tasks.sparse import SpladeHead, read_splade

@@ -13,10 +13,10 @@ import torch
 from torch import nn
 
 from export.errors import UnsupportedModelError
-from export.load import LoadedModel
+from export.load_model import LoadedModel
 from export.signature import Task
 from export.st_modules import Pooling, StModule
-from export.tasks.heads import task_head
+from export.tasks.rerank_sparse_heads import task_head
 
 Features = dict[str, torch.Tensor]
 

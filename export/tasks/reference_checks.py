@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from export.backends.entities_model import EntityGrouper
 from export.gates import Gate
-from export.load import LoadedModel
+from export.load_model import LoadedModel
+from export.python_models.entities_model import EntityGrouper
 from export.signature import Task
 from export.tasks.rerank import verification_pairs
 from export.verify import VERIFICATION_BATCHES, VERIFICATION_TEXTS, Check
