@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 REPOSITORY ?= model_repository
 
-.PHONY: setup system-deps demo export test lint clean
+.PHONY: setup system-deps demo export test test-unit lint clean
 .PHONY: cluster-deps cluster-demo
 
 # Everything (export, server, bench, deploy, test tools) at the versions constraints.txt pins; a client-only
@@ -58,8 +58,12 @@ cluster-demo: setup
 	  --instance-kind cpu --version 1 --force
 	$(BIN)/python -m deploy cluster-demo --repository $(CLUSTER_REPOSITORY) --model $(DEMO_MODEL)
 
+# Every tier (tests/unit, tests/integration, tests/e2e); `make test-unit` is the inner loop (no server, no export).
 test: setup
 	$(BIN)/python -m pytest
+
+test-unit: setup
+	$(BIN)/python -m pytest tests/unit
 
 lint: setup
 	$(BIN)/ruff check .
