@@ -21,6 +21,7 @@ from client.cli import cli
 from client.connection import RequestedOutput
 from client.errors import ServerRejected
 from server.local import LocalTriton
+from tests.support.client_cli import run
 
 TINY_MODELS = [
     "tiny_cls", "tiny_cls_onnx", "tiny_cls_tokenizer", "tiny_cls_torchscript", "tiny_emb", "tiny_emb_onnx",
@@ -55,12 +56,6 @@ def closed_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}"
-
-
-def run(url: str, *args: str, stdin: bytes | str | None = None, env: dict[str, str] | None = None) -> Result:
-    """``client --url URL ARGS`` in-process, with the environment's TRITON_* variables cleared."""
-    clean = {key: None for key in os.environ if key.startswith("TRITON_")}
-    return CliRunner(env={**clean, **(env or {})}).invoke(cli, ["--url", url, *args], input=stdin)
 
 
 def records(result: Result) -> list[dict]:
@@ -235,12 +230,6 @@ def test_json_array_has_full_vectors(url: str) -> None:
                                                                                           (1, "b", 32)]
 
 
-def test_json_and_jsonl_together_is_a_usage_error(url: str) -> None:
-    result = run(url, "predict", "-m", "tiny_cls", "--json", "--jsonl", "x")
-    assert result.exit_code == 2
-    assert result.stderr.endswith("Error: Choose one of --json and --jsonl\n")
-
-
 # -- predict: batching and order ---------------------------------------------------------------------------
 
 
@@ -370,28 +359,6 @@ def test_retries_back_off_on_connection_errors(closed_url: str) -> None:
     assert (result.exit_code, result.stderr) == (1, f"Error: Cannot reach Triton at {closed_url}: connection refused\n")
 
 
-def test_empty_input(url: str, tmp_path: Path) -> None:
-    result = run(url, "predict", "-m", "tiny_cls", "-", stdin="")
-    assert (result.exit_code, result.stderr) == (1, "Error: No texts in stdin\n")
-    blank = tmp_path / "blank.txt"
-    blank.write_text("\n  \n", encoding="utf-8")
-    result = run(url, "predict", "-m", "tiny_cls", "--file", str(blank))
-    assert (result.exit_code, result.stderr) == (1, f"Error: No texts in {blank}\n")
-    result = run(url, "predict", "-m", "tiny_cls")
-    assert result.exit_code == 2
-    assert result.stderr.endswith("Error: No texts given: pass TEXT arguments, --file PATH, or - to read stdin\n")
-
-
-def test_file_that_is_not_utf8_names_the_line(url: str, tmp_path: Path) -> None:
-    path = tmp_path / "latin1.txt"
-    path.write_bytes("fine\nalso fine\ncaf\u00e9\n".encode("latin-1"))
-    result = run(url, "predict", "-m", "tiny_cls", "--file", str(path))
-    assert (result.exit_code, result.stdout) == (1, "")
-    assert result.stderr == f"Error: {path} line 3 is not valid UTF-8 (byte 4)\n"
-    result = run(url, "predict", "-m", "tiny_cls", "-", stdin=b"ok\n\xff\n")
-    assert result.stderr == "Error: stdin line 2 is not valid UTF-8 (byte 1)\n"
-
-
 def test_unknown_model_for_predict(url: str) -> None:
     result = run(url, "predict", "-m", "nope", "hi")
     assert result.exit_code == 1
@@ -436,14 +403,6 @@ def test_debug_shows_the_stack_trace(closed_url: str) -> None:
     assert loud.stderr.startswith("Traceback (most recent call last):")
     assert "ServerUnreachable" in loud.stderr
     assert loud.stderr.endswith(f"Error: Cannot reach Triton at {closed_url}: connection refused\n")
-
-
-def test_usage_errors_exit_2(url: str) -> None:
-    assert run(url, "--protocol", "soap", "health").exit_code == 2
-    assert run(url, "predict", "-m", "tiny_cls", "--batch-size", "0", "x").exit_code == 2
-    result = run("grpc://127.0.0.1:1", "--protocol", "http", "health")
-    assert result.exit_code == 2
-    assert result.stderr.endswith("Error: URL 'grpc://127.0.0.1:1' is a grpc URL but the protocol is http\n")
 
 
 # -- real processes ----------------------------------------------------------------------------------------------
