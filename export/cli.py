@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from export.backends.entities_model import STRATEGIES
 from export.errors import VerificationError
 from export.gates import GateOverrides
+from export.python_models.entities_model import STRATEGIES
 from export.settings import (
     DEFAULT_BATCHING,
     DEFAULT_INSTANCE_COUNT,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from export.gates import GateOverrides
-from export.signature import Task
+from tritonize.contract import Task
 from tritonize.repo_format.platforms import Format
 
 InstanceKind = Literal["gpu", "cpu"]
@@ -26,9 +26,6 @@ MAX_OPSET_BY_RELEASE = {"24.09": 21, "24.10": 21, "24.11": 21, "24.12": 21}
 
 #: Opset we export with: the TorchScript-based exporter is fastest and verified at 17.
 DEFAULT_OPSET = 17
-
-#: Where the Triton container keeps the model repository (the Docker image mounts or copies it there).
-CONTAINER_REPOSITORY = "/models"
 
 FORMATS: tuple[Format, ...] = ("onnx", "torchscript")
 

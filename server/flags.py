@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from export.settings import CONTAINER_REPOSITORY
+from tritonize.contract import CONTAINER_REPOSITORY
 
 ModelControlMode = Literal["none", "poll", "explicit"]
 LogFormat = Literal["default", "ISO8601"]

@@ -19,8 +19,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from types import TracebackType
 
 from server import leftovers, reaper, triton_log
 from server.bundle import TritonBundle
+from server.config_rewrite import Translation, describe
 from server.errors import (
     ModelLoadError,
     PortInUseError,
@@ -41,8 +40,8 @@ from server.flags import ModelControlMode, ServerFlags
 from server.gpu import visible_gpu_count
 from server.ports import check_free, free_ports
 from server.shadow import ShadowRepository, plan
-from server.translate import Translation, describe
 from server.watchdog import Heal, Watchdog
+from tritonize import local_http
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +53,6 @@ EXIT_TIMEOUT_S = 3
 UNLOAD_TIMEOUT_S = 10.0
 
 _PROTOCOLS = ("http", "grpc", "metrics")
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
@@ -456,14 +454,9 @@ class LocalTriton:
                     reported = str(error)
 
     def _call(self, method: str, path: str, body: bytes | None = None, timeout: float = 2.0) -> tuple[int, bytes]:
-        request = urllib.request.Request(f"http://127.0.0.1:{self._port('http')}{path}", data=body, method=method)
-        try:
-            with _NO_PROXY.open(request, timeout=timeout) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-        except OSError:
-            return 0, b""
+        answer = local_http.request(f"http://127.0.0.1:{self._port('http')}{path}", body, method=method,
+                                    timeout=timeout)
+        return answer.status, answer.body
 
     def _port(self, protocol: str) -> int:
         if protocol not in self._ports:
