@@ -10,6 +10,18 @@ from export.settings import CONTAINER_REPOSITORY
 ModelControlMode = Literal["none", "poll", "explicit"]
 LogFormat = Literal["default", "ISO8601"]
 
+#: Triton API groups (2.51 names, unchanged through r26.08) that need the key header: loading/unloading models and
+#: the repository index, shared-memory registration (the Python-backend CVE chain), trace and log settings.
+#: Health, metadata, inference, model config and statistics stay open: load balancers and Kubernetes probes, the
+#: client's predict path and perf_analyzer need them; Prometheus scrapes the metrics port, which has no groups.
+RESTRICTED_APIS: tuple[str, ...] = ("model-repository", "shared-memory", "trace", "logging")
+
+#: The HTTP header carrying the admin key (gRPC sends it as ``triton-grpc-protocol-<header>``).
+API_KEY_HEADER = "tritonize-admin-key"
+
+#: Environment variable holding the admin key (the container reads it from a Kubernetes secret).
+API_KEY_ENV = "TRITONIZE_API_KEY"
+
 
 @dataclass(frozen=True)
 class ServerFlags:
@@ -30,6 +42,9 @@ class ServerFlags:
         log_verbose: Triton's verbose log level (0 = off).
         load_models: Models ``explicit`` mode loads at start (``*``: all of them, as ``none`` mode does, while
             the repository API can still reload a model whose stub process died).
+        address: Interface HTTP, gRPC and metrics listen on (``127.0.0.1`` locally, ``0.0.0.0`` in a container).
+        api_key: Key that :data:`RESTRICTED_APIS` require in the :data:`API_KEY_HEADER` header; ``None`` leaves
+            them open.
     """
 
     model_repository: str = CONTAINER_REPOSITORY
@@ -44,11 +59,16 @@ class ServerFlags:
     log_format: LogFormat = "default"
     log_verbose: int = 0
     load_models: tuple[str, ...] = ()
+    address: str = "0.0.0.0"
+    api_key: str | None = None
 
     def to_args(self) -> list[str]:
         """Render the flags as tritonserver arguments (without the executable)."""
         args = [
             f"--model-repository={self.model_repository}",
+            f"--http-address={self.address}",
+            f"--grpc-address={self.address}",
+            f"--metrics-address={self.address}",
             f"--http-port={self.http_port}",
             f"--grpc-port={self.grpc_port}",
             f"--metrics-port={self.metrics_port}",
@@ -64,7 +84,16 @@ class ServerFlags:
         args += [f"--load-model={name}" for name in self.load_models]
         if self.strict_model_config:
             args.append("--disable-auto-complete-config")
+        if self.api_key is not None:
+            args += restricted_args(self.api_key)
         return args
+
+
+def restricted_args(key: str) -> list[str]:
+    """Triton's flags that restrict :data:`RESTRICTED_APIS` to requests carrying ``key`` (HTTP and gRPC)."""
+    groups = ",".join(RESTRICTED_APIS)
+    return [f"--http-restricted-api={groups}:{API_KEY_HEADER}={key}",
+            f"--grpc-restricted-protocol={groups}:{API_KEY_HEADER}={key}"]
 
 
 def _bool(value: bool) -> str:
