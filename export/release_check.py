@@ -190,21 +190,30 @@ def torch_for(triton_release: str) -> tuple[str, Path]:
         return version, here
     what = f"torch=={version} (the libtorch generation of Triton {triton_release})"
 
+    skip = "--skip-torchscript-release-check"
+
     def cuda_libraries(staging: Path) -> list[str]:
-        needed = [r for r in _requirements(staging, "torch") if r.name.startswith("nvidia-") or r.name == "sympy"]
-        return [*map(str, needed), "mpmath"]
+        needed = [r for r in _requirements(staging, "torch")
+                  if r.name.startswith("nvidia-") or r.name in ("sympy", "cuda-toolkit")]
+        for toolkit in [r for r in needed if r.name == "cuda-toolkit"]:
+            # torch 2.10 on: most CUDA libraries come through the extras of the cuda-toolkit metapackage.
+            _pip_target(staging, [str(toolkit)], what, skip)
+            needed += _requirements(staging, "cuda_toolkit", toolkit.extras)
+        # Markers already evaluated here (an extra's marker would make pip skip the requirement).
+        return [*(f"{r.name}{r.specifier}" for r in needed if r.name != "cuda-toolkit"), "mpmath"]
 
-    return version, _isolated("torch", version, what, "--skip-torchscript-release-check", cuda_libraries)
+    return version, _isolated("torch", version, what, skip, cuda_libraries)
 
 
-def _requirements(folder: Path, distribution: str) -> list:
-    """Requirements of ``distribution`` installed in ``folder`` whose markers hold on this machine."""
+def _requirements(folder: Path, distribution: str, extras: set[str] | frozenset[str] = frozenset()) -> list:
+    """Requirements of ``distribution`` installed in ``folder`` (with ``extras``) whose markers hold here."""
     from packaging.requirements import Requirement
 
     (metadata,) = folder.glob(f"{distribution}-*.dist-info/METADATA")
     requirements = [Requirement(line.split(":", 1)[1].strip()) for line in metadata.read_text().splitlines()
                     if line.startswith("Requires-Dist:")]
-    return [r for r in requirements if r.marker is None or r.marker.evaluate({"extra": ""})]
+    return [r for r in requirements
+            if r.marker is None or any(r.marker.evaluate({"extra": extra}) for extra in ("", *sorted(extras)))]
 
 
 def run_torchscript_in_release(model: Path, input_names: list[str], output_count: int,

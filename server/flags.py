@@ -22,6 +22,9 @@ API_KEY_HEADER = "tritonize-admin-key"
 #: Environment variable holding the admin key (the container reads it from a Kubernetes secret).
 API_KEY_ENV = "TRITONIZE_API_KEY"
 
+#: The key as Kubernetes passes it to ``args`` (expanded from the container's environment, i.e. the secret).
+KEY_FROM_KUBERNETES_ENV = f"$({API_KEY_ENV})"
+
 
 @dataclass(frozen=True)
 class ServerFlags:
@@ -87,6 +90,21 @@ class ServerFlags:
         if self.api_key is not None:
             args += restricted_args(self.api_key)
         return args
+
+
+def container_flags(**changes: object) -> ServerFlags:
+    """The flags of the Docker image, the Helm chart and the KServe runtime: every interface, admin APIs keyed."""
+    return ServerFlags(**{"api_key": KEY_FROM_KUBERNETES_ENV, **changes})
+
+
+def docker_cmd() -> list[str]:
+    """The image's CMD: :func:`container_flags` through ``sh``, which puts the key in from the environment.
+
+    Without ``TRITONIZE_API_KEY`` the container refuses to start rather than leave the admin APIs open.
+    """
+    args = " ".join(f"'{a}'" for a in ["tritonserver", *container_flags().to_args()])
+    needed = f"${{{API_KEY_ENV}:?set {API_KEY_ENV} (the admin API key, docs/security.md)}}"
+    return ["/bin/sh", "-c", "exec " + args.replace(KEY_FROM_KUBERNETES_ENV, f"'\"{needed}\"'")]
 
 
 def restricted_args(key: str) -> list[str]:
