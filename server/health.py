@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -98,8 +99,10 @@ def parse_stub(pid: int, cmdline: bytes) -> Stub | None:
 
 def _request(url: str, body: dict | None, timeout: float) -> tuple[int, dict]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
-                                     headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if os.environ.get("TRITONIZE_API_KEY"):  # the admin key (server.flags): the canary reads the repository index
+        headers["tritonize-admin-key"] = os.environ["TRITONIZE_API_KEY"]
+    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST", headers=headers)
     try:
         with _NO_PROXY.open(request, timeout=timeout) as response:
             text = response.read()
