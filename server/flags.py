@@ -6,21 +6,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from export.settings import CONTAINER_REPOSITORY
+from tritonize.admin_key import API_KEY_ENV, API_KEY_HEADER, RESTRICTED_APIS
 
 ModelControlMode = Literal["none", "poll", "explicit"]
 LogFormat = Literal["default", "ISO8601"]
 
-#: Triton API groups (2.51 names, unchanged through r26.08) that need the key header: loading/unloading models and
-#: the repository index, shared-memory registration (the Python-backend CVE chain), trace and log settings.
-#: Health, metadata, inference, model config and statistics stay open: load balancers and Kubernetes probes, the
-#: client's predict path and perf_analyzer need them; Prometheus scrapes the metrics port, which has no groups.
-RESTRICTED_APIS: tuple[str, ...] = ("model-repository", "shared-memory", "trace", "logging")
-
-#: The HTTP header carrying the admin key (gRPC sends it as ``triton-grpc-protocol-<header>``).
-API_KEY_HEADER = "tritonize-admin-key"
-
-#: Environment variable holding the admin key (the container reads it from a Kubernetes secret).
-API_KEY_ENV = "TRITONIZE_API_KEY"
+__all__ = ["API_KEY_ENV", "API_KEY_HEADER", "RESTRICTED_APIS", "ServerFlags", "container_flags", "docker_cmd",
+           "restricted_args"]
 
 #: The key as Kubernetes passes it to ``args`` (expanded from the container's environment, i.e. the secret).
 KEY_FROM_KUBERNETES_ENV = f"$({API_KEY_ENV})"

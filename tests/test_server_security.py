@@ -11,6 +11,8 @@ import tritonclient.http as httpclient
 from click.testing import CliRunner
 from tritonclient.utils import InferenceServerException
 
+from client.errors import ClientError
+from client.text_client import TextClient
 from server.cli import _exposure_warning
 from server.flags import API_KEY_HEADER, RESTRICTED_APIS, ServerFlags, restricted_args
 from server.local import LocalTriton
@@ -104,3 +106,21 @@ def test_an_explicit_host_exposes_every_protocol(repository: Path) -> None:
     with LocalTriton(repository, ready_timeout=90, host="0.0.0.0") as running:
         found = listeners(running.pid)
     assert {address for address, port in found if port in running.ports.values()} <= {"0.0.0.0", "::"}, found
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_the_client_sends_the_key_when_given_one(server: LocalTriton, protocol: str) -> None:
+    url = server.http_url if protocol == "http" else server.grpc_url
+    with TextClient(url, protocol, api_key=KEY) as client:
+        assert "tiny_onnx" in {entry.name for entry in client.models()}
+    with TextClient(url, protocol) as client, pytest.raises(ClientError):
+        client.models()
+
+
+def test_the_client_cli_takes_the_key_from_the_environment(server: LocalTriton) -> None:
+    from client.cli import cli
+
+    args = ["--url", server.http_url, "models"]
+    assert CliRunner().invoke(cli, args, env={"TRITONIZE_API_KEY": KEY}).exit_code == 0
+    refused = CliRunner().invoke(cli, args, env={"TRITONIZE_API_KEY": ""})
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
