@@ -188,7 +188,7 @@ class Release:
 
 _BUILD = "server rYY.MM build.py (Triton, ORT, upstream container)"
 _COMPAT = "compatibility.md r26.08 (Python, CUDA, driver)"
-_OPSET = "opset: ORT operator-support table per ORT version"
+_OPSET = "opset: measured (an opset-N model loaded in each ORT, 2026-12-05)"
 
 
 def _r(tag: str, triton: str, python: str, ort: str | None, opset: int, torch: str | None, cuda: str,
