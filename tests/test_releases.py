@@ -173,3 +173,12 @@ def test_three_releases_pass_their_release_checks_and_serve_locally(three_releas
                       for tag in COVERED}
     for tag in COVERED:
         np.testing.assert_allclose(embeddings[tag], embeddings[COVERED[0]], atol=1e-4)
+
+
+def test_server_explain_says_what_the_local_triton_changes(tmp_path: Path) -> None:
+    from server.cli import main as server_main
+
+    result = CliRunner().invoke(server_main, ["--repository", str(tmp_path), "--explain"])
+    assert result.exit_code == 0, result.output
+    assert f"Local server: Triton 2.51.0 (NGC {LOCAL_RELEASE}" in result.output
+    assert local_differences(DEFAULT_RELEASE) in result.output
