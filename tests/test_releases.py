@@ -156,6 +156,7 @@ def three_releases(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict
 
 
 @pytest.mark.slow
+@pytest.mark.server
 def test_three_releases_pass_their_release_checks_and_serve_locally(three_releases) -> None:
     from client.text_client import TextClient
     from server.local import LocalTriton

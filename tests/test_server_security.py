@@ -18,6 +18,8 @@ from server.flags import API_KEY_HEADER, RESTRICTED_APIS, ServerFlags, restricte
 from server.local import LocalTriton
 from tests.server_support import build_repository
 
+pytestmark = pytest.mark.server
+
 KEY = "s3cret-key"
 
 
