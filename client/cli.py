@@ -28,6 +28,7 @@ from client.plan import DEFAULT_REQUEST_TEXTS, RequestPlan
 from client.results import Prediction
 from client.text_client import IN_FLIGHT, SORT_WINDOW, TextClient
 from client.texts import InputTexts, parse_input, read_file, read_input
+from tritonize.admin_key import API_KEY_ENV, API_KEY_HEADER
 from tritonize.cli_errors import debug_option, report
 from tritonize.errors import TritonizeError
 
@@ -46,6 +47,7 @@ class Settings:
         retries: Extra attempts for connection errors and 503/UNAVAILABLE answers.
         verbose: Show request details (texts, batches, timing) on stderr.
         debug: Show stack traces on stderr.
+        api_key: Key of the server's administrative APIs (the ``models`` listing needs it where it is set).
     """
 
     url: str | None
@@ -54,10 +56,11 @@ class Settings:
     retries: int
     verbose: bool
     debug: bool = False
+    api_key: str | None = None
 
     def client(self) -> TextClient:
         """A client for these settings, closed when the command ends."""
-        client = TextClient(self.url, self.protocol, timeout=self.timeout, retries=self.retries)
+        client = TextClient(self.url, self.protocol, timeout=self.timeout, retries=self.retries, api_key=self.api_key)
         click.get_current_context().call_on_close(client.close)
         return client
 
@@ -107,13 +110,17 @@ class _Group(click.Group):
 @click.option("--retries", type=click.IntRange(min=0), default=DEFAULT_RETRIES, show_default=True,
               envvar="TRITON_RETRIES",
               help="Retries with backoff, only for connection errors and 503/UNAVAILABLE answers.")
+@click.option("--api-key", envvar=API_KEY_ENV, metavar="KEY",
+              help=f"Key of the server's administrative APIs, sent as the {API_KEY_HEADER} header "
+                   f"[env {API_KEY_ENV}; needed by `models` on a server started with one].")
 @click.option("--verbose", "-v", is_flag=True, help="Show request details (texts, batches, timing) on stderr.")
 @debug_option("Show stack traces.")
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, protocol: str | None, timeout: float, retries: int,
-        verbose: bool, debug: bool) -> None:
+        api_key: str | None, verbose: bool, debug: bool) -> None:
     """Query a Triton Inference Server that serves tritonize models."""
-    ctx.obj = Settings(url=url, protocol=protocol, timeout=timeout, retries=retries, verbose=verbose, debug=debug)
+    ctx.obj = Settings(url=url, protocol=protocol, timeout=timeout, retries=retries, verbose=verbose, debug=debug,
+                       api_key=api_key)
 
 
 @cli.command()

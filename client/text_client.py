@@ -63,8 +63,8 @@ class TextClient:
     """
 
     def __init__(self, url: str | None = None, protocol: str | None = None, timeout: float = DEFAULT_TIMEOUT_S,
-                 retries: int = DEFAULT_RETRIES) -> None:
-        self.endpoint = Endpoint.parse(url, protocol, timeout=timeout, retries=retries)
+                 retries: int = DEFAULT_RETRIES, api_key: str | None = None) -> None:
+        self.endpoint = Endpoint.parse(url, protocol, timeout=timeout, retries=retries, api_key=api_key)
         self._local = threading.local()
         self._connections: list[Connection] = []
         self._lock = threading.Lock()

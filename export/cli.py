@@ -17,7 +17,6 @@ from export.settings import (
     DEFAULT_OPSET,
     DEFAULT_TRITON_RELEASE,
     FORMATS,
-    ONNXRUNTIME_BY_RELEASE,
     Acceleration,
     BatchingSettings,
     ExportSettings,
@@ -26,10 +25,19 @@ from export.settings import (
 from export.signature import Task
 from tritonize.cli_errors import debug_option, report
 from tritonize.errors import TritonizeError
+from tritonize.releases import release, supported
 
 _DEFAULTS = ExportSettings()
 _GPU, _CPU = DEFAULT_BATCHING["gpu"], DEFAULT_BATCHING["cpu"]
 _ACCELERATION = Acceleration()
+
+
+def _check_release(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Refuse an unknown or unconfirmed release with the reason and the supported list."""
+    try:
+        return release(value).tag
+    except TritonizeError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
@@ -104,13 +112,15 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
               help="Smallest share of texts/tokens whose top class matches PyTorch [default: 0.99 for optimised "
                    "variants].")
 @click.option("--opset", type=click.IntRange(min=11), default=DEFAULT_OPSET, help="ONNX opset.")
-@click.option("--triton-release", type=click.Choice(sorted(ONNXRUNTIME_BY_RELEASE)), default=DEFAULT_TRITON_RELEASE,
-              help="NGC release of the target Triton container.")
+@click.option("--triton-release", default=DEFAULT_TRITON_RELEASE, callback=_check_release, metavar="YY.MM",
+              help=f"NGC release of the target Triton container: {supported()[0]}–{supported()[-1]} "
+                   "(docs/releases.md); "
+                   "an older one prints the known vulnerabilities it has.")
 @click.option("--skip-release-check", is_flag=True,
               help="Do not verify the ONNX model in the exact ONNX Runtime of --triton-release.")
 @click.option("--skip-torchscript-release-check", is_flag=True,
               help="Do not load and verify the TorchScript model in the PyTorch of --triton-release (a one-time "
-                   "download of about 4.5 GB into the cache).")
+                   "download of 3–5 GB into the cache, unless this environment's torch is that release).")
 @click.option("--skip-load-check", is_flag=True, envvar="TRITONIZE_SKIP_LOAD_CHECK",
               help="Do not load the staged models in the local Triton (python -m server's) and send the "
                    "verification texts through the ensemble before writing them (for machines without it).")

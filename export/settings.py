@@ -8,21 +8,13 @@ from typing import Literal
 
 from export.gates import GateOverrides
 from tritonize.contract import Task
+from tritonize.releases import DEFAULT_RELEASE
 from tritonize.repo_format.platforms import Format
 
 InstanceKind = Literal["gpu", "cpu"]
 
-#: NGC release of the Triton container we target; Triton 2.51 = 24.10.
-DEFAULT_TRITON_RELEASE = "24.10"
-
-#: ONNX Runtime inside each supported Triton release (Triton's compatibility matrix).
-ONNXRUNTIME_BY_RELEASE = {"24.09": "1.19.2", "24.10": "1.19.2", "24.11": "1.19.2", "24.12": "1.20.1"}
-
-#: PyTorch generation of the libtorch inside each supported Triton release (NGC PyTorch container of that month).
-TORCH_BY_RELEASE = {"24.09": "2.5.0", "24.10": "2.5.0", "24.11": "2.6.0", "24.12": "2.6.0"}
-
-#: Highest ONNX opset the ONNX Runtime inside each supported Triton release runs (ORT release notes).
-MAX_OPSET_BY_RELEASE = {"24.09": 21, "24.10": 21, "24.11": 21, "24.12": 21}
+#: NGC release of the Triton container we target: the newest confirmed one of :mod:`tritonize.releases`.
+DEFAULT_TRITON_RELEASE = DEFAULT_RELEASE
 
 #: Opset we export with: the TorchScript-based exporter is fastest and verified at 17.
 DEFAULT_OPSET = 17
@@ -152,7 +144,8 @@ class ExportSettings:
         triton_release: NGC release of the target Triton container.
         release_check: Also verify the ONNX model in the ONNX Runtime version of ``triton_release``.
         torchscript_release_check: Also load and verify the TorchScript model in the PyTorch of
-            ``triton_release`` (a one-time install of about 4.5 GB into the cache).
+            ``triton_release`` (a one-time install of 3–5 GB into the cache, unless this environment's torch is
+            that release).
         truncate_dim: Cut sentence embeddings to this many dimensions (Matryoshka), renormalised when the
             model normalises; ``None`` keeps the folder's ``truncate_dim`` or the full width.
         aggregation_strategy: How token classes become entities (transformers' pipeline strategies).

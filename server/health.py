@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -97,7 +98,10 @@ def parse_stub(pid: int, cmdline: bytes) -> Stub | None:
 
 def _request(url: str, body: dict | None, timeout: float) -> tuple[int, dict]:
     data = None if body is None else json.dumps(body).encode()
-    answer = local_http.request(url, data, headers={"Content-Type": "application/json"}, timeout=timeout)
+    headers = {"Content-Type": "application/json"}
+    if os.environ.get("TRITONIZE_API_KEY"):  # the admin key (server.flags): the canary reads the repository index
+        headers["tritonize-admin-key"] = os.environ["TRITONIZE_API_KEY"]
+    answer = local_http.request(url, data, headers=headers, timeout=timeout)
     if answer.status == 0:
         return 0, {"error": answer.error}
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ import yaml
 
 from deploy import chart
 from deploy.errors import ChartError
-from server.flags import ServerFlags
+from server.flags import API_KEY_ENV, KEY_FROM_KUBERNETES_ENV, container_flags
 from tests.support.deploy import validate
 
 NVIDIA_QUERY = ("avg(delta(nv_inference_queue_duration_us[30s]) / "
@@ -57,7 +58,7 @@ def test_every_rendered_object_is_valid(rendered: dict[str, list[dict]], scenari
 
 
 def test_kinds_per_scenario(rendered: dict[str, list[dict]]) -> None:
-    base = ["Deployment", "PodDisruptionBudget", "Service", "Service", "Service", "ServiceAccount"]
+    base = ["Deployment", "PodDisruptionBudget", "Secret", "Service", "Service", "Service", "ServiceAccount"]
     assert kinds(rendered["default"]) == base
     assert kinds(rendered["cpu"]) == base
     assert kinds(rendered["object-storage"]) == base
@@ -113,10 +114,24 @@ def test_cpu_values_ask_for_no_gpu(rendered: dict[str, list[dict]]) -> None:
 
 def test_server_flags_are_the_image_command(rendered: dict[str, list[dict]]) -> None:
     """The chart's args are exactly what the image's CMD runs (server.flags), with the repository's location."""
-    assert container(rendered["default"])["args"] == ["tritonserver", *ServerFlags().to_args()]
+    assert container(rendered["default"])["args"] == ["tritonserver", *container_flags().to_args()]
     uri = yaml.safe_load((chart.EXAMPLES / "object-storage.yaml").read_text())["modelRepository"]["uri"]
     assert container(rendered["object-storage"])["args"] == [
-        "tritonserver", *ServerFlags(model_repository=uri).to_args()]
+        "tritonserver", *container_flags(model_repository=uri).to_args()]
+
+
+def test_admin_api_key_comes_from_a_secret(rendered: dict[str, list[dict]]) -> None:
+    """Kubernetes expands $(TRITONIZE_API_KEY) in args from the env, which reads the chart's (or a given) Secret."""
+    main = container(rendered["default"])
+    (key,) = [e for e in main["env"] if e["name"] == API_KEY_ENV]
+    secret = chart.find(rendered["default"], "Secret")
+    assert key["valueFrom"]["secretKeyRef"] == {"name": secret["metadata"]["name"], "key": "api-key"}
+    assert len(base64.b64decode(secret["data"]["api-key"])) == 48
+    assert any(a.endswith(f"={KEY_FROM_KUBERNETES_ENV}") and "shared-memory" in a for a in main["args"])
+    given = chart.render(values={"apiKey.existingSecret": "my-key", "apiKey.secretKey": "k"})
+    assert not [o for o in given if o.get("kind") == "Secret"]
+    (key,) = [e for e in container(given)["env"] if e["name"] == API_KEY_ENV]
+    assert key["valueFrom"]["secretKeyRef"] == {"name": "my-key", "key": "k"}
 
 
 def test_object_storage_credentials_come_from_a_secret(rendered: dict[str, list[dict]]) -> None:
@@ -128,8 +143,8 @@ def test_object_storage_credentials_come_from_a_secret(rendered: dict[str, list[
     for obj in objects:
         validate(obj)
     main = container(objects)
-    assert main["env"] == [{"name": "GOOGLE_APPLICATION_CREDENTIALS",
-                            "value": "/var/run/secrets/tritonize/gcs/sa.json"}]
+    assert main["env"][1:] == [{"name": "GOOGLE_APPLICATION_CREDENTIALS",
+                                "value": "/var/run/secrets/tritonize/gcs/sa.json"}]
     volume = next(v for v in chart.find(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]
                   if v["name"] == "gcs-credentials")
     assert volume["secret"]["secretName"] == "gcs-key"
@@ -166,8 +181,9 @@ def test_kserve_manifests() -> None:
     validate(runtime)
     validate(service)
     (main,) = runtime["spec"]["containers"]
-    flags = ServerFlags(model_repository="/mnt/models", http_port=8080, grpc_port=9000)
+    flags = container_flags(model_repository="/mnt/models", http_port=8080, grpc_port=9000)
     assert main["args"] == ["tritonserver", *flags.to_args()]
+    assert main["env"][0]["valueFrom"]["secretKeyRef"]["name"] == "tritonize-api-key"
     assert main["securityContext"]["runAsUser"] == 1000
     assert main["securityContext"]["capabilities"]["drop"] == ["ALL"]
     health = ["python3", dockerfile_health_script(), "--url", f"http://localhost:{flags.http_port}"]

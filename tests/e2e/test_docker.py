@@ -18,9 +18,10 @@ from dockerfile_parse import DockerfileParser
 
 from export.settings import DEFAULT_TRITON_RELEASE
 from export.source import bundled_source, default_name
-from server.flags import CONTAINER_REPOSITORY, ServerFlags
-from tests.support.docker_image import CONTAINER_PYTHON, imported_outside_fallbacks, requirements
+from server.flags import CONTAINER_REPOSITORY, ServerFlags, docker_cmd, restricted_args
+from tests.support.docker_image import imported_outside_fallbacks, requirements
 from tests.support.tools import require_tool
+from tritonize.releases import RELEASES
 from tritonize.repo_format.files import PYTHON_MODEL_FILENAME, TOKENIZER_ENCODING_FILENAME
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +32,8 @@ FINAL_TARGETS = ("prebuilt", "export")
 #: Where the image keeps server/health.py, the HEALTHCHECK command (standard library only).
 HEALTH_SCRIPT = "/opt/tritonize/health.py"
 TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:${TRITON_RELEASE}-py3"
-#: Python of the Triton container (24.10 = Ubuntu 22.04, Python 3.10) that runs the Python-backend models.
+#: Pythons of the Triton containers (24.09/24.10: 3.10, 24.11 on: 3.12) that run the Python-backend models.
+CONTAINER_PYTHONS = sorted({tuple(map(int, r.python.split("."))) for r in RELEASES if r.confirmed})
 SECRET_WORDS = re.compile(r"token|secret|passw|key|credential", re.IGNORECASE)
 
 
@@ -160,11 +162,13 @@ def test_final_targets_run_as_non_root_triton_server():
 
 def test_cmd_is_tritonserver_with_exactly_the_server_flags():
     _, stages = _stages()
-    expected = ["tritonserver", *FLAGS.to_args()]
+    expected = docker_cmd()
     for target in FINAL_TARGETS:
         assert _last(stages, target, "ENTRYPOINT") is None, "keep NVIDIA's entrypoint (banner, driver checks)"
         cmd = json.loads(_last(stages, target, "CMD"))  # exec form: a JSON array
         assert cmd == expected, "docker/Dockerfile CMD must be:\nCMD " + json.dumps(expected)
+    for flag in (*restricted_args("KEY"), "--http-address=0.0.0.0", "--grpc-address=0.0.0.0"):
+        assert flag.split("KEY")[0] in expected[2], flag
 
 
 def test_repository_lands_where_the_flags_and_configs_expect_it():
@@ -385,6 +389,11 @@ def test_requirements_are_pinned_for_the_container_python():
     pins = requirements()
     assert set(pins) == {"numpy", "tokenizers"}
     assert int(pins["numpy"].split(".")[0]) < 2, "numpy<2: the Triton 24.10 Python backend is built against 1.x"
+    # numpy 1.26 is the first with cp312 wheels and the last 1.x; tokenizers ships abi3 wheels (cp39 and later).
+    assert pins["numpy"].startswith("1.26."), "the one numpy 1.x with wheels for both 3.10 and 3.12"
+    assert CONTAINER_PYTHONS == [(3, 10), (3, 12)]
+    header = (DOCKER / "requirements.txt").read_text()
+    assert all(f"{major}.{minor}" in header for major, minor in CONTAINER_PYTHONS)
 
 
 
@@ -396,11 +405,12 @@ def test_files_the_exporter_copies_into_the_tokenizer_model_import_only_what_the
     version = tiny_repository / "tiny_cls_tokenizer" / "1"
     files = sorted(version.glob("*.py"))
     assert [p.name for p in files] == sorted([PYTHON_MODEL_FILENAME, TOKENIZER_ENCODING_FILENAME])
-    # Standard library of 3.10: this interpreter's, less what newer Pythons added.
+    # Standard library of 3.10 (the oldest image Python): this interpreter's, less what newer Pythons added.
     stdlib = set(sys.stdlib_module_names) - {"tomllib", "_tomllib"}
     allowed = stdlib | set(requirements()) | {"triton_python_backend_utils", Path(TOKENIZER_ENCODING_FILENAME).stem}
     for path in files:
-        tree = ast.parse(path.read_text(), filename=str(path), feature_version=CONTAINER_PYTHON)
+        for version in CONTAINER_PYTHONS:
+            tree = ast.parse(path.read_text(), filename=str(path), feature_version=version)
         extra = imported_outside_fallbacks(tree) - allowed
         assert not extra, f"{path.name} imports {sorted(extra)}: not in the Triton image"
 

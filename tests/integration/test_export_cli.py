@@ -12,6 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from export.cli import main
+from export.summary import release_notes
+from tritonize.releases import DEFAULT_RELEASE, release
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -136,7 +138,10 @@ def test_success_prints_table_files_and_how_to_serve(tiny_models: dict[str, Path
     assert result.exit_code == 0, result.output
     assert "Exported" in result.output and "(text-classification) as version 1" in result.output
     assert re.search(r"^onnx +fp32 +logits .* ok$", result.output, re.M)
-    assert re.search(r"^onnx@ort-1.19.2 +fp32 +probabilities .* ok$", result.output, re.M)
+    ort = re.escape(release(DEFAULT_RELEASE).onnxruntime)
+    assert re.search(rf"^onnx@ort-{ort} +fp32 +probabilities .* ok$", result.output, re.M)
+    assert f"note: target Triton {release(DEFAULT_RELEASE).triton}" in result.output, "what the local 2.51 changes"
+    assert "warning:" not in result.output, "the default release has no known critical/high bulletin"
     assert re.search(r"^torchscript +fp32 +probabilities .* ok$", result.output, re.M)
     assert "reviews_onnx/1/model.onnx" in result.output
     assert f"python -m server --repository {repository}" in result.output
@@ -184,3 +189,12 @@ def test_tokenizer_and_thread_options_reach_the_configs(tiny_models: dict[str, P
     tokenizer = read_config(repository / "m_tokenizer")
     assert [g.count for g in tokenizer.instance_group] == [2]
     assert tokenizer.dynamic_batching.max_queue_delay_microseconds == 0
+
+
+def test_summary_warns_for_an_affected_release_and_says_what_the_local_server_changes() -> None:
+    warning, blank = release_notes("24.10")  # the local server's own release: nothing differs
+    assert warning.startswith("warning: Triton 24.10 has") and "CVE-2025-23310" in warning and blank == ""
+    warning, note, _ = release_notes("25.03")
+    assert "CVE-2025-23310" in warning
+    assert note.startswith("note: target Triton 2.56.0 (25.03) runs ONNX Runtime 1.21.0")
+    assert release_notes("26.08")[0].startswith("note: target Triton 2.72.0 (26.08) runs ONNX Runtime 1.28.0")
