@@ -53,7 +53,7 @@ class BatchingSettings:
 #: Batching defaults per ``--instance-kind``. GPU: wait up to 2 ms to fill larger batches, which a GPU runs
 #: almost as fast as one text, and pad to multiples of 16. CPU: a batch costs about the sum of its texts, so a
 #: long wait only adds latency (0.5 ms still gathers the requests that arrive together), and finer length
-#: buckets (8) waste fewer padded tokens. Measured with benchmarks/tuning_sweep.py (README "Performance").
+#: buckets (8) waste fewer padded tokens. Measured with benchmarks/tuning_sweep.py (docs/performance.md).
 DEFAULT_BATCHING: dict[str, BatchingSettings] = {
     "gpu": BatchingSettings(),
     "cpu": BatchingSettings(max_queue_delay_us=500, pad_to_multiple_of=8),
@@ -62,7 +62,7 @@ DEFAULT_BATCHING: dict[str, BatchingSettings] = {
 #: Model instances per device, per ``--instance-kind``. CPU: one more single-threaded instance than the 2 cores
 #: of the development machine, so a core whose instance is handing a batch over (Triton, the ensemble, the stub
 #: transport) runs another's batch instead of idling: INT8 MiniLM short texts served at c16 224–229 → 241–266
-#: texts/s, fp32 unchanged (README, Performance). On a host of C cores use ``--instance-count`` C + 1.
+#: texts/s, fp32 unchanged (docs/performance.md). On a host of C cores use ``--instance-count`` C + 1.
 DEFAULT_INSTANCE_COUNT: dict[str, int] = {"gpu": 1, "cpu": 3}
 
 #: Intra-op threads per instance, per ``--instance-kind`` (``None``: the backend's default, all cores per
@@ -77,7 +77,7 @@ class QueuePolicy:
 
     Refused requests get UNAVAILABLE (HTTP 503) at once, which clients retry with backoff, while the
     accepted ones keep a bounded latency. Defaults measured with ``python -m benchmarks.reliability``
-    (README "Reliability").
+    (docs/reliability.md).
 
     Attributes:
         max_queue_size: Requests that may wait for each model; one more is refused. 0: no limit.
