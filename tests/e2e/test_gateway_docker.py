@@ -12,7 +12,7 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "docker" / "gateway.Dockerfile"
 IGNORE = ROOT / "docker" / "gateway.Dockerfile.dockerignore"
 REQUIREMENTS = ROOT / "docker" / "gateway-requirements.txt"

@@ -16,7 +16,7 @@ from server import triton_log
 from server.ports import free_ports
 from tests.support.server import BYTE_TOKENIZER, tokenizer_config, write_model
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REFUSED = ("model output 'input_ids' dimension must be integer >= 1, or -1 to indicate a variable-size dimension "
            "for {name}")
 #: What Triton 2.51 logs for a config it refuses before loading any version.
