@@ -29,7 +29,7 @@ from client.results import Prediction
 from client.text_client import IN_FLIGHT, SORT_WINDOW, TextClient
 from client.texts import InputTexts, parse_input, read_file, read_input
 from tritonize.admin_key import API_KEY_ENV, API_KEY_HEADER
-from tritonize.cli_errors import debug_option, report
+from tritonize.cli_errors import click_error, debug_option, missing_extra, report
 from tritonize.errors import TritonizeError
 
 STDIN = "-"
@@ -93,6 +93,11 @@ class _Command(click.Command):
         except TritonizeError as error:
             settings = ctx.find_object(Settings)
             raise report(error, settings is not None and settings.debug, ctx) from error
+        except ModuleNotFoundError as error:
+            found = missing_extra(error)
+            if found is None:
+                raise
+            raise click_error(found, ctx) from None
 
 
 class _Group(click.Group):

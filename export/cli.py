@@ -23,7 +23,7 @@ from export.settings import (
     QueuePolicy,
 )
 from export.signature import Task
-from tritonize.cli_errors import debug_option, report
+from tritonize.cli_errors import debug_option, report, requires_extras
 from tritonize.errors import TritonizeError
 from tritonize.releases import release, supported
 
@@ -121,7 +121,7 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
 @click.option("--skip-torchscript-release-check", is_flag=True,
               help="Do not load and verify the TorchScript model in the PyTorch of --triton-release (a one-time "
                    "download of 3–5 GB into the cache, unless this environment's torch is that release).")
-@click.option("--skip-load-check", is_flag=True, envvar="TRITONIZE_SKIP_LOAD_CHECK",
+@click.option("--skip-load-check", is_flag=True, envvar="TRITONIZE_SKIP_LOAD_CHECK", show_envvar=True,
               help="Do not load the staged models in the local Triton (python -m server's) and send the "
                    "verification texts through the ensemble before writing them (for machines without it).")
 @click.option("--truncate-dim", type=click.IntRange(min=1),
@@ -133,6 +133,7 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
               help="Sparse embeddings: (index, weight) pairs served per text, highest weights first.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
 @debug_option()
+@requires_extras
 def main(model: str | None, repository: Path, name: str | None, task: str | None, formats: tuple[str, ...],
          ensemble_format: str | None, revision: str | None, trust_remote_code: bool, max_batch_size: int,
          max_queue_delay_us: int | None, preferred: tuple[int, ...], pad_to_multiple_of: int | None,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from server.flags import API_KEY_ENV, API_KEY_HEADER, RESTRICTED_APIS, ServerFlags
-from tritonize.cli_errors import debug_option, report
+from tritonize.cli_errors import debug_option, report, requires_extras
 from tritonize.errors import TritonizeError
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ _FLAGS = ServerFlags()
               help="Also serve the OpenAI-compatible embeddings/rerank gateway on this port (loopback; needs the "
                    "'gateway' extra; see docs/gateway.md).")
 @debug_option("Show stack traces and Triton's full error messages; Triton logs verbosely (see --log-file).")
+@requires_extras
 def main(repository: Path, host: str, api_key: str | None, http_port: int, grpc_port: int, metrics_port: int,
          model_control_mode: str,
          poll_secs: int, ready_timeout: float, explain: bool, log_file: Path | None, cpu_only: bool, quiet: bool,

@@ -122,3 +122,16 @@ def test_client_health_predict_rerank_without_torch(core_venv: Path, triton: Loc
             assert [record["index"] for record in json.loads(run.stdout)] == [0, 1]
         if name == "rerank":
             assert sorted(record["index"] for record in json.loads(run.stdout)) == [0, 1]
+
+
+@pytest.mark.parametrize(("program", "arguments", "extra"), [
+    ("tritonize-export", ["./some-model"], "export"),
+    ("tritonize-server", ["--repository", "."], "server"),
+])
+def test_a_role_without_its_extra_says_which_extra_in_one_line(core_venv: Path, tmp_path: Path, program: str,
+                                                               arguments: list[str], extra: str) -> None:
+    run = subprocess.run([str(core_venv / "bin" / program), *arguments], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode in (1, 2), run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    assert f"tritonize[{extra}]" in run.stderr.strip().splitlines()[-1]

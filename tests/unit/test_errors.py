@@ -50,3 +50,27 @@ def test_client_usage_problems_keep_click_s_usage_form() -> None:
     result = CliRunner().invoke(command(UnsupportedModel("needs --tokenizer")), [])
     assert result.exit_code == 2
     assert result.output.startswith("Usage: ") and result.output.endswith("Error: needs --tokenizer\n")
+
+
+def test_a_module_an_extra_installs_names_the_extra() -> None:
+    from tritonize.cli_errors import missing_extra
+
+    found = missing_extra(ModuleNotFoundError("No module named 'onnxruntime.capi'", name="onnxruntime.capi"))
+    assert found is not None and found.exit_code == 2
+    assert "'export' extra" in str(found) and "tritonize[export]" in str(found)
+    assert missing_extra(ModuleNotFoundError("No module named 'nothing_we_know'", name="nothing_we_know")) is None
+
+
+def test_requires_extras_turns_the_missing_module_into_a_usage_error() -> None:
+    import click
+    from click.testing import CliRunner
+
+    from tritonize.cli_errors import requires_extras
+
+    @click.command()
+    @requires_extras
+    def gateway_command() -> None:
+        raise ModuleNotFoundError("No module named 'uvicorn'", name="uvicorn")
+
+    result = CliRunner().invoke(gateway_command, [])
+    assert result.exit_code == 2 and "tritonize[gateway]" in result.output
