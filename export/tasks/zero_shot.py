@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from export.load import ModelInfo
+from export.load_model import ModelInfo
 from export.signature import Task
 from export.tasks.detection import entailment_id
 from export.tasks.rerank import IDENTITY, activation_path
