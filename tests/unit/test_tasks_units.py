@@ -180,3 +180,27 @@ def test_multi_vector_keeps_packs_and_scores() -> None:
     assert multi_vector.max_sim(query, document[:0]) == 0.0
     assert (side("colbert", True), side("colbert_query", False), side("colbert", False)) == \
         ("colbert_query", "colbert", "colbert")
+
+
+def test_colbert_settings_follow_pylate_and_refuse_what_is_not_exported(tmp_path: Path) -> None:
+    from export.tasks.colbert import is_colbert_folder, read_colbert
+
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Dense", "type": "pylate.models.Dense.Dense"}]
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    config = {"model_type": "ColBERT", "query_prefix": "[Q] ", "document_prefix": "[D] ", "query_length": 32,
+              "document_length": 300, "do_query_expansion": True, "attend_to_expansion_tokens": False}
+    (tmp_path / "config_sentence_transformers.json").write_text(json.dumps(config))
+    settings = read_colbert(tmp_path)
+    assert is_colbert_folder(tmp_path) and detect_special_task(tmp_path, ["BertModel"]).task is Task.MULTI_VECTOR
+    assert (settings.document_length, settings.dense_paths, "," in settings.skiplist_words) == (300, ("1_Dense",), True)
+    (tmp_path / "config_sentence_transformers.json").write_text(json.dumps({**config,
+                                                                           "attend_to_expansion_tokens": True}))
+    with pytest.raises(UnsupportedModelError, match="attend to their expansion tokens"):
+        read_colbert(tmp_path)
+    (tmp_path / "modules.json").write_text(json.dumps([*modules, {"path": "2_Normalize", "type": "x.Normalize"}]))
+    with pytest.raises(UnsupportedModelError, match="Unsupported ColBERT modules: Transformer, Dense, Normalize"):
+        read_colbert(tmp_path)
+    for name in ("colbert_linear.pt", "sparse_linear.pt"):
+        (tmp_path / name).write_bytes(b"")
+    assert detect_special_task(tmp_path, ["XLMRobertaModel"]).task is Task.MULTI_VECTOR  # BGE-M3's heads first
