@@ -221,6 +221,8 @@ def load_model(info: ModelInfo, trust_remote_code: bool = False, truncate_dim: i
             f"Cannot load '{info.architecture or info.model_type}' with transformers: {reason}"
         ) from error
     _disable_cache(model.config)
+    if info.colbert is not None:  # PyLate makes its markers added tokens (no-op where they already are)
+        tokenizer.add_tokens([info.colbert.query_prefix, info.colbert.document_prefix])
     if not getattr(tokenizer, "is_fast", False):
         raise UnsupportedModelError(
             "The model's tokenizer has no fast (tokenizers library) version, which the Triton tokenizer model needs."

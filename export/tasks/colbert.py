@@ -21,6 +21,10 @@ from export.tasks.detection import ST_CONFIG_FILE, read_json
 
 #: ``model_type`` of PyLate's folders in ``config_sentence_transformers.json``.
 COLBERT_MODEL_TYPE = "ColBERT"
+#: The architecture of Stanford ColBERT checkpoints (``colbert-ir/colbertv2.0``): the linear head in the model
+#: file, settings in ``artifact.metadata``.
+STANFORD_ARCHITECTURE = "HF_ColBERT"
+STANFORD_METADATA = "artifact.metadata"
 TRANSFORMER_MODULE = "Transformer"
 DENSE_MODULE = "Dense"
 IDENTITY = "torch.nn.modules.linear.Identity"
@@ -38,6 +42,7 @@ class ColBertSettings:
         query_expansion: Pad queries to ``query_length`` and keep every position.
         skiplist_words: Tokens whose vectors documents drop (punctuation).
         dense_paths: Folders of the Dense projections, in order.
+        stanford: A Stanford checkpoint: one ``linear.weight`` projection in the model file.
     """
 
     query_prefix: str = "[Q] "
@@ -47,11 +52,37 @@ class ColBertSettings:
     query_expansion: bool = True
     skiplist_words: tuple[str, ...] = tuple(string.punctuation)
     dense_paths: tuple[str, ...] = ()
+    stanford: bool = False
 
 
 def is_colbert_folder(folder: Path) -> bool:
-    """A folder PyLate saved (``model_type: ColBERT``)."""
-    return read_json(folder / ST_CONFIG_FILE).get("model_type") == COLBERT_MODEL_TYPE
+    """A folder PyLate saved (``model_type: ColBERT``), or a Stanford ColBERT checkpoint (``HF_ColBERT``)."""
+    return read_json(folder / ST_CONFIG_FILE).get("model_type") == COLBERT_MODEL_TYPE or is_stanford_folder(folder)
+
+
+def is_stanford_folder(folder: Path) -> bool:
+    """A Stanford ColBERT checkpoint: ``HF_ColBERT`` in ``config.json`` architectures."""
+    return STANFORD_ARCHITECTURE in (read_json(folder / "config.json").get("architectures") or [])
+
+
+def read_stanford(folder: Path) -> ColBertSettings:
+    """A Stanford checkpoint's settings, as PyLate reads them: ``artifact.metadata``, else its defaults.
+
+    Raises:
+        UnsupportedModelError: Queries attend to their expansion tokens.
+    """
+    metadata = read_json(folder / STANFORD_METADATA)
+    if metadata.get("attend_to_mask_tokens"):
+        raise UnsupportedModelError("ColBERT queries that attend to their expansion tokens "
+                                    "(attend_to_mask_tokens: true) are not exported yet.")
+    defaults = ColBertSettings()
+    return ColBertSettings(
+        query_prefix=metadata.get("query_token_id") or "[unused0]",
+        document_prefix=metadata.get("doc_token_id") or "[unused1]",
+        query_length=int(metadata.get("query_maxlen") or defaults.query_length),
+        document_length=int(metadata.get("doc_maxlen") or defaults.document_length),
+        stanford=True,
+    )
 
 
 def read_colbert(folder: Path) -> ColBertSettings:
@@ -61,6 +92,8 @@ def read_colbert(folder: Path) -> ColBertSettings:
         UnsupportedModelError: Modules other than a Transformer at the root and Dense projections, or query
             expansion tokens that are attended to.
     """
+    if is_stanford_folder(folder):
+        return read_stanford(folder)
     config = read_json(folder / ST_CONFIG_FILE)
     modules = read_json(folder / "modules.json") if (folder / "modules.json").is_file() else []
     kinds = [module.get("type", "").rsplit(".", 1)[-1] for module in modules]
@@ -93,6 +126,14 @@ def load_projections(folder: Path, settings: ColBertSettings) -> list[nn.Linear]
     """
     from safetensors.torch import load_file
 
+    if settings.stanford:
+        weights_file = folder / "model.safetensors"
+        state = load_file(str(weights_file)) if weights_file.is_file() else torch.load(
+            folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        weight = state["linear.weight"]
+        layer = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+        layer.load_state_dict({"weight": weight})
+        return [layer.eval()]
     layers = []
     for path in settings.dense_paths:
         config = read_json(folder / path / "config.json")

@@ -16,6 +16,8 @@ ST_MODEL_TASKS = {"CrossEncoder": Task.TEXT_RANKING, "SparseEncoder": Task.SPARS
 #: Keys of ``config.json`` that sentence-transformers' CrossEncoder writes (v4+, and before v4).
 CROSS_ENCODER_KEYS = ("sentence_transformers", "sbert_ce_default_activation_function")
 
+#: The architecture Stanford ColBERT checkpoints name (their linear head is in the model file).
+STANFORD_COLBERT = "HF_ColBERT"
 #: BGE-M3's heads beside the encoder's weights.
 M3_HEADS = ("colbert_linear.pt", "sparse_linear.pt")
 
@@ -91,6 +93,8 @@ def detect_special_task(folder: Path, architectures: list[str], decoder: bool = 
     if all((folder / name).is_file() for name in M3_HEADS):
         return Detection(Task.MULTI_VECTOR, "BGE-M3 heads (colbert_linear.pt, sparse_linear.pt): dense, sparse and "
                                             "ColBERT vectors", Task.FEATURE_EXTRACTION)
+    if STANFORD_COLBERT in architectures:
+        return Detection(Task.MULTI_VECTOR, "a Stanford ColBERT checkpoint (HF_ColBERT with its linear head)")
     st_task = ST_MODEL_TASKS.get(read_json(folder / ST_CONFIG_FILE).get("model_type", ""))
     if st_task is not None:
         return Detection(st_task, f"a sentence-transformers {read_json(folder / ST_CONFIG_FILE)['model_type']} "

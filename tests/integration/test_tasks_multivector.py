@@ -27,7 +27,7 @@ from export.source import resolve_source
 from server.local import LocalTriton
 from tests.support.exports import export_into
 from tests.support.reference_env import ReferenceEnvError, run_reference
-from tests.support.tiny_models import make_bert, make_bge_m3
+from tests.support.tiny_models import make_bert, make_bge_m3, make_stanford_colbert
 from tritonize.contract import Task
 from tritonize.repo_format.multi_vector import unpack
 
@@ -109,10 +109,36 @@ def m3_made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, n
     return folder, reference
 
 
+#: Runs in the reference environment: PyLate's vectors of a Stanford checkpoint (HF_ColBERT), as it loads them.
+STANFORD_SCRIPT = """
+import json, sys
+import numpy as np
+from pylate import models
+given = json.load(open(sys.argv[1]))
+model = models.ColBERT(model_name_or_path=given["folder"], device="cpu")
+arrays = {}
+for kind, is_query in (("query", True), ("document", False)):
+    for i, vectors in enumerate(model.encode(given["texts"], is_query=is_query, batch_size=3)):
+        arrays[f"{kind}/{i}"] = np.asarray(vectors, dtype=np.float32)
+np.savez(sys.argv[2], **arrays)
+"""
+
+
 @pytest.fixture(scope="module")
-def exported(made: tuple, m3_made: tuple, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ExportResult]:
+def stanford_made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray]]:
+    folder = make_stanford_colbert(tmp_path_factory.mktemp("stanford"), QUERY_LENGTH, DOCUMENT_LENGTH)
+    try:
+        return folder, run_reference(STANFORD_SCRIPT, {"folder": str(folder), "texts": TEXTS})
+    except ReferenceEnvError as error:
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="module")
+def exported(made: tuple, m3_made: tuple, stanford_made: tuple,
+             tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ExportResult]:
     repository = tmp_path_factory.mktemp("colbert-repo") / "model_repository"
     export_into(repository, str(m3_made[0]), "m3", formats=("onnx",))
+    export_into(repository, str(stanford_made[0]), "stanford", formats=("onnx",))
     return repository, export_into(repository, str(made[0]), "colbert")
 
 
@@ -152,6 +178,15 @@ def test_served_vectors_equal_pylate_encode(text_client: TextClient, made: tuple
         np.testing.assert_allclose(item.vectors, want, atol=1e-5, rtol=0)
     counts = [len(item.vectors) for item in encoded]
     assert counts == [QUERY_LENGTH] * len(TEXTS) if query else counts[-1] == DOCUMENT_LENGTH
+
+
+@pytest.mark.parametrize("query", [False, True])
+def test_stanford_checkpoint_vectors_equal_pylate(text_client: TextClient, stanford_made: tuple, query: bool) -> None:
+    assert read_info(resolve_source(str(stanford_made[0]), None)).colbert.stanford
+    for item in text_client.encode_multi_vector(TEXTS, "stanford", query=query):
+        want = stanford_made[1][f"{'query' if query else 'document'}/{item.index}"]
+        assert item.vectors.shape == want.shape
+        np.testing.assert_allclose(item.vectors, want, atol=1e-5, rtol=0)
 
 
 def test_wire_carries_no_padding(triton: LocalTriton, protocol: str, made: tuple) -> None:

@@ -351,3 +351,30 @@ def make_bge_m3(folder: Path) -> Path:
     torch.nn.init.normal_(sparse.weight, std=0.5)
     torch.save(sparse.state_dict(), folder / "sparse_linear.pt")
     return folder
+
+
+def make_stanford_colbert(folder: Path, query_length: int = 12, document_length: int = 24) -> Path:
+    """Write a tiny Stanford ColBERT checkpoint: ``HF_ColBERT`` with its ``linear`` head in the model file, marker
+    tokens ``[unused0]`` / ``[unused1]`` in the vocabulary and the lengths in ``artifact.metadata``."""
+    from safetensors.torch import load_file, save_file
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    torch.manual_seed(11)
+    base = wordpiece_tokenizer()
+    vocab = {**base.get_vocab(), "[unused0]": base.get_vocab_size(), "[unused1]": base.get_vocab_size() + 1}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer, tok.decoder = base.normalizer, base.pre_tokenizer, base.decoder
+    tok.post_processor = base.post_processor
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=37, max_position_embeddings=64, pad_token_id=0, initializer_range=0.5)
+    BertModel(config).eval().save_pretrained(folder)
+    weights = load_file(str(folder / "model.safetensors"))
+    weights["linear.weight"] = torch.randn(16, 32) * 0.2
+    save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    saved = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**saved, "architectures": ["HF_ColBERT"]}, indent=2))
+    BertTokenizer(tokenizer_object=tok, model_max_length=64).save_pretrained(folder)
+    (folder / "artifact.metadata").write_text(json.dumps({
+        "query_token_id": "[unused0]", "doc_token_id": "[unused1]", "query_maxlen": query_length,
+        "doc_maxlen": document_length, "attend_to_mask_tokens": False}))
+    return folder
