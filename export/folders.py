@@ -10,6 +10,7 @@ from export.repository import ModelFolder
 from export.served_tokenizer import colbert_tokenizer_parameters, tokenizer_parameters
 from export.settings import ExportSettings, Format
 from export.signature import Task
+from export.tasks.multi_vector_check import document_rule
 from export.tasks.zero_shot import zero_shot_entailment
 from export.triton_config import (
     ModelNames,
@@ -100,7 +101,7 @@ def multi_vector_folders(names: ModelNames, settings: ExportSettings, loaded: Lo
                        TOKENIZER_FILENAME: tokenizer_json.encode()}
     vectors_files = {PYTHON_MODEL_FILENAME: Path(vectors_model.__file__).read_bytes(),
                      MULTI_VECTOR_FILENAME: Path(multi_vector.__file__).read_bytes()}
-    skiplist = tuple(sorted({int(loaded.tokenizer.convert_tokens_to_ids(word)) for word in colbert.skiplist_words}))
+    skiplist = tuple(sorted(document_rule(loaded)[1]))
     pad = settings.batching.pad_to_multiple_of
     artifact = names.artifact(ensemble_format)
     models = []

@@ -27,6 +27,13 @@ from export.settings_check import validate
 from export.signature import Signature, Task
 from export.source import default_name, resolve_source
 from export.tasks.detection import describe_detection
+from export.tasks.multi_vector_check import (
+    checked_signature,
+    document_rule,
+    expected_view,
+    requested,
+    served_view,
+)
 from export.tasks.rerank import pair_verification_inputs
 from export.tasks.sparse import dense_view
 from export.tasks.zero_shot import zero_shot_entailment
@@ -37,8 +44,6 @@ from export.verify import Report, compare, verification_inputs
 
 __all__ = ["ExportResult", "run_export"]
 
-#: Why the load check does not run for multi-vector exports yet.
-MULTI_VECTOR_LOAD_CHECK = "not run for multi-vector models yet (their ensembles return packed vectors)"
 #: Why the load check did not run when the settings skip it.
 SKIPPED_BY_OPTION = "--skip-load-check"
 
@@ -133,18 +138,22 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         models = model_folders(names, settings, loaded, ensemble_format, artifacts, tokenizer_json)
         with staged_models(settings.repository, models, version) as staging:
             load_check = LoadCheck(False, note=SKIPPED_BY_OPTION)
-            if settings.load_check and info.task is Task.MULTI_VECTOR:
-                load_check = LoadCheck(False, note=MULTI_VECTOR_LOAD_CHECK)
-            elif settings.load_check:
+            if settings.load_check:
+                served_names, served_checked, expected = signature.output_names, checked, references
+                served_as = lambda batch, outputs: view(outputs)  # noqa: E731 - one line per task
+                if info.task is Task.MULTI_VECTOR:  # packed vectors: both sides laid out by the kept positions
+                    rule = document_rule(loaded)
+                    served_names, served_checked = requested(signature), checked_signature(signature)
+                    expected = [expected_view(signature, b, o, rule) for b, o in zip(batches, references)]
+                    served_as = lambda batch, outputs: served_view(signature, batch, outputs, rule)  # noqa: E731
                 with progress.step("Loading the staged models in the local Triton and querying the ensemble"):
-                    served = serve_staged(staging, names.ensemble, verification_requests(info.task),
-                                          signature.output_names)
+                    served = serve_staged(staging, names.ensemble, verification_requests(info.task), served_names)
                 if isinstance(served, Skipped):
                     load_check = LoadCheck(False, note=served.reason)
                 else:
                     gate = artifact_gate(ensemble_format, settings, loaded)
-                    checks.extend(compare(served.row, checked, batches, references,
-                                          [view(outputs) for outputs in served.outputs], gate))
+                    checks.extend(compare(served.row, served_checked, batches, expected,
+                                          [served_as(b, o) for b, o in zip(batches, served.outputs)], gate))
                     _raise_unless_passed(checks)
                     load_check = LoadCheck(True, served.seconds, served.version)
             with progress.step(f"Writing version {version} to {settings.repository}"):

@@ -137,9 +137,11 @@ def stanford_made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
 def exported(made: tuple, m3_made: tuple, stanford_made: tuple,
              tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ExportResult]:
     repository = tmp_path_factory.mktemp("colbert-repo") / "model_repository"
-    export_into(repository, str(m3_made[0]), "m3", formats=("onnx",))
+    m3 = export_into(repository, str(m3_made[0]), "m3", formats=("onnx",), load_check=True)
+    assert m3.load_check.ran and [c.output for c in m3.report.checks if c.artifact.startswith("served@")] == \
+        ["embeddings", "token_vectors"]
     export_into(repository, str(stanford_made[0]), "stanford", formats=("onnx",))
-    return repository, export_into(repository, str(made[0]), "colbert")
+    return repository, export_into(repository, str(made[0]), "colbert", load_check=True)
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +166,7 @@ def test_pylate_folder_is_detected_as_multi_vector(made: tuple, exported: tuple)
     assert info.task is Task.MULTI_VECTOR and info.colbert.query_length == QUERY_LENGTH
     assert info.colbert.document_length == DOCUMENT_LENGTH
     repository, result = exported
+    assert result.load_check.ran and any(c.artifact.startswith("served@") and c.passed for c in result.report.checks)
     assert {"colbert", "colbert_query", "colbert_vectors", "colbert_query_vectors", "colbert_onnx",
             "colbert_torchscript"} <= {path.name for path in repository.iterdir()}
 
