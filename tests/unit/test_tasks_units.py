@@ -204,3 +204,22 @@ def test_colbert_settings_follow_pylate_and_refuse_what_is_not_exported(tmp_path
     for name in ("colbert_linear.pt", "sparse_linear.pt"):
         (tmp_path / name).write_bytes(b"")
     assert detect_special_task(tmp_path, ["XLMRobertaModel"]).task is Task.MULTI_VECTOR  # BGE-M3's heads first
+
+
+def test_multi_vector_load_check_lays_out_both_sides_by_kept_positions() -> None:
+    from export.tasks.multi_vector_check import expected_view, requested, served_view
+    from tritonize.contract import TensorSpec
+
+    signature = Signature(Task.MULTI_VECTOR, (TensorSpec("input_ids", 8, (-1,)),),
+                          (TensorSpec(multi_vector.TOKEN_VECTORS, 11, (-1, 2)),))
+    batch = {"input_ids": np.array([[2, 7, 60, 3]]), "attention_mask": np.array([[1, 1, 1, 0]])}
+    rule = (multi_vector.KEEP_ATTENDED, frozenset({60}))
+    vectors = np.arange(8, dtype=np.float32).reshape(1, 4, 2)
+    expected = expected_view(signature, batch, [vectors], rule)[0]
+    assert expected.tolist() == [[[0, 1], [2, 3], [0, 0], [0, 0]]]
+    assert requested(signature) == ["vectors", "token_counts"]
+    packed = np.array([[multi_vector.pack(vectors[0][:2])]], dtype=object)
+    np.testing.assert_array_equal(served_view(signature, batch, [packed, np.array([[2]])], rule)[0], expected)
+    wrong = served_view(signature, batch, [np.array([[multi_vector.pack(vectors[0][:3])]], dtype=object),
+                                           np.array([[3]])], rule)[0]
+    assert np.isnan(wrong).all()
