@@ -6,6 +6,7 @@ check passes.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,9 @@ from export.failure import failure_message
 from export.folder_check import check_files, check_weights
 from export.folders import model_folders
 from export.heads import build_head, run_head
+from export.images.detection import image_model
+from export.images.pipeline import run_image_export
+from export.images.processor import PixelCheck
 from export.load import load_model, read_info
 from export.load_check import LoadCheck, Skipped, serve_staged, verification_requests
 from export.progress import Progress
@@ -57,6 +61,7 @@ class ExportResult:
         max_length: Token limit of the tokenizer model.
         labels: Class names (classification).
         load_check: Whether the staged models were loaded and queried in the local Triton, and how long it took.
+        pixel_check: The image step's pixels against the image processor's (image models).
     """
 
     model_id: str
@@ -72,6 +77,7 @@ class ExportResult:
     max_length: int
     labels: tuple[str, ...]
     load_check: LoadCheck = LoadCheck(False, note=SKIPPED_BY_OPTION)
+    pixel_check: PixelCheck | None = None
 
 
 def run_export(settings: ExportSettings, progress: Progress | None = None) -> ExportResult:
@@ -85,6 +91,10 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
     with progress.step("Resolving model"):
         source = resolve_source(settings.model, settings.revision)
         check_files(source.folder, source.model_id)
+        image = image_model(json.loads((source.folder / "config.json").read_text()))
+        if image is not None and (settings.task is None or settings.task is image.task):
+            check_weights(source.folder, source.model_id)
+            return run_image_export(settings, source, image, ensemble_format, progress)
         info = read_info(source, settings.task)
         check_weights(source.folder, source.model_id)
     names = ModelNames(check_name(settings.name or default_name(source.model_id)))

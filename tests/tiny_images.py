@@ -1,0 +1,87 @@
+"""Generated test images (varied sizes, modes and formats, one with EXIF rotation) and tiny image models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from export.images.verification import encode, picture
+
+
+IMAGE_LABELS = ("cat", "dog", "bird")
+
+
+def bad_images() -> dict[str, bytes]:
+    """Items that are not images the step reads: empty, text, a truncated JPEG, a decompression bomb."""
+    from PIL import Image
+
+    jpeg = encode(Image.fromarray(picture(64, 48, 0)), "JPEG")
+    bomb = encode(Image.new("1", (12_000, 10_000)), "PNG")  # 120 MP of zeros compresses to a few KB
+    return {"empty.jpg": b"", "notes.txt": b"hello, not an image\n", "truncated.jpg": jpeg[: len(jpeg) // 3],
+            "bomb.png": bomb}
+
+
+def _save_processor(folder: Path, processor: object) -> None:
+    processor.save_pretrained(str(folder))
+
+
+def make_vit(folder: Path, classifier: bool = True, image_size: int = 32) -> Path:
+    """A tiny ViT (classifier with three labels, or the base model) and its ViT image processor."""
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor, ViTModel
+
+    torch.manual_seed(0)
+    config = ViTConfig(image_size=image_size, patch_size=8, hidden_size=32, num_hidden_layers=2,
+                       num_attention_heads=2, intermediate_size=64,
+                       id2label=dict(enumerate(IMAGE_LABELS)), label2id={n: i for i, n in enumerate(IMAGE_LABELS)})
+    model = ViTForImageClassification(config) if classifier else ViTModel(config)
+    model.eval().save_pretrained(str(folder))
+    _save_processor(folder, ViTImageProcessor(size={"height": image_size, "width": image_size}))
+    return folder
+
+
+def make_convnext(folder: Path) -> Path:
+    """A tiny ConvNeXt classifier and its processor (shortest edge below 384: the crop_pct rule, bicubic)."""
+    import torch
+    from transformers import ConvNextConfig, ConvNextForImageClassification, ConvNextImageProcessor
+
+    torch.manual_seed(1)
+    config = ConvNextConfig(num_channels=3, hidden_sizes=[8, 16], depths=[1, 1], num_stages=2,
+                            id2label=dict(enumerate(IMAGE_LABELS)), label2id={n: i for i, n in enumerate(IMAGE_LABELS)})
+    ConvNextForImageClassification(config).eval().save_pretrained(str(folder))
+    _save_processor(folder, ConvNextImageProcessor(size={"shortest_edge": 40}, crop_pct=0.875))
+    return folder
+
+
+def make_swin(folder: Path) -> Path:
+    """A tiny Swin classifier (ViT's image processor, bicubic) with two labels."""
+    import torch
+    from transformers import SwinConfig, SwinForImageClassification, ViTImageProcessor
+
+    torch.manual_seed(2)
+    config = SwinConfig(image_size=32, patch_size=4, embed_dim=8, depths=[1, 1], num_heads=[1, 2], window_size=4,
+                        id2label={0: "day", 1: "night"}, label2id={"day": 0, "night": 1})
+    SwinForImageClassification(config).eval().save_pretrained(str(folder))
+    _save_processor(folder, ViTImageProcessor(size={"height": 32, "width": 32}, resample=3))
+    return folder
+
+
+def make_dinov2(folder: Path) -> Path:
+    """A tiny DINOv2 base model and its processor (BitImageProcessor: shortest edge, center crop, bicubic)."""
+    import torch
+    from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
+
+    torch.manual_seed(3)
+    config = Dinov2Config(image_size=28, patch_size=7, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                          intermediate_size=64)
+    Dinov2Model(config).eval().save_pretrained(str(folder))
+    _save_processor(folder, BitImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 28, "width": 28},
+                                              resample=3, image_mean=[0.485, 0.456, 0.406],
+                                              image_std=[0.229, 0.224, 0.225]))
+    return folder
+
+
+def labels_of(folder: Path) -> list[str]:
+    """Class names of a classifier folder in index order."""
+    id2label = json.loads((folder / "config.json").read_text())["id2label"]
+    return [id2label[str(i)] for i in range(len(id2label))]
