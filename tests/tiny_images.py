@@ -7,7 +7,6 @@ from pathlib import Path
 
 from export.images.verification import encode, picture
 
-
 IMAGE_LABELS = ("cat", "dog", "bird")
 
 

@@ -9,14 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from export.architectures import kind_of
+from export.architectures import exported_image_task
 from export.signature import Task
 from export.tasks.detection import class_names
-
-#: Class-name suffix of image classifiers.
-CLASSIFIER_SUFFIX = "ForImageClassification"
-#: Class-name suffixes of image embedding models.
-EMBEDDING_SUFFIXES = ("VisionModelWithProjection", "Model")
 
 
 @dataclass(frozen=True)
@@ -42,8 +37,9 @@ def image_model(config: dict) -> ImageModel | None:
     if not architectures:
         return None
     architecture, model_type = architectures[0], str(config.get("model_type", ""))
-    if architecture.endswith(CLASSIFIER_SUFFIX):
+    task = exported_image_task(model_type, architecture)
+    if task == "classification":
         return ImageModel(Task.IMAGE_CLASSIFICATION, architecture, model_type, class_names(config))
-    if architecture.endswith(EMBEDDING_SUFFIXES) and kind_of(model_type, architecture).modality == "image":
+    if task == "embedding":
         return ImageModel(Task.IMAGE_FEATURE_EXTRACTION, architecture, model_type)
     return None
