@@ -88,7 +88,7 @@ WHERE = {
 EXPORTED = ("tritonize exports text encoders: embeddings (*Model, sentence-transformers folders), "
             "*ForSequenceClassification, *ForTokenClassification, cross-encoders and SPLADE sparse encoders; "
             "and image models from encoded image bytes: *ForImageClassification, image embeddings (an image "
-            "family's *Model, *VisionModelWithProjection)")
+            "family's *Model, *VisionModelWithProjection), CLIP/SigLIP image and text towers")
 
 #: Class-name suffix of the image classifiers tritonize exports.
 IMAGE_CLASSIFIER_SUFFIX = "ForImageClassification"
@@ -242,7 +242,12 @@ def refusal(config: dict, architecture: str) -> str | None:
 
 
 def exported_image_task(model_type: str, architecture: str) -> str:
-    """``classification`` or ``embedding`` for the image models tritonize exports, else ``""``."""
+    """What tritonize exports of an image model: ``classification``, ``embedding``, ``image-text`` or ``""``.
+
+    ``image-text``: CLIP, SigLIP and kin (the zero-shot table), whose image and text towers are both served.
+    """
+    if architecture in tables().get("ZERO_SHOT_IMAGE_CLASSIFICATION", {}).get(model_type, ()):
+        return "image-text"
     if architecture.endswith(IMAGE_CLASSIFIER_SUFFIX):
         return "classification"
     if architecture.endswith(IMAGE_EMBEDDING_SUFFIXES) and kind_of(model_type, architecture).modality == "image":

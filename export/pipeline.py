@@ -62,6 +62,7 @@ class ExportResult:
         labels: Class names (classification).
         load_check: Whether the staged models were loaded and queried in the local Triton, and how long it took.
         pixel_check: The image step's pixels against the image processor's (image models).
+        text_names: The text tower's models (CLIP-style exports; ``names`` are then the image tower's).
     """
 
     model_id: str
@@ -78,6 +79,7 @@ class ExportResult:
     labels: tuple[str, ...]
     load_check: LoadCheck = LoadCheck(False, note=SKIPPED_BY_OPTION)
     pixel_check: PixelCheck | None = None
+    text_names: ModelNames | None = None
 
 
 def run_export(settings: ExportSettings, progress: Progress | None = None) -> ExportResult:

@@ -301,8 +301,11 @@ def preprocess_config(names: ModelNames, signature: Signature, settings: ExportS
 
 
 def image_ensemble_config(names: ModelNames, fmt: Format, signature: Signature, settings: ExportSettings,
-                          has_labels: bool) -> mc.ModelConfig:
-    """Config of the image ensemble clients call: preprocessing step, then the artifact step."""
+                          has_labels: bool, parameters: dict[str, str] | None = None) -> mc.ModelConfig:
+    """Config of the image ensemble clients call: preprocessing step, then the artifact step.
+
+    ``parameters`` are for clients (a CLIP export's zero-shot settings); Triton keeps them and serves them.
+    """
     max_batch_size = settings.batching.max_batch_size
     steps = [
         mc.ModelEnsembling.Step(model_name=names.preprocess, model_version=-1,
@@ -320,4 +323,5 @@ def image_ensemble_config(names: ModelNames, fmt: Format, signature: Signature, 
         input=[_input(IMAGE_INPUT, max_batch_size)],
         output=[_output(spec, max_batch_size, has_labels) for spec in signature.outputs],
         ensemble_scheduling=mc.ModelEnsembling(step=steps),
+        parameters={key: mc.ModelParameter(string_value=value) for key, value in (parameters or {}).items()},
     )

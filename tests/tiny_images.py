@@ -84,3 +84,24 @@ def labels_of(folder: Path) -> list[str]:
     """Class names of a classifier folder in index order."""
     id2label = json.loads((folder / "config.json").read_text())["id2label"]
     return [id2label[str(i)] for i in range(len(id2label))]
+
+
+def make_clip(folder: Path) -> Path:
+    """A tiny CLIPModel with CLIP's tokenizer (byte-level BPE with ``</w>``) and CLIP's image processor."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    from tests.tiny_models import clip_tokenizer
+
+    torch.manual_seed(6)
+    tokenizer = clip_tokenizer()
+    text = {"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "max_position_embeddings": 64, "pad_token_id": tokenizer.pad_token_id,
+            "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
+    vision = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 2,
+              "image_size": 30, "patch_size": 6}
+    config = CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)
+    CLIPModel(config).eval().save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    _save_processor(folder, CLIPImageProcessor(size={"shortest_edge": 30}, crop_size={"height": 30, "width": 30}))
+    return folder

@@ -23,12 +23,14 @@ class ImageModel:
         architecture: Its class name.
         model_type: Its family.
         labels: Class names in index order (classification).
+        image_text: A CLIP-style model: an image tower and a text tower in one embedding space.
     """
 
     task: Task
     architecture: str
     model_type: str
     labels: tuple[str, ...] = ()
+    image_text: bool = False
 
 
 def image_model(config: dict) -> ImageModel | None:
@@ -40,6 +42,6 @@ def image_model(config: dict) -> ImageModel | None:
     task = exported_image_task(model_type, architecture)
     if task == "classification":
         return ImageModel(Task.IMAGE_CLASSIFICATION, architecture, model_type, class_names(config))
-    if task == "embedding":
-        return ImageModel(Task.IMAGE_FEATURE_EXTRACTION, architecture, model_type)
+    if task in ("embedding", "image-text"):
+        return ImageModel(Task.IMAGE_FEATURE_EXTRACTION, architecture, model_type, image_text=task == "image-text")
     return None

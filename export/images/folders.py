@@ -16,11 +16,15 @@ from tritonize.repo_format.image_preprocessing import ImageParameters
 
 def image_model_folders(names: ModelNames, settings: ExportSettings, signature: Signature,
                         parameters: ImageParameters, ensemble_format: Format, artifacts: dict[Format, Path],
-                        labels: tuple[str, ...]) -> list[ModelFolder]:
-    """Every model folder the image export writes, configs built from the one signature."""
+                        labels: tuple[str, ...], client_parameters: dict[str, str] | None = None) -> list[ModelFolder]:
+    """Every model folder the image export writes, configs built from the one signature.
+
+    ``client_parameters`` go into the ensemble's config, for clients (a CLIP export's zero-shot settings).
+    """
     label_files = {LABELS_FILENAME: ("\n".join(labels) + "\n").encode()} if labels else {}
     models = [
-        ModelFolder(image_ensemble_config(names, ensemble_format, signature, settings, bool(labels)),
+        ModelFolder(image_ensemble_config(names, ensemble_format, signature, settings, bool(labels),
+                                          client_parameters),
                     root_files=label_files),
         ModelFolder(
             preprocess_config(names, signature, settings, parameters.as_strings()),

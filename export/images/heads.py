@@ -47,6 +47,19 @@ class ImageEmbeddingHead(torch.nn.Module):
         return pooled.flatten(1)
 
 
+class ImageFeaturesHead(torch.nn.Module):
+    """``pixel_values`` → ``get_image_features`` (the image tower of a CLIP-style model, projected)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Return the projected image embedding of each image."""
+        outputs = self.model.get_image_features(pixel_values=pixel_values)
+        return outputs if isinstance(outputs, torch.Tensor) else outputs.pooler_output
+
+
 def embedding_kind(model: torch.nn.Module) -> str:
     """Which output is served as the embedding: ``image_embeds`` or ``pooler_output`` (``""``: none)."""
     name = type(model).__name__

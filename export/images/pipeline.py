@@ -20,10 +20,12 @@ from export.failure import failure_message
 from export.gates import GateOverrides, gate_for
 from export.images.detection import ImageModel
 from export.images.folders import image_model_folders
-from export.images.heads import ImageClassifierHead, ImageEmbeddingHead, embedding_kind
+from export.images.heads import ImageClassifierHead, ImageEmbeddingHead, ImageFeaturesHead, embedding_kind
 from export.images.processor import image_parameters, pixel_check
 from export.images.reference import pipeline_checks, pipeline_outputs
+from export.images.text_tower import export_text_tower
 from export.images.verification import IMAGE_BATCHES, verification_images
+from export.images.zero_shot_check import served_text_checks, zero_shot_checks, zero_shot_settings
 from export.load import LoadedModel, ModelInfo
 from export.load_check import LoadCheck, Skipped, serve_staged
 from export.progress import Progress
@@ -54,11 +56,15 @@ def run_image_export(settings: ExportSettings, source: ModelSource, image_model:
     from export.pipeline import ExportResult
 
     task = image_model.task
-    names = ModelNames(check_name(settings.name or default_name(source.model_id)))
+    base = check_name(settings.name or default_name(source.model_id))
+    names = ModelNames(f"{base}_image" if image_model.image_text else base)
     model_names = [names.ensemble, names.preprocess, *(names.artifact(fmt) for fmt in settings.formats)]
+    if image_model.image_text:
+        text_names = ModelNames(f"{base}_text")
+        model_names += [text_names.ensemble, text_names.tokenizer, *(text_names.artifact(f) for f in settings.formats)]
     version = choose_version(settings.repository, model_names, settings.version, settings.force)
     with progress.step(f"Loading {source.model_id}"):
-        model, processor = _load(source, image_model, settings.trust_remote_code)
+        model, processor, tokenizer = _load(source, image_model, settings.trust_remote_code)
     parameters = image_parameters(processor)
     images = list(verification_images().values())
     with progress.step(f"Checking the image step's pixels against {type(processor).__name__}"):
@@ -67,6 +73,10 @@ def run_image_export(settings: ExportSettings, source: ModelSource, image_model:
     if task is Task.IMAGE_CLASSIFICATION:
         head = ImageClassifierHead(model).eval()
         signature = image_signature(task, parameters.output_size, num_labels=len(labels))
+    elif image_model.image_text:
+        head = ImageFeaturesHead(model).eval()
+        width = int(_run(head, np.zeros((1, 3, *parameters.output_size), np.float32))[0].shape[-1])
+        signature = image_signature(task, parameters.output_size, width=width)
     else:
         if not embedding_kind(model):
             raise UnsupportedModelError(f"'{image_model.architecture}' returns no pooled output: tritonize serves "
@@ -84,7 +94,7 @@ def run_image_export(settings: ExportSettings, source: ModelSource, image_model:
         model=model, tokenizer=None, signature=signature, max_length=0, pad_token_id=0,
     )
     with progress.step("Verifying PyTorch on the served pixels against transformers' pipeline on the files"):
-        answers = pipeline_outputs(task, model, processor, images, labels)
+        answers = pipeline_outputs(task, model, processor, images, labels, image_model.image_text)
         checks: list[Check] = pipeline_checks(signature, batches, references, answers, IMAGE_BATCHES,
                                               gate_for("fp32", task, GateOverrides()))
     _raise_unless_passed(checks)
@@ -93,7 +103,18 @@ def run_image_export(settings: ExportSettings, source: ModelSource, image_model:
                                                        progress, signature, lambda outputs: outputs)
         checks.extend(artifact_checks)
         _raise_unless_passed(checks)
-        models = image_model_folders(names, settings, signature, parameters, ensemble_format, artifacts, labels)
+        tower, zero_shot = None, None
+        if image_model.image_text:
+            tower = export_text_tower(model, tokenizer, source, base, settings, ensemble_format, Path(tmp), progress)
+            checks.extend(tower.checks)
+            _raise_unless_passed(checks)
+            zero_shot = zero_shot_settings(model, tower.names.ensemble)
+            with progress.step("Verifying zero-shot scores against pipeline('zero-shot-image-classification')"):
+                checks.extend(zero_shot_checks(model, processor, tokenizer, images, references, zero_shot, tower))
+            _raise_unless_passed(checks)
+        models = image_model_folders(names, settings, signature, parameters, ensemble_format, artifacts, labels,
+                                     zero_shot.as_strings() if zero_shot else None)
+        models += tower.models if tower else []
         with staged_models(settings.repository, models, version) as staging:
             load_check = LoadCheck(False, note=SKIPPED_BY_OPTION)
             if settings.load_check:
@@ -106,6 +127,8 @@ def run_image_export(settings: ExportSettings, source: ModelSource, image_model:
                     gate = artifact_gate(ensemble_format, settings, loaded)
                     checks.extend(compare(served_answers.row, signature, batches, references,
                                           served_answers.outputs, gate))
+                    if tower is not None:
+                        checks.extend(served_text_checks(staging, tower, ensemble_format))
                     _raise_unless_passed(checks)
                     load_check = LoadCheck(True, served_answers.seconds, served_answers.version)
             with progress.step(f"Writing version {version} to {settings.repository}"):
@@ -114,19 +137,31 @@ def run_image_export(settings: ExportSettings, source: ModelSource, image_model:
         model_id=source.model_id, names=names, task=task, signature=signature, version=version,
         formats=settings.formats, ensemble_format=ensemble_format, report=Report(tuple(checks)), files=files,
         repository=settings.repository.resolve(), max_length=0, labels=labels, load_check=load_check,
-        pixel_check=checked_pixels,
+        pixel_check=checked_pixels, text_names=tower.names if tower else None,
     )
 
 
-def _load(source: ModelSource, image_model: ImageModel, trust_remote_code: bool) -> tuple[object, object]:
-    """The fp32 CPU model (eager attention) and its image processor."""
+def _load(source: ModelSource, image_model: ImageModel, trust_remote_code: bool) -> tuple[object, object, object]:
+    """The fp32 CPU model (eager attention), its image processor and (CLIP-style models) its tokenizer.
+
+    The class named in ``config.json`` loads when transformers has it (``CLIPVisionModelWithProjection``,
+    ``CLIPModel``: the auto classes would load a sibling), else the auto class of the task.
+    """
     import transformers
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     auto = (transformers.AutoModelForImageClassification if image_model.task is Task.IMAGE_CLASSIFICATION
             else transformers.AutoModel)
+    auto = getattr(transformers, image_model.architecture, None) or auto
     folder = str(source.folder)
+    tokenizer = None
+    if image_model.image_text:
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        except (ValueError, KeyError, OSError, ImportError, TypeError, AttributeError) as error:
+            raise UnsupportedModelError(f"'{image_model.architecture}' has no tokenizer transformers loads: "
+                                        f"{first_line(error)}") from error
     try:
         processor = transformers.AutoImageProcessor.from_pretrained(folder, trust_remote_code=trust_remote_code)
     except (ValueError, KeyError, OSError, ImportError, TypeError, AttributeError) as error:
@@ -140,7 +175,7 @@ def _load(source: ModelSource, image_model: ImageModel, trust_remote_code: bool)
         except (ValueError, KeyError, OSError, ImportError, TypeError, AttributeError):
             raise UnsupportedModelError(f"Cannot load '{image_model.architecture}' with transformers: "
                                         f"{first_line(error)}") from error
-    return model.float().eval(), processor
+    return model.float().eval(), processor, tokenizer
 
 
 def _run(head: object, pixel_values: np.ndarray) -> list[np.ndarray]:

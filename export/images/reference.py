@@ -20,8 +20,11 @@ AGAINST = "transformers.pipeline"
 
 
 def pipeline_outputs(task: Task, model: object, processor: object, images: list[bytes],
-                     labels: tuple[str, ...]) -> list[np.ndarray]:
-    """The pipeline's answer per image: scores in label order (classification) or the pooled embedding."""
+                     labels: tuple[str, ...], image_text: bool = False) -> list[np.ndarray]:
+    """The pipeline's answer per image: scores in label order (classification) or the pooled embedding.
+
+    CLIP-style models: ``get_image_features`` on the processor's pixels of the image as ``load_image`` loads it.
+    """
     import torch
     from PIL import Image
     from transformers import pipeline
@@ -34,12 +37,20 @@ def pipeline_outputs(task: Task, model: object, processor: object, images: list[
             scores = {item["label"]: item["score"] for item in classify(image, top_k=len(labels))}
             answers.append(np.array([scores[label] for label in labels], dtype=np.float32))
         return answers
-    if type(model).__name__.endswith("WithProjection"):
+    if type(model).__name__.endswith("WithProjection") or image_text:
         from transformers.image_utils import load_image
 
-        with torch.inference_mode():
-            return [model(**processor(images=load_image(image), return_tensors="pt")).image_embeds[0].numpy()
-                    for image in pil]
+        answers = []
+        for image in pil:
+            pixels = processor(images=load_image(image), return_tensors="pt")["pixel_values"]
+            with torch.inference_mode():
+                if image_text:
+                    outputs = model.get_image_features(pixel_values=pixels)
+                    pooled = outputs if isinstance(outputs, torch.Tensor) else outputs.pooler_output
+                else:
+                    pooled = model(pixel_values=pixels).image_embeds
+            answers.append(pooled[0].numpy())
+        return answers
     extract = pipeline("image-feature-extraction", model=model, image_processor=processor, device="cpu")
     return [np.asarray(extract(image, pool=True), dtype=np.float32).reshape(-1) for image in pil]
 
