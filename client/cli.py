@@ -172,13 +172,17 @@ def config(settings: Settings, name: str, json_: bool) -> None:
 @click.option("--image", "images", is_flag=True,
               help="TEXTS are images: files, directories (their image files) or - for stdin, sent as encoded bytes "
                    "to an image ensemble.")
+@click.option("--labels", metavar="A,B,…",
+              help="With --image and a CLIP-style image ensemble: zero-shot classification over these labels.")
+@click.option("--template", metavar="TEXT", help="Zero-shot hypothesis template with {} for the label "
+                                                  "[default: the export's, 'This is a photo of {}.'].")
 @click.option("--json", "json_", is_flag=True, help="Print one JSON array of records.")
 @click.option("--jsonl", is_flag=True, help="Stream one JSON record per text, with full vectors.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
 def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_: str | None, field: str | None,
             batch_size: int | None, concurrency: int, top_k: int | None, tokenizer: Path | None, sort: bool,
-            images: bool, json_: bool, jsonl: bool, quiet: bool) -> None:
+            images: bool, labels: str | None, template: str | None, json_: bool, jsonl: bool, quiet: bool) -> None:
     """Send TEXTS (or --file, or - for stdin) to a text model; print results in input order.
 
     The default table shows each text's top label and score, or an embedding's size and first values.
@@ -190,10 +194,13 @@ def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_
     """
     if json_ and jsonl:
         raise click.UsageError("Choose one of --json and --jsonl")
+    if (labels is not None or template is not None) and not images:
+        raise click.UsageError("--labels and --template apply to --image (zero-shot image classification)")
     if images:
         if file_ is not None or field is not None or tokenizer is not None:
             raise click.UsageError("--image takes image paths as arguments (not --file, --field or --tokenizer)")
-        _predict_images(settings, texts, model, batch_size, top_k, json_, jsonl)
+        candidates = [label.strip() for label in labels.split(",")] if labels is not None else None
+        _predict_images(settings, texts, model, batch_size, top_k, json_, jsonl, candidates, template)
         return
     given, streamed, source = _read_texts(texts, file_, field)
     if given.blank:
@@ -285,12 +292,18 @@ def rerank_command(settings: Settings, query: str, documents: tuple[str, ...], m
 
 
 def _predict_images(settings: Settings, paths: tuple[str, ...], model: str | None, batch_size: int | None,
-                    top_k: int | None, json_: bool, jsonl: bool) -> None:
+                    top_k: int | None, json_: bool, jsonl: bool, labels: list[str] | None = None,
+                    template: str | None = None) -> None:
     """``predict --image``: one row (or record) per image; refused images in their rows, then exit status 1."""
     client = settings.client()
     given = read_images(paths, click.get_binary_stream("stdin"))
     started = time.perf_counter()
-    predictions = client.predict_images(given, model, top_k=top_k, batch_size=batch_size)
+    if labels is not None:
+        predictions = client.zero_shot(given, labels, model, template=template, batch_size=batch_size)
+        if top_k:
+            predictions = [replace(p, labels=p.labels[:top_k]) for p in predictions]
+    else:
+        predictions = client.predict_images(given, model, top_k=top_k, batch_size=batch_size)
     if jsonl:
         for prediction in predictions:
             click.echo(output.json_line(prediction))

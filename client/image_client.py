@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from client.errors import ServerRejected, UnsupportedModel
+import numpy as np
+
+from client.errors import InputError, ServerRejected, UnsupportedModel
 from client.images import ImageInput, image_tensor, read_images
 from client.plan import RequestPlan
-from client.results import Prediction
+from client.results import Label, Prediction
 from client.text_client import TextClient
 from tritonize.repo_format.image_preprocessing import IMAGE_INPUT
+from tritonize.repo_format.zero_shot import ZeroShot, zero_shot_scores
 
 #: Images per request when none is given (capped at the model's ``max_batch_size``).
 DEFAULT_REQUEST_IMAGES = 8
@@ -88,6 +91,57 @@ class ImageClient(TextClient):
         if predictions and all("embeddings" not in p.outputs for p in predictions if p.error is None):
             raise UnsupportedModel(f"Model '{model}' returns no embeddings")
         return predictions
+
+    def zero_shot_settings(self, model: str) -> ZeroShot:
+        """The zero-shot settings a CLIP-style export wrote into image ensemble ``model``'s config.
+
+        Raises:
+            UnsupportedModel: The model is not the image tower of a CLIP-style export.
+        """
+        parameters = {key: value.string_value for key, value in self.model_config(model).parameters.items()}
+        settings = ZeroShot.from_strings(parameters)
+        if settings is None:
+            raise UnsupportedModel(f"Model '{model}' is not the image tower of a CLIP-style export "
+                                   "(its config names no text model for zero-shot classification)")
+        return settings
+
+    def zero_shot(self, images: Sequence[str | Path | ImageInput | bytes], labels: Sequence[str],
+                  model: str | None = None, *, template: str | None = None,
+                  batch_size: int | None = None) -> list[Prediction]:
+        """Zero-shot classification: each image's scores over ``labels``, best first (``labels`` of each prediction).
+
+        The image tower embeds the images, the text tower named in the image ensemble's config embeds
+        ``template.format(label)`` for each label (once for all images), and the scores are the model's:
+        cosine × ``logit_scale.exp()`` + ``logit_bias``, softmax over the labels (CLIP) or sigmoid (SigLIP), as
+        ``pipeline("zero-shot-image-classification")`` computes them.
+
+        Args:
+            images: As for :meth:`predict_images`.
+            labels: Candidate labels.
+            model: The image ensemble (``NAME_image``); ``None`` picks the server's only image ensemble.
+            template: Hypothesis template with ``{}`` for the label (default: the export's, the pipeline's).
+            batch_size: Images per request.
+        """
+        candidates = [label for label in labels if label.strip()]
+        if not candidates:
+            raise InputError("No candidate labels given")
+        plan = self.image_plan(model, batch_size=batch_size)
+        settings = self.zero_shot_settings(plan.model)
+        hypotheses = [(template or settings.template).format(label) for label in candidates]
+        texts = self.predict(hypotheses, settings.text_model, sort_window=0)
+        label_embeddings = np.stack([np.asarray(p.outputs["embeddings"]) for p in texts])
+        predictions = self.predict_images(images, plan.model, batch_size=batch_size)
+        scored = []
+        for prediction in predictions:
+            if prediction.error is not None:
+                scored.append(prediction)
+                continue
+            scores = zero_shot_scores(np.asarray(prediction.outputs["embeddings"])[None], label_embeddings,
+                                      settings)[0]
+            ranked = sorted(range(len(candidates)), key=lambda i: -scores[i])
+            found = tuple(Label(candidates[i], float(scores[i]), i) for i in ranked)
+            scored.append(Prediction(prediction.index, prediction.text, dict(prediction.outputs), labels=found))
+        return scored
 
     def _send_images(self, plan: RequestPlan, images: list[ImageInput], positions: list[int]) -> list[Prediction]:
         """One request; refused for its input, each image again alone (the bad ones keep Triton's reason)."""
