@@ -1,9 +1,10 @@
-"""A CLIP export served as two towers in one space, and zero-shot classification composed from them.
+"""CLIP and SigLIP exports served as two towers in one space, and zero-shot classification composed from them.
 
-A tiny CLIPModel (CLIP's byte-level BPE tokenizer with ``</w>``, CLIP's image processor) is exported once:
-``clip_image`` (image bytes → ``get_image_features``) and ``clip_text`` (text → ``get_text_features``) are
-served by the real local Triton, over HTTP and gRPC, and compared with the model itself and with
-``pipeline("zero-shot-image-classification")`` on the generated test images.
+A tiny CLIPModel (CLIP's byte-level BPE tokenizer with ``</w>``, CLIP's image processor) and a tiny SiglipModel
+(texts padded to 64 tokens, sigmoid scores, a logit bias) are each exported once: ``NAME_image`` (image bytes →
+``get_image_features``) and ``NAME_text`` (text → ``get_text_features``) are served by the real local Triton,
+over HTTP and gRPC, and compared with the model itself and with ``pipeline("zero-shot-image-classification")``
+on the generated test images.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from export.images.verification import verification_images
 from export.pipeline import ExportResult
 from server.local import LocalTriton
 from tests.conftest import export_into
-from tests.tiny_images import make_clip
+from tests.tiny_images import make_clip, make_siglip
 from tritonize.repo_format.pbtxt import parse
-from tritonize.repo_format.zero_shot import SOFTMAX, ZeroShot
+from tritonize.repo_format.zero_shot import SIGMOID, SOFTMAX, ZeroShot
 
 pytestmark = pytest.mark.server
 
@@ -35,13 +36,18 @@ TEXTS = ["a photo of a cat", "the quick brown fox", "hello"]
 ATOL = 1e-5
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, ExportResult]:
-    root = tmp_path_factory.mktemp("clip")
-    folder = root / "clip"
+MAKERS = {"clip": make_clip, "siglip": make_siglip}
+
+
+@pytest.fixture(scope="module", params=sorted(MAKERS))
+def exported(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, ExportResult]:
+    family = request.param
+    root = tmp_path_factory.mktemp(family)
+    folder = root / family
     folder.mkdir()
-    make_clip(folder)
-    result = export_into(root / "model_repository", str(folder), "clip", formats=("onnx",), release_check=False)
+    MAKERS[family](folder)
+    result = export_into(root / "model_repository", str(folder), family, formats=("onnx",), release_check=False)
     return root / "model_repository", folder, result
 
 
@@ -53,47 +59,57 @@ def triton(exported: tuple[Path, Path, ExportResult]):
 
 @pytest.fixture(scope="module")
 def reference(exported: tuple[Path, Path, ExportResult]) -> dict[str, object]:
-    from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel, pipeline
+    from transformers import AutoImageProcessor, AutoModel, AutoTokenizer, pipeline
     from transformers.image_utils import load_image
 
     folder = str(exported[1])
-    model = CLIPModel.from_pretrained(folder).eval()
+    model = AutoModel.from_pretrained(folder).eval()
     processor, tokenizer = AutoImageProcessor.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    padding = {"padding": "max_length", "max_length": 64} if "siglip" in model.config.model_type else {}
     images = [Image.open(io.BytesIO(data)) for data in verification_images().values()]
     with torch.inference_mode():
         image_features = [model.get_image_features(**processor(images=load_image(i), return_tensors="pt"))
                           .pooler_output[0].numpy() for i in images]
-        text_features = [model.get_text_features(**tokenizer([t], return_tensors="pt")).pooler_output[0].numpy()
-                         for t in TEXTS]
+        text_features = [model.get_text_features(**tokenizer([t], return_tensors="pt", **padding))
+                         .pooler_output[0].numpy() for t in TEXTS]
     classify = pipeline("zero-shot-image-classification", model=folder, device="cpu")
     zero_shot = [{a["label"]: a["score"] for a in classify(i, candidate_labels=LABELS)} for i in images]
     return {"image": image_features, "text": text_features, "zero_shot": zero_shot}
 
 
 def test_one_export_writes_two_towers_and_the_zero_shot_settings(exported: tuple[Path, Path, ExportResult]) -> None:
-    repository, _, result = exported
-    assert result.names.ensemble == "clip_image" and result.text_names.ensemble == "clip_text"
+    repository, folder, result = exported
+    family = folder.name
+    assert result.names.ensemble == f"{family}_image" and result.text_names.ensemble == f"{family}_text"
     assert all(check.passed for check in result.report.checks)
     assert {"zero-shot (towers)", "text onnx", "onnx"} <= {c.artifact for c in result.report.checks}
-    config = parse((repository / "clip_image" / "config.pbtxt").read_text())
+    config = parse((repository / f"{family}_image" / "config.pbtxt").read_text())
     settings = ZeroShot.from_strings({k: v.string_value for k, v in config.parameters.items()})
-    assert settings.text_model == "clip_text" and settings.scores == SOFTMAX and settings.logit_bias == 0.0
-    assert settings.logit_scale == pytest.approx(float(np.exp(2.6592)), rel=1e-4)  # CLIP's initial logit scale
-    for name in ("clip_image", "clip_image_preprocess", "clip_image_onnx", "clip_text", "clip_text_tokenizer",
-                 "clip_text_onnx"):
-        assert (repository / name / "config.pbtxt").is_file(), name
+    assert settings.text_model == f"{family}_text"
+    if family == "clip":
+        assert settings.scores == SOFTMAX and settings.logit_bias == 0.0
+        assert settings.logit_scale == pytest.approx(float(np.exp(2.6592)), rel=1e-4)  # CLIP's initial scale
+    else:
+        assert settings.scores == SIGMOID and settings.logit_bias == -2.0
+        assert settings.logit_scale == pytest.approx(float(np.exp(1.5)), rel=1e-6)
+        tokenizer = parse((repository / "siglip_text_tokenizer" / "config.pbtxt").read_text())
+        assert tokenizer.parameters["pad_to_multiple_of"].string_value == "64"  # every text padded to 64
+    for name in ("image", "image_preprocess", "image_onnx", "text", "text_tokenizer", "text_onnx"):
+        assert (repository / f"{family}_{name}" / "config.pbtxt").is_file(), name
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_towers_equal_get_image_features_and_get_text_features(triton: LocalTriton, reference: dict[str, object],
+                                                               exported: tuple[Path, Path, ExportResult],
                                                                protocol: str) -> None:
     url = triton.http_url if protocol == "http" else triton.grpc_url
+    family = exported[1].name
     with ImageClient(url, protocol) as client:
-        images = client.embed_images(list(verification_images().values()), "clip_image")
+        images = client.embed_images(list(verification_images().values()), f"{family}_image")
         worst = max(float(np.max(np.abs(p.outputs["embeddings"] - want)))
                     for p, want in zip(images, reference["image"]))
         assert worst < ATOL, worst
-        texts = client.predict(TEXTS, "clip_text")
+        texts = client.predict(TEXTS, f"{family}_text")
         worst = max(float(np.max(np.abs(p.outputs["embeddings"] - want)))
                     for p, want in zip(texts, reference["text"]))
         assert worst < ATOL, worst
@@ -101,7 +117,7 @@ def test_towers_equal_get_image_features_and_get_text_features(triton: LocalTrit
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_zero_shot_scores_equal_the_pipelines(triton: LocalTriton, reference: dict[str, object],
-                                              protocol: str) -> None:
+                                              exported: tuple[Path, Path, ExportResult], protocol: str) -> None:
     url = triton.http_url if protocol == "http" else triton.grpc_url
     with ImageClient(url, protocol) as client:
         predictions = client.zero_shot(list(verification_images().values()), LABELS)
@@ -109,7 +125,8 @@ def test_zero_shot_scores_equal_the_pipelines(triton: LocalTriton, reference: di
         got = {label.label: label.score for label in prediction.labels}
         assert max(abs(got[label] - want[label]) for label in LABELS) < ATOL
         assert prediction.labels[0].label == max(want, key=want.get)
-        assert sum(got.values()) == pytest.approx(1.0, abs=1e-5)  # CLIP: softmax over the labels
+        if exported[1].name == "clip":
+            assert sum(got.values()) == pytest.approx(1.0, abs=1e-5)  # CLIP: softmax over the labels
 
 
 def test_cli_zero_shot_with_labels(triton: LocalTriton, tmp_path: Path, reference: dict[str, object]) -> None:

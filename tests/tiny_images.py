@@ -105,3 +105,27 @@ def make_clip(folder: Path) -> Path:
     tokenizer.save_pretrained(str(folder))
     _save_processor(folder, CLIPImageProcessor(size={"shortest_edge": 30}, crop_size={"height": 30, "width": 30}))
     return folder
+
+
+def make_siglip(folder: Path) -> Path:
+    """A tiny SiglipModel (fixed 64-token texts, sigmoid scores) with a fast WordPiece tokenizer and its processor."""
+    import torch
+    from transformers import PreTrainedTokenizerFast, SiglipConfig, SiglipImageProcessor, SiglipModel
+
+    from tests.tiny_models import wordpiece_tokenizer
+
+    torch.manual_seed(7)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=wordpiece_tokenizer(), pad_token="[PAD]", unk_token="[UNK]",
+                                        model_max_length=64)
+    text = {"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "max_position_embeddings": 64, "pad_token_id": tokenizer.pad_token_id}
+    vision = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 2,
+              "image_size": 28, "patch_size": 7}
+    model = SiglipModel(SiglipConfig(text_config=text, vision_config=vision)).eval()
+    with torch.no_grad():  # a trained SigLIP's bias is far from 0 (about -10): make the bias count
+        model.logit_scale.fill_(1.5)
+        model.logit_bias.fill_(-2.0)
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    _save_processor(folder, SiglipImageProcessor(size={"height": 28, "width": 28}))
+    return folder
