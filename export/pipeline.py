@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from export.artifacts import artifact_gate, export_and_verify
@@ -20,6 +20,7 @@ from export.heads import build_head, run_head
 from export.images.detection import image_model
 from export.images.pipeline import run_image_export
 from export.images.processor import PixelCheck
+from export.images.st_clip import clip_module_folder
 from export.load import load_model, read_info
 from export.load_check import LoadCheck, Skipped, serve_staged, verification_requests
 from export.progress import Progress
@@ -93,10 +94,15 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
     with progress.step("Resolving model"):
         source = resolve_source(settings.model, settings.revision)
         check_files(source.folder, source.model_id)
-        image = image_model(json.loads((source.folder / "config.json").read_text()))
+        clip_folder = clip_module_folder(source.folder)  # a sentence-transformers CLIP folder's model
+        config_path = (clip_folder or source.folder) / "config.json"
+        image = image_model(json.loads(config_path.read_text())) if config_path.is_file() else None
         if image is not None and (settings.task is None or settings.task is image.task):
-            check_weights(source.folder, source.model_id)
-            return run_image_export(settings, source, image, ensemble_format, progress)
+            check_weights(clip_folder or source.folder, source.model_id)
+            if clip_folder is None:
+                return run_image_export(settings, source, image, ensemble_format, progress)
+            return run_image_export(settings, replace(source, folder=clip_folder), image, ensemble_format, progress,
+                                    st_folder=source.folder)
         info = read_info(source, settings.task)
         check_weights(source.folder, source.model_id)
     names = ModelNames(check_name(settings.name or default_name(source.model_id)))

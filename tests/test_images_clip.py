@@ -25,7 +25,7 @@ from export.images.verification import verification_images
 from export.pipeline import ExportResult
 from server.local import LocalTriton
 from tests.conftest import export_into
-from tests.tiny_images import make_clip, make_siglip
+from tests.tiny_images import make_clip, make_clip_vision, make_siglip, make_st_clip
 from tritonize.repo_format.pbtxt import parse
 from tritonize.repo_format.zero_shot import SIGMOID, SOFTMAX, ZeroShot
 
@@ -140,3 +140,23 @@ def test_cli_zero_shot_with_labels(triton: LocalTriton, tmp_path: Path, referenc
     assert {entry["label"]: entry["score"] for entry in record["labels"]} == pytest.approx(want, abs=ATOL)
     result = CliRunner().invoke(cli, ["--url", triton.http_url, "predict", "--labels", "a,b", "hello"])
     assert result.exit_code == 2
+
+
+def test_sentence_transformers_clip_folder_equals_encode_and_vision_projection_exports(tmp_path: Path) -> None:
+    """An ST CLIP folder exports as its CLIP model, checked against SentenceTransformer.encode (images decoded
+    as the pipeline decodes them, texts); CLIPVisionModelWithProjection serves its image_embeds."""
+    (tmp_path / "clip").mkdir()
+    clip = make_clip(tmp_path / "clip")
+    st_folder = tmp_path / "st-clip"
+    st_folder.mkdir()
+    make_st_clip(st_folder, clip)
+    result = export_into(tmp_path / "repo", str(st_folder), "st_clip", formats=("onnx",), release_check=False)
+    against = [c for c in result.report.checks if c.against == "SentenceTransformer.encode"]
+    assert [c.artifact for c in against] == ["pytorch (served pixels)", "text pytorch (served tokens)"]
+    assert all(c.passed and c.max_abs_diff < ATOL for c in against)
+    vision = tmp_path / "clip-vision"
+    vision.mkdir()
+    make_clip_vision(vision, clip)
+    result = export_into(tmp_path / "repo", str(vision), "clip_vision", formats=("onnx",), release_check=False)
+    assert result.task.value == "image-feature-extraction" and result.signature.outputs[0].dims == (16,)
+    assert all(c.passed for c in result.report.checks)  # image_embeds against the model on the processor's pixels

@@ -129,3 +129,29 @@ def make_siglip(folder: Path) -> Path:
     tokenizer.save_pretrained(str(folder))
     _save_processor(folder, SiglipImageProcessor(size={"height": 28, "width": 28}))
     return folder
+
+
+def make_st_clip(folder: Path, clip_folder: Path) -> Path:
+    """A sentence-transformers CLIP folder (one CLIPModel module) around the tiny CLIP in ``clip_folder``."""
+    import logging
+
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import CLIPModel
+
+    logging.getLogger("sentence_transformers").setLevel(logging.ERROR)  # the module's deprecation note
+    SentenceTransformer(modules=[CLIPModel(str(clip_folder))], device="cpu").save(str(folder))
+    return folder
+
+
+def make_clip_vision(folder: Path, clip_folder: Path) -> Path:
+    """The tiny CLIP's vision tower as a ``CLIPVisionModelWithProjection`` folder (image_embeds)."""
+    from transformers import CLIPImageProcessor, CLIPModel, CLIPVisionModelWithProjection
+
+    clip = CLIPModel.from_pretrained(str(clip_folder))
+    vision = CLIPVisionModelWithProjection(clip.config.vision_config.__class__(
+        **{**clip.config.vision_config.to_dict(), "projection_dim": clip.config.projection_dim}))
+    vision.vision_model.load_state_dict(clip.vision_model.state_dict())
+    vision.visual_projection.load_state_dict(clip.visual_projection.state_dict())
+    vision.eval().save_pretrained(str(folder))
+    CLIPImageProcessor.from_pretrained(str(clip_folder)).save_pretrained(str(folder))
+    return folder

@@ -23,6 +23,7 @@ from export.images.folders import image_model_folders
 from export.images.heads import ImageClassifierHead, ImageEmbeddingHead, ImageFeaturesHead, embedding_kind
 from export.images.processor import image_parameters, pixel_check
 from export.images.reference import pipeline_checks, pipeline_outputs
+from export.images.st_clip import refuse_unless_image_text, sentence_transformers_checks
 from export.images.text_tower import export_text_tower
 from export.images.verification import IMAGE_BATCHES, verification_images
 from export.images.zero_shot_check import served_text_checks, zero_shot_checks, zero_shot_settings
@@ -36,7 +37,7 @@ from export.source import ModelSource, default_name
 from export.st_modules import Pooling
 from export.tracing import first_line
 from export.triton_config import ModelNames
-from export.verify import Check, Report, compare
+from export.verify import VERIFICATION_TEXTS, Check, Report, compare
 from tritonize.repo_format.image_preprocessing import IMAGE_INPUT, PIXEL_VALUES, preprocess
 
 #: Why the load check did not run when the settings skip it.
@@ -44,8 +45,11 @@ SKIPPED_BY_OPTION = "--skip-load-check"
 
 
 def run_image_export(settings: ExportSettings, source: ModelSource, image_model: ImageModel, ensemble_format: str,
-                     progress: Progress) -> object:
+                     progress: Progress, st_folder: Path | None = None) -> object:
     """Export, verify and write one image model; nothing is written unless every check passes.
+
+    ``st_folder``: the sentence-transformers CLIP folder ``source`` is the CLIPModel module of; the towers are
+    then also checked against ``SentenceTransformer.encode``.
 
     Returns:
         The :class:`export.pipeline.ExportResult` of the export.
@@ -56,6 +60,7 @@ def run_image_export(settings: ExportSettings, source: ModelSource, image_model:
     from export.pipeline import ExportResult
 
     task = image_model.task
+    refuse_unless_image_text(st_folder, image_model.image_text)
     base = check_name(settings.name or default_name(source.model_id))
     names = ModelNames(f"{base}_image" if image_model.image_text else base)
     model_names = [names.ensemble, names.preprocess, *(names.artifact(fmt) for fmt in settings.formats)]
@@ -111,6 +116,11 @@ def run_image_export(settings: ExportSettings, source: ModelSource, image_model:
             zero_shot = zero_shot_settings(model, tower.names.ensemble)
             with progress.step("Verifying zero-shot scores against pipeline('zero-shot-image-classification')"):
                 checks.extend(zero_shot_checks(model, processor, tokenizer, images, references, zero_shot, tower))
+            if st_folder is not None:
+                with progress.step("Verifying both towers against SentenceTransformer.encode"):
+                    texts = list(VERIFICATION_TEXTS)
+                    checks.extend(sentence_transformers_checks(st_folder, images, references[-1][0], signature,
+                                                               batches[-1], texts, tower.embed(texts)))
             _raise_unless_passed(checks)
         models = image_model_folders(names, settings, signature, parameters, ensemble_format, artifacts, labels,
                                      zero_shot.as_strings() if zero_shot else None)
