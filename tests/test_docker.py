@@ -372,7 +372,7 @@ def _requirements() -> dict[str, str]:
 
 def test_requirements_are_pinned_for_the_container_python():
     pins = _requirements()
-    assert set(pins) == {"numpy", "tokenizers"}
+    assert set(pins) == {"numpy", "tokenizers", "pillow"}
     assert int(pins["numpy"].split(".")[0]) < 2, "numpy<2: the Triton 24.10 Python backend is built against 1.x"
 
 

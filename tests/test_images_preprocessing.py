@@ -145,3 +145,31 @@ def test_client_reads_files_directories_and_stdin(tmp_path: Path) -> None:
     assert [i.name for i in read][:1] == [str(tmp_path / "rgb.jpg")]
     assert [Path(i.name).name for i in read[1:-1]] == sorted(images)
     assert read[-1].name == "-" and read[-1].data == b"stdin bytes"
+
+
+def test_the_image_steps_files_import_only_what_the_triton_image_has() -> None:
+    """model.py and tritonize_image.py run on the container's Python 3.10 with numpy and Pillow (docker/)."""
+    import ast
+    import sys
+
+    from export.backends import image_model
+    from tritonize.repo_format import image_preprocessing
+    from tritonize.repo_format.files import IMAGE_PREPROCESSING_FILENAME
+
+    pins = {line.split("==")[0].strip().lower() for line in
+            (Path(__file__).parents[1] / "docker" / "requirements.txt").read_text().splitlines()
+            if "==" in line and not line.lstrip().startswith("#")}
+    assert "pillow" in pins and "numpy" in pins
+    allowed = set(sys.stdlib_module_names) | {"numpy", "PIL", "triton_python_backend_utils",
+                                              Path(IMAGE_PREPROCESSING_FILENAME).stem, "__future__"}
+    for module in (image_model, image_preprocessing):
+        tree = ast.parse(Path(module.__file__).read_text(), feature_version=(3, 10))
+        fallbacks = [handler for node in ast.walk(tree) if isinstance(node, ast.Try) for handler in node.handlers
+                     if isinstance(handler.type, ast.Name) and handler.type.id == "ImportError"]
+        fallback_imports = {id(inner) for handler in fallbacks for statement in handler.body
+                            for inner in ast.walk(statement)}  # imports used only from the source tree
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    and id(node) not in fallback_imports for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                     and node.level == 0 and id(node) not in fallback_imports}
+        assert imported - allowed == set(), module.__name__
