@@ -37,7 +37,8 @@ EXPECTED = {
     ("llama", "LlamaForCausalLM"): ("is a text model (text generation)", "vLLM backend or the TensorRT-LLM backend"),
     ("t5", "T5ForConditionalGeneration"): ("is a text model (text-to-text generation)",
                                            "vLLM backend or the TensorRT-LLM backend"),
-    ("clip", "CLIPModel"): ("is an image-text model (zero-shot image classification)", "image and text preprocessing"),
+    ("owlvit", "OwlViTForObjectDetection"): ("is an image-text model (zero-shot object detection)",
+                                             "image and text preprocessing"),
     ("whisper", "WhisperForConditionalGeneration"): ("is an audio model (speech recognition)", "TensorRT-LLM"),
 }
 #: Pairs that must reach the weights (text encoders and classifiers).
@@ -46,7 +47,8 @@ PASSING = (("bert", "BertModel"), ("bert", "BertForSequenceClassification"), ("b
            ("qwen3", "Qwen3Model"), ("modernbert", "ModernBertModel"),
            # image models: served from encoded image bytes (tests/test_images_*.py)
            ("vit", "ViTForImageClassification"), ("vit", "ViTModel"), ("dinov2", "Dinov2Model"),
-           ("convnext", "ConvNextForImageClassification"), ("swin", "SwinForImageClassification"))
+           ("convnext", "ConvNextForImageClassification"), ("swin", "SwinForImageClassification"),
+           ("clip", "CLIPModel"), ("siglip", "SiglipModel"), ("clip_vision_model", "CLIPVisionModel"))
 
 
 @pytest.fixture(scope="module")
