@@ -85,13 +85,20 @@ def _first_step(result: ExportResult, settings: ExportSettings) -> str:
         checked = result.pixel_check
         equal = (f", equal to the image processor's on {checked.images} images (max |diff| "
                  f"{checked.max_abs_diff:.1e})" if checked else "")
-        return f"  preprocess {names.preprocess}: encoded image → {pixels.name} FP32 {list(pixels.dims)}{equal}"
+        line = f"  preprocess {names.preprocess}: encoded image → {pixels.name} FP32 {list(pixels.dims)}{equal}"
+        if result.text_names is not None:
+            line += (f"\n  text      {result.text_names.ensemble}: TEXT BYTES [1] → embeddings (calls "
+                     f"{result.text_names.tokenizer}, {result.text_names.artifact(result.ensemble_format)}); "
+                     f"zero-shot settings in {names.ensemble}'s config")
+        return line
     return (f"  tokenizer {names.tokenizer}: max_length {result.max_length}, "
             f"padded to multiples of {settings.batching.pad_to_multiple_of}")
 
 
 def query_example(result: ExportResult) -> str:
     """A client command line that queries the exported ensemble."""
+    if result.task in IMAGE_TASKS and result.text_names is not None:
+        return f'client predict --model {result.names.ensemble} --image photo.jpg --labels "cat,dog"'
     if result.task in IMAGE_TASKS:
         return f"client predict --model {result.names.ensemble} --image photo.jpg"
     if result.task is Task.TEXT_RANKING:
