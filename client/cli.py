@@ -392,6 +392,8 @@ def main() -> None:
                    "[default: 512 English sentences from Python's docstrings].")
 @click.option("--tokenizer", type=click.Path(exists=True, path_type=Path),
               help="For tensor models: NAME_tokenizer folder or tokenizer.json to make their inputs.")
+@click.option("--images", "image_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="For image ensembles: image files or directories to send (repeat for several).")
 @click.option("--concurrency", "-c", multiple=True, metavar="N",
               help="Requests in flight, as for predict; one measurement per value: repeat or comma-separate "
                    f"(-c 1 -c 4, or 1,4) [default: {','.join(map(str, DEFAULT_CONCURRENCY))}].")
@@ -410,10 +412,11 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print only the result folder.")
 @click.pass_obj
 def bench(settings: Settings, models: tuple[str, ...], model: str | None, compare: tuple[str, ...],
-          texts_file: Path | None, tokenizer: Path | None, concurrency: tuple[str, ...], request_rate: tuple[str, ...],
+          texts_file: Path | None, tokenizer: Path | None, image_paths: tuple[Path, ...], concurrency: tuple[str, ...],
+          request_rate: tuple[str, ...],
           batch_size: int, measurement_interval: int, stability_percentage: int, max_trials: int, output_dir: Path,
           quiet: bool) -> None:
-    """Measure MODELS with NVIDIA's perf_analyzer on real text: CSV, JSON, markdown table and PNG plots."""
+    """Measure MODELS with NVIDIA's perf_analyzer on real text (or --images): CSV, JSON, markdown table, PNG plots."""
     from client.bench import parse_levels, run_bench
     from client.connection import Endpoint
 
@@ -439,8 +442,9 @@ def bench(settings: Settings, models: tuple[str, ...], model: str | None, compar
     if not quiet:
         click.echo(f"Measuring {', '.join(names)} at {', '.join(level.label for level in levels)} "
                    f"over {endpoint.protocol} with perf_analyzer …", err=True)
+    images = [image.data for image in read_images(image_paths)] if image_paths else None
     result = run_bench(client, names, levels, perf, texts, tokenizer, output_dir, on_level=progress,
-                       on_failure=failed)
+                       on_failure=failed, images=images)
     if not quiet:
         click.echo(bench_report.markdown_table(result.results))
     click.echo(str(result.folder))

@@ -184,3 +184,22 @@ def test_cli_predict_image_files_directories_and_stdin(triton: LocalTriton, tmp_
     assert lines[0].split() == ["#", "IMAGE", "RESULT"] and "error: in ensemble 'vit_cls', IMAGE[0] of 1: " in lines[1]
     assert "cat" in lines[2] or "dog" in lines[2] or "bird" in lines[2]
     assert lines[-1].startswith("Error: 1 of 2 images could not be read by the server")
+
+
+def test_client_bench_sends_real_images(triton: LocalTriton, tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name, data in verification_images().items():
+        (folder / name).write_bytes(data)
+    args = ["--url", triton.grpc_url, "--protocol", "grpc", "bench", "vit_cls", "-c", "1",
+            "--measurement-interval", "500", "--stability-percentage", "90", "--max-trials", "4",
+            "--output-dir", str(tmp_path / "bench"), "--quiet"]
+    result = CliRunner().invoke(cli, [*args, "--images", str(folder)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((Path(result.output.strip().splitlines()[-1]) / "summary.json").read_text())
+    level = summary["results"][0]
+    assert level["throughput"] > 0
+    assert [s["model"] for s in level["stages"]] == ["vit_cls_preprocess", "vit_cls_onnx"]
+    assert all(s["requests"] > 0 for s in level["stages"])  # every image decoded: none refused
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "Model 'vit_cls' takes images: pass --images PATH" in result.output
