@@ -71,6 +71,7 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
         "Files written:",
         files_table(result.files, result.repository),
         "",
+        *release_notes(settings.triton_release),
         f"Serve it:  python -m server --repository {settings.repository}",
         f"Query it:  {query_example(result)}",
     ]
@@ -93,6 +94,14 @@ def _first_step(result: ExportResult, settings: ExportSettings) -> str:
         return line
     return (f"  tokenizer {names.tokenizer}: max_length {result.max_length}, "
             f"padded to multiples of {settings.batching.pad_to_multiple_of}")
+
+
+def release_notes(tag: str) -> list[str]:
+    """The target release's vulnerability warning and how the local Triton differs from it, as summary lines."""
+    from tritonize.releases import LOCAL_RELEASE, local_differences, warning
+
+    lines = [line for line in (warning(tag), local_differences(tag, LOCAL_RELEASE)) if line]
+    return [*lines, ""] if lines else []
 
 
 def query_example(result: ExportResult) -> str:

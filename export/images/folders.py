@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from export.backends import image_model
+from export.python_models import image_model
 from export.repository import ModelFolder
 from export.settings import ExportSettings, Format
 from export.signature import Signature

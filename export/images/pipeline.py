@@ -27,8 +27,8 @@ from export.images.st_clip import refuse_unless_image_text, sentence_transformer
 from export.images.text_tower import export_text_tower
 from export.images.verification import IMAGE_BATCHES, verification_images
 from export.images.zero_shot_check import served_text_checks, zero_shot_checks, zero_shot_settings
-from export.load import LoadedModel, ModelInfo
 from export.load_check import LoadCheck, Skipped, serve_staged
+from export.load_model import LoadedModel, ModelInfo
 from export.progress import Progress
 from export.repository import check_name, choose_version, staged_models, swap_in
 from export.settings import ExportSettings

@@ -18,7 +18,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from export.artifacts import export_and_verify
 from export.folders import model_folders
 from export.gates import GateOverrides, gate_for
-from export.load import LoadedModel, ModelInfo
+from export.load_model import LoadedModel, ModelInfo
 from export.progress import Progress
 from export.repository import ModelFolder
 from export.served_tokenizer import check_served_tokenizer, text_encoder
