@@ -416,7 +416,7 @@ def main() -> None:
                    "[default: 512 English sentences from Python's docstrings].")
 @click.option("--tokenizer", type=click.Path(exists=True, path_type=Path),
               help="For tensor models: NAME_tokenizer folder or tokenizer.json to make their inputs.")
-@click.option("--images", "image_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
+@click.option("--images", "image_paths", multiple=True, type=click.Path(path_type=Path),
               help="For image ensembles: image files or directories to send (repeat for several).")
 @click.option("--concurrency", "-c", multiple=True, metavar="N",
               help="Requests in flight, as for predict; one measurement per value: repeat or comma-separate "
