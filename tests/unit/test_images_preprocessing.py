@@ -173,3 +173,22 @@ def test_the_image_steps_files_import_only_what_the_triton_image_has() -> None:
         imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                      and node.level == 0 and id(node) not in fallback_imports}
         assert imported - allowed == set(), module.__name__
+
+
+def test_zero_shot_scores_follow_clip_and_siglip_formulas() -> None:
+    import torch
+
+    from tritonize.repo_format.zero_shot import SIGMOID, SOFTMAX, ZeroShot, zero_shot_scores
+
+    rng = np.random.default_rng(0)
+    images, texts = rng.normal(size=(3, 8)).astype(np.float32), rng.normal(size=(4, 8)).astype(np.float32)
+    a = torch.from_numpy(images) / torch.from_numpy(images).norm(dim=-1, keepdim=True)
+    b = torch.from_numpy(texts) / torch.from_numpy(texts).norm(dim=-1, keepdim=True)
+    logits = a @ b.T * 100.0 - 2.0
+    clip = ZeroShot("m_text", 100.0, -2.0, SOFTMAX)
+    siglip = ZeroShot("m_text", 100.0, -2.0, SIGMOID, template="a photo of {}")
+    assert np.allclose(zero_shot_scores(images, texts, clip), logits.softmax(-1).numpy(), atol=1e-6)
+    assert np.allclose(zero_shot_scores(images, texts, siglip), torch.sigmoid(logits).numpy(), atol=1e-6)
+    for settings in (clip, siglip):
+        assert ZeroShot.from_strings({**settings.as_strings(), "image_rule": "fixed"}) == settings
+    assert ZeroShot.from_strings({"image_rule": "fixed"}) is None  # an image ensemble without a text tower
