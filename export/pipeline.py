@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from export.artifacts import artifact_gate, export_and_verify
-from export.errors import ExportFailedError, VerificationError
+from export.errors import ExportFailedError, UnsupportedModelError, VerificationError
 from export.failure import failure_message
 from export.folder_check import check_files, check_weights
 from export.folders import model_folders
@@ -97,7 +97,10 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         clip_folder = clip_module_folder(source.folder)  # a sentence-transformers CLIP folder's model
         config_path = (clip_folder or source.folder) / "config.json"
         image = image_model(json.loads(config_path.read_text())) if config_path.is_file() else None
-        if image is not None and (settings.task is None or settings.task is image.task):
+        if image is not None and settings.task not in (None, image.task):
+            raise UnsupportedModelError(f"'{image.architecture}' is an image model: its task is {image.task.value} "
+                                        f"(leave --task out).")
+        if image is not None:
             check_weights(clip_folder or source.folder, source.model_id)
             if clip_folder is None:
                 return run_image_export(settings, source, image, ensemble_format, progress)

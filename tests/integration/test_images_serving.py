@@ -203,3 +203,14 @@ def test_client_bench_sends_real_images(triton: LocalTriton, tmp_path: Path) -> 
     assert all(s["requests"] > 0 for s in level["stages"])  # every image decoded: none refused
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2 and "Model 'vit_cls' takes images: pass --images PATH" in result.output
+
+
+def test_a_text_task_on_an_image_model_is_refused_in_one_line(
+        exported: tuple[Path, dict[str, Path], dict[str, ExportResult]], tmp_path: Path) -> None:
+    from export.cli import main
+
+    result = CliRunner().invoke(main, [str(exported[1]["vit_cls"]), "--repository", str(tmp_path / "repo"),
+                                       "--task", "feature-extraction", "--quiet"])
+    assert result.exit_code == 1 and not (tmp_path / "repo").exists()
+    assert result.output == ("Error: 'ViTForImageClassification' is an image model: its task is "
+                             "image-classification (leave --task out).\n")
