@@ -14,10 +14,12 @@ from typing import Any
 
 _EXPORTS = {
     "TextClient": "client.text_client",
+    "ImageClient": "client.image_client",
+    "ImageInput": "client.images",
     "Health": "client.text_client",
     "Prediction": "client.results",
     "Label": "client.results",
-    "ZeroShotResult": "client.zero_shot",
+    "ZeroShotResult": "client.text_zero_shot",
     "MultiVector": "client.multi_vector",
     "RequestPlan": "client.plan",
     "RepositoryEntry": "client.metadata",

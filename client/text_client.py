@@ -15,7 +15,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from client import multi_vector as multi_vectors
 from client import rerank as reranking
 from client import sparse, token_lengths
-from client import zero_shot as zero_shots
+from client import text_zero_shot as zero_shots
 from client.batching import ordered_map, restore_order, sorted_batches
 from client.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, Connection, Endpoint, RequestedOutput
 from client.errors import (
@@ -36,8 +36,8 @@ from client.rerank import PairPlan, RankedDocument
 from client.results import Label, Prediction
 from client.server_stats import ModelCounters
 from client.sparse import SparseEmbedding
+from client.text_zero_shot import ZeroShotResult
 from client.tokenizing import load_encoder
-from client.zero_shot import ZeroShotResult
 from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
 #: Seconds between checks while waiting for readiness.
@@ -444,7 +444,7 @@ class TextClient:
 
     # Zero-shot classification ---------------------------------------------------------------------------------
 
-    def zero_shot(self, texts: str | Sequence[str], labels: Sequence[str] | str, model: str | None = None, *,
+    def zero_shot_texts(self, texts: str | Sequence[str], labels: Sequence[str] | str, model: str | None = None, *,
                   template: str | None = None, multi_label: bool = False) -> list[ZeroShotResult]:
         """Classify each text over ``labels`` with an NLI model, as ``pipeline("zero-shot-classification")``.
 

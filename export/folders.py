@@ -23,14 +23,14 @@ from export.triton_config import (
     vocabulary_config,
     zero_shot_config,
 )
-from tritonize.repo_format import multi_vector, tokenizer_encoding, zero_shot
+from tritonize.repo_format import multi_vector, nli_zero_shot, tokenizer_encoding
 from tritonize.repo_format.files import (
     LABELS_FILENAME,
     MULTI_VECTOR_FILENAME,
+    NLI_ZERO_SHOT_FILENAME,
     PYTHON_MODEL_FILENAME,
     TOKENIZER_ENCODING_FILENAME,
     TOKENIZER_FILENAME,
-    ZERO_SHOT_FILENAME,
 )
 
 
@@ -75,7 +75,7 @@ def model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedMod
         models.append(ModelFolder(
             zero_shot_config(names, settings, entailment),
             version_files={PYTHON_MODEL_FILENAME: Path(zero_shot_model.__file__).read_bytes(),
-                           ZERO_SHOT_FILENAME: Path(zero_shot.__file__).read_bytes()},
+                           NLI_ZERO_SHOT_FILENAME: Path(nli_zero_shot.__file__).read_bytes()},
         ))
     for fmt, path in artifacts.items():
         files: dict[str, Path | bytes] = {p.name: p for p in path.parent.iterdir()}

@@ -1,7 +1,7 @@
 """Triton Python-backend model: zero-shot classification of one text over candidate labels (BLS).
 
-This file is copied into ``NAME_zero_shot/<version>/model.py``, beside ``tritonize_zero_shot.py`` (a copy of
-:mod:`tritonize.repo_format.zero_shot`, which owns the tensor names and the arithmetic). Per request it builds
+This file is copied into ``NAME_zero_shot/<version>/model.py``, beside ``tritonize_nli_zero_shot.py`` (a copy of
+:mod:`tritonize.repo_format.nli_zero_shot`, which owns the tensor names and the arithmetic). Per request it builds
 one (text, hypothesis) pair per label, sends them to the pair ensemble (``pair_model``: tokenizer and NLI
 classifier) in batches of at most ``pair_batch_size``, and reduces the logits as transformers' zero-shot pipeline
 does. A bad request gets its own INVALID_ARG error; the other requests of the batch are answered.
@@ -19,9 +19,9 @@ except ImportError:  # pragma: no cover - imported from the source tree
     pb_utils = None
 
 try:  # Beside this file in the served version folder.
-    import tritonize_zero_shot as zero_shot
+    import tritonize_nli_zero_shot as zero_shot
 except ImportError:  # pragma: no cover - imported from the source tree
-    from tritonize.repo_format import zero_shot
+    from tritonize.repo_format import nli_zero_shot as zero_shot
 
 
 class TritonPythonModel:

@@ -97,7 +97,7 @@ def test_nli_folders_are_pair_classifiers_with_a_zero_shot_model(exported: tuple
 @pytest.mark.parametrize("multi_label", [False, True])
 def test_served_labels_and_scores_equal_the_pipeline(text_client: TextClient, classifiers: dict, kind: str,
                                                      multi_label: bool) -> None:
-    results = text_client.zero_shot(TEXTS, LABELS, kind, multi_label=multi_label)
+    results = text_client.zero_shot_texts(TEXTS, LABELS, kind, multi_label=multi_label)
     for result, text in zip(results, TEXTS):
         assert_same(result, classifiers[kind](text, candidate_labels=LABELS, multi_label=multi_label))
     if not multi_label:
@@ -107,17 +107,17 @@ def test_served_labels_and_scores_equal_the_pipeline(text_client: TextClient, cl
 def test_template_one_label_and_comma_string(text_client: TextClient, classifiers: dict) -> None:
     template = "The topic of this text is {}"
     for labels in (LABELS, ["gpu"], "animals, gpu ,, weather"):
-        got = text_client.zero_shot(TEXTS[2], labels, "mnli_zero_shot", template=template)[0]
+        got = text_client.zero_shot_texts(TEXTS[2], labels, "mnli_zero_shot", template=template)[0]
         assert_same(got, classifiers["mnli"](TEXTS[2], candidate_labels=labels, hypothesis_template=template))
 
 
 def test_the_only_zero_shot_model_is_found_or_named(text_client: TextClient) -> None:
     with pytest.raises(Exception, match="several zero-shot models"):
-        text_client.zero_shot(TEXTS[0], LABELS)
+        text_client.zero_shot_texts(TEXTS[0], LABELS)
     with pytest.raises(UnsupportedModel, match="does not classify zero-shot"):
-        text_client.zero_shot(TEXTS[0], LABELS, "mnli_onnx")
+        text_client.zero_shot_texts(TEXTS[0], LABELS, "mnli_onnx")
     with pytest.raises(InputError, match="No candidate labels"):
-        text_client.zero_shot(TEXTS[0], " , ", "mnli")
+        text_client.zero_shot_texts(TEXTS[0], " , ", "mnli")
 
 
 def raw_request(module: object, text: bytes, labels: list[bytes], template: bytes | None) -> list:
@@ -153,7 +153,7 @@ def test_bad_requests_get_one_clear_error_and_the_server_stays_healthy(
 
 def test_client_names_the_rejected_text(text_client: TextClient) -> None:
     with pytest.raises(ServerRejected, match=r"'mnli_zero_shot' rejected text 1: .*has no \{\} where the label"):
-        text_client.zero_shot(TEXTS[:2], LABELS, "mnli", template="no placeholder")
+        text_client.zero_shot_texts(TEXTS[:2], LABELS, "mnli", template="no placeholder")
 
 
 def test_cli_zero_shot_prints_the_pipeline_answer(triton: LocalTriton, classifiers: dict) -> None:

@@ -23,8 +23,8 @@ from export.tasks.sparse import dense_view
 from tests.support.docker_image import CONTAINER_PYTHON, imported_outside_fallbacks, requirements
 from tests.support.tiny_models import make_cross_encoder
 from tritonize.contract import Signature, Task
-from tritonize.repo_format import multi_vector, zero_shot
-from tritonize.repo_format.files import MULTI_VECTOR_FILENAME, TOKENIZER_ENCODING_FILENAME, ZERO_SHOT_FILENAME
+from tritonize.repo_format import multi_vector, nli_zero_shot
+from tritonize.repo_format.files import MULTI_VECTOR_FILENAME, NLI_ZERO_SHOT_FILENAME, TOKENIZER_ENCODING_FILENAME
 from tritonize.repo_format.tokenizer_encoding import TextEncoder, TextError, decode_pairs
 
 
@@ -102,12 +102,12 @@ def test_dense_view_ignores_the_order_of_equal_weights() -> None:
 
 
 @pytest.mark.parametrize("backend", [entities_model, sparse_tokens_model, zero_shot_model, vectors_model,
-                                     zero_shot, multi_vector])
+                                     nli_zero_shot, multi_vector])
 def test_step_models_import_only_what_the_triton_image_has(backend: object) -> None:
     """The step models (and the files copied beside them) run in the image's Python with numpy and tokenizers."""
     source = Path(backend.__file__)
     tree = ast.parse(source.read_text(), filename=str(source), feature_version=CONTAINER_PYTHON)
-    beside = {Path(name).stem for name in (TOKENIZER_ENCODING_FILENAME, ZERO_SHOT_FILENAME, MULTI_VECTOR_FILENAME)}
+    beside = {Path(name).stem for name in (TOKENIZER_ENCODING_FILENAME, NLI_ZERO_SHOT_FILENAME, MULTI_VECTOR_FILENAME)}
     allowed = set(sys.stdlib_module_names) | set(requirements()) | {"triton_python_backend_utils"} | beside
     assert not imported_outside_fallbacks(tree) - allowed
 
@@ -135,22 +135,23 @@ def test_one_label_heads_follow_what_the_folder_says(tmp_path: Path) -> None:
 
 
 def test_zero_shot_arithmetic_follows_the_pipeline() -> None:
-    from client.zero_shot import parse_labels
+    from client.text_zero_shot import parse_labels
 
-    assert zero_shot.hypotheses(["a", "b c"], "It is {}.") == ["It is a.", "It is b c."]
+    assert nli_zero_shot.hypotheses(["a", "b c"], "It is {}.") == ["It is a.", "It is b c."]
     for labels, template, message in (([], "{}", "is empty"), (["a"], "none", "has no {}"),
                                       (["a"], "{x}", "does not format")):
-        with pytest.raises(zero_shot.ZeroShotError, match=message):
-            zero_shot.hypotheses(labels, template)
+        with pytest.raises(nli_zero_shot.ZeroShotError, match=message):
+            nli_zero_shot.hypotheses(labels, template)
     logits = np.array([[1.0, 0.5, 2.0], [0.0, 3.0, -1.0], [2.0, 0.0, 0.5]])
     across = np.exp(logits[:, 2]) / np.exp(logits[:, 2]).sum()
-    np.testing.assert_allclose(zero_shot.scores(logits, 2, multi_label=False), across)
+    np.testing.assert_allclose(nli_zero_shot.scores(logits, 2, multi_label=False), across)
     pair = np.exp(logits[:, [0, 2]])
-    np.testing.assert_allclose(zero_shot.scores(logits, 2, multi_label=True), pair[:, 1] / pair.sum(axis=1))
-    np.testing.assert_allclose(zero_shot.scores(logits[:1], 2, multi_label=False), (pair[:, 1] / pair.sum(axis=1))[:1])
+    np.testing.assert_allclose(nli_zero_shot.scores(logits, 2, multi_label=True), pair[:, 1] / pair.sum(axis=1))
+    one_label = nli_zero_shot.scores(logits[:1], 2, multi_label=False)
+    np.testing.assert_allclose(one_label, (pair[:, 1] / pair.sum(axis=1))[:1])
     first = np.exp(logits[:, [2, 0]])  # entailment is class 0: contradiction is the last class
-    np.testing.assert_allclose(zero_shot.scores(logits, 0, multi_label=True), first[:, 1] / first.sum(axis=1))
-    labels, ranked = zero_shot.ranked(["x", "y", "z"], np.array([0.2, 0.5, 0.3]))
+    np.testing.assert_allclose(nli_zero_shot.scores(logits, 0, multi_label=True), first[:, 1] / first.sum(axis=1))
+    labels, ranked = nli_zero_shot.ranked(["x", "y", "z"], np.array([0.2, 0.5, 0.3]))
     assert labels == ["y", "z", "x"] and list(ranked) == [0.5, 0.3, 0.2]
     assert parse_labels(" a, b ,,c ") == ["a", "b", "c"]
 

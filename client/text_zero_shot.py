@@ -11,7 +11,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from client.connection import RequestedOutput
 from client.errors import InputError, UnsupportedModel
 from client.metadata import ModelInterface
-from tritonize.repo_format import zero_shot
+from tritonize.repo_format import nli_zero_shot as zero_shot
 from tritonize.repo_format.names import ModelNames
 
 
