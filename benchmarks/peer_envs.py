@@ -4,13 +4,17 @@
   machine pip resolves the CPU wheel for that pin). One source patch is applied programmatically after the
   install (:func:`patch_infinity`): infinity passes optimum an absolute ``file_name`` that optimum rejects.
 - ``naive``: FastAPI + uvicorn + transformers + the same torch, for :mod:`benchmarks.naive_app`.
+- ``ortx`` (:mod:`benchmarks.in_graph_tokenizer`): onnxruntime-extensions for the in-graph tokenizer probe.
 
-Each venv lives in ``<cache>/peers/<name>-<tag>/``; a ``.ready`` stamp written last marks a finished build,
-so an interrupted one is rebuilt. Nothing here touches the project's own environment.
+Each venv lives in ``<cache>/peers/<name>/``; a ``.ready`` stamp written last (holding the requirements) marks
+a finished build, so an interrupted one, or one built from other requirements, is rebuilt. Nothing here
+touches the project's own environment. Sizes and build times on the 2-core machine (busy): infinity 1,247 MB
+in 186 s, naive 1,099 MB in 162 s, ortx 396 MB in 100 s (warm pip cache).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -92,7 +96,8 @@ def ensure(env: PeerEnv, say: Callable[[str], None] = lambda _: None) -> PeerEnv
         RuntimeError: A pip step failed (its last line of output is in the message).
     """
     stamp = env.folder / ".ready"
-    if stamp.is_file():
+    wanted = json.dumps(env.requirements)
+    if stamp.is_file() and stamp.read_text().splitlines()[0] == wanted:
         if env.patch:
             env.patch(env.folder)  # idempotent: a venv built before the patch existed gets it too
         return env
@@ -110,6 +115,6 @@ def ensure(env: PeerEnv, say: Callable[[str], None] = lambda _: None) -> PeerEnv
     if env.patch:
         env.patch(env.folder)
     size = sum(p.stat().st_size for p in env.folder.rglob("*") if p.is_file())
-    stamp.write_text(f"{size} bytes, {time.monotonic() - started:.0f} s\n")
+    stamp.write_text(f"{wanted}\n{size} bytes, {time.monotonic() - started:.0f} s\n")
     say(f"Built {env.name}: {size / 1024**2:,.0f} MB in {time.monotonic() - started:.0f} s.")
     return env
