@@ -91,7 +91,7 @@ def markdown(report: PeersReport) -> str:
     """The comparison table, the ratios, served/ceiling and the tritonize per-hop split."""
     levels = report.levels()
     cycles = max((r.cycle for r in report.runs), default=0)
-    lines = [f"Closed loop, one short held-out text per request, {cycles} alternated cycle(s), medians "
+    lines = [f"Closed loop, one short sentence per request, {cycles} alternated cycle(s), medians "
              "(req/s; p50 / p99 ms):", "", "| server | " + " | ".join(f"c{c}" for c in levels) + " |",
              "|---|" + "---|" * len(levels)]
     for server in report.servers():
