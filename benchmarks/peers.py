@@ -1,14 +1,15 @@
 """tritonize against the embedding servers people would pick instead, on the same texts and load, in one run.
 
-    .venv/bin/python -m benchmarks.peers            # 3 alternated cycles, c1/c16/c64, ~12 min on 2 cores
+    .venv/bin/python -m benchmarks.peers            # 3 alternated cycles, c1/c16/c64, ~13 min on 2 cores
     .venv/bin/python -m benchmarks.peers --quick    # one short cycle: proves the setup, numbers mean nothing
 
 Servers, all up at once (idle while another is measured), all serving the bundled all-MiniLM-L6-v2 fp32:
 
 - **tritonize**: the CPU export (``--instance-kind cpu`` defaults) on the local Triton, KServe v2 JSON;
-- **tritonize 1-step** (``--no-one-step`` skips it): the same files served as one Python-backend model that
-  tokenizes and runs ONNX Runtime in one step (:mod:`benchmarks.fused_repository`), the hop A/B of the
-  fixed per-request cost, measured in the same cycles;
+- **tritonize 1-step** and **1-step unbatched** (``--no-one-step`` skips them): the same files served as one
+  Python-backend model that tokenizes and runs ONNX Runtime in one step (:mod:`benchmarks.fused_repository`),
+  with the ONNX model's dynamic batcher and without one: the hop A/B of the fixed per-request cost, measured
+  in the same cycles;
 - **infinity-emb** 0.0.78, optimum (ONNX Runtime) engine, mean pooling, in its own venv
   (:mod:`benchmarks.peer_envs`, built once; one source patch applied there, see
   :func:`benchmarks.peer_envs.patch_infinity`), on optimum-cli's ONNX export of the same folder;
@@ -72,17 +73,17 @@ class Plan:
             tuning sweep use seed 0).
         long_texts: Paragraphs for served/ceiling on long texts (0 skips it).
         peers: Peer servers to compare with (``infinity``, ``naive``).
-        one_step: Also serve and measure the one-step model (:mod:`benchmarks.fused_repository`).
+        one_step: Also serve and measure the one-step models (:mod:`benchmarks.fused_repository`).
         batch_sizes: In-process ceiling batch sizes.
         repeats: In-process passes per layout.
     """
 
     levels: tuple[int, ...] = (1, 16, 64)
-    seconds: float = 10.0
+    seconds: float = 8.0
     warmup_s: float = 2.0
     cycles: int = 3
     texts: int = 512
-    long_texts: int = 128
+    long_texts: int = 64
     peers: tuple[str, ...] = ("infinity", "naive")
     one_step: bool = True
     batch_sizes: tuple[int, ...] = (1, 4, 8)
@@ -186,12 +187,12 @@ def servers(plan: Plan, workdir: Path,
                                 ServingPlan(queue_timeout_ms=QueuePolicy().timeout_ms))
         models = [result.names.ensemble]
         if plan.one_step:
-            models.append(add_fused(result.repository, result.names.base))
+            models += [add_fused(result.repository, result.names.base, batched) for batched in (True, False)]
         triton = stack.enter_context(LocalTriton(result.repository))
         client = stack.enter_context(TextClient(triton.http_url, "http"))
         found = [Served(http_load.kserve_target(label, triton.http_url, model), triton.pid or 0, client,
                         tuple(client.stages(model)))
-                 for label, model in zip((report.TRITONIZE, report.ONE_STEP), models)]
+                 for label, model in zip(report.OURS, models)]
         if "infinity" in plan.peers:
             say("Starting infinity-emb (optimum engine) …")
             running = stack.enter_context(peer_servers.infinity(source, say))

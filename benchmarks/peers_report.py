@@ -10,9 +10,10 @@ from pathlib import Path
 
 from benchmarks.http_load import LevelStats
 
-TRITONIZE, ONE_STEP, INFINITY, NAIVE = "tritonize", "tritonize 1-step", "infinity-emb", "naive FastAPI"
-#: The tritonize paths measured; ratios are given for each against each peer.
-OURS = (TRITONIZE, ONE_STEP)
+TRITONIZE, ONE_STEP, UNBATCHED = "tritonize", "tritonize 1-step", "tritonize 1-step unbatched"
+INFINITY, NAIVE = "infinity-emb", "naive FastAPI"
+#: The tritonize paths measured, in table order; ratios are given for each against each peer.
+OURS = (TRITONIZE, ONE_STEP, UNBATCHED)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class PeersReport:
 
     def servers(self) -> list[str]:
         """Servers measured, in table order."""
-        return [s for s in (TRITONIZE, ONE_STEP, INFINITY, NAIVE) if any(r.server == s for r in self.runs)]
+        return [s for s in (*OURS, INFINITY, NAIVE) if any(r.server == s for r in self.runs)]
 
     def of(self, server: str, concurrency: int, corpus: str = "short") -> list[Run]:
         """The runs of one server and level, by cycle."""
@@ -181,11 +182,11 @@ def plot(report: PeersReport, path: Path) -> None:
 
 
 def _pairs(report: PeersReport) -> list[tuple[str, str]]:
-    """(ours, other) pairs to give ratios for: each tritonize path against each peer, and 1-step against the
-    ensemble."""
+    """(ours, other) pairs to give ratios for: each tritonize path against each peer, and each 1-step model
+    against the ensemble."""
     servers = report.servers()
     pairs = [(ours, peer) for ours in OURS for peer in (INFINITY, NAIVE) if ours in servers and peer in servers]
-    return pairs + ([(ONE_STEP, TRITONIZE)] if ONE_STEP in servers and TRITONIZE in servers else [])
+    return pairs + [(one, TRITONIZE) for one in OURS[1:] if one in servers and TRITONIZE in servers]
 
 
 def _x(value: float | None) -> str:
