@@ -99,9 +99,10 @@ def markdown(report: PeersReport) -> str:
         cells = []
         for level in levels:
             rps = report.median(server, level, "requests_per_s")
+            failed = sum(r.stats.failed for r in report.of(server, level))
             cells.append("—" if rps is None else
                          f"{rps:.0f} ({report.median(server, level, 'p50_ms'):.1f} / "
-                         f"{report.median(server, level, 'p99_ms'):.1f})")
+                         f"{report.median(server, level, 'p99_ms'):.1f})" + (f", {failed} failed" if failed else ""))
         cosine = report.cosines.get(server)
         label = server + (f" (cos ≥ {cosine:.4f})" if cosine is not None else "")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
