@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import click
@@ -46,6 +46,7 @@ from benchmarks.fused_repository import add_fused
 from benchmarks.machine import cpu_count, describe_machine
 from benchmarks.serving import Plan as ServingPlan
 from benchmarks.serving import export_variant, model_path
+from benchmarks.tuning import Tuning
 from client.corpus import corpus, paragraphs
 from client.server_stats import stage_times
 from client.text_client import TextClient
@@ -76,6 +77,8 @@ class Plan:
         one_step: Also serve and measure the one-step models (:mod:`benchmarks.fused_repository`).
         batch_sizes: In-process ceiling batch sizes.
         repeats: In-process passes per layout.
+        tuning: Serving knobs of the export (the 1-step models copy the ONNX model's); unset ones keep the
+            exporter's CPU defaults.
     """
 
     levels: tuple[int, ...] = (1, 16, 64)
@@ -88,6 +91,7 @@ class Plan:
     one_step: bool = True
     batch_sizes: tuple[int, ...] = (1, 4, 8)
     repeats: int = 2
+    tuning: Tuning = field(default_factory=Tuning)
 
     @classmethod
     def quick(cls, **changes: object) -> Plan:
@@ -185,7 +189,7 @@ def servers(plan: Plan, workdir: Path,
         say("Exporting the bundled MiniLM fp32 for CPU (exporter defaults, no queue timeout) …")
         # As benchmarks.serving: the 1 s queue timeout sheds load by design; at c16 on long texts requests may
         # wait that long, and a refused request would count against the throughput measured.
-        result = export_variant("fp32", workdir / "repository", ServingPlan())
+        result = export_variant("fp32", workdir / "repository", ServingPlan(tuning=plan.tuning))
         models = [result.names.ensemble]
         if plan.one_step:
             models += [add_fused(result.repository, result.names.base, batched) for batched in (True, False)]
@@ -239,7 +243,8 @@ def run(plan: Plan, folder: Path, say: Callable[[str], None] = lambda _: None) -
                 run_ = measure(served, long, 16, plan, "long", cycle)
                 runs.append(run_)
                 say(f"[cycle {cycle}] {served.target.name} long c16: {run_.stats.requests_per_s:.0f} req/s")
-    facts = {**describe_machine(), "plan": {k: getattr(plan, k) for k in plan.__dataclass_fields__},
+    facts = {**describe_machine(), "plan": {k: getattr(plan, k) for k in plan.__dataclass_fields__ if k != "tuning"},
+             "tuning": plan.tuning.changed(),
              "seconds": time.perf_counter() - started, "infinity": "infinity-emb 0.0.78, optimum engine, patched "
              "file_name (benchmarks/peer_envs.py)", "loadavg_end": list(os.getloadavg())}
     peers = report.PeersReport(tuple(runs), ceilings, cosines, facts, folder)
@@ -250,7 +255,8 @@ def run(plan: Plan, folder: Path, say: Callable[[str], None] = lambda _: None) -
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.option("--quick", is_flag=True, help="One cycle of 2 s windows at c1 and c16: a smoke run.")
 @click.option("--cycles", type=click.IntRange(min=1), help="Alternated cycles [default: 3, 1 with --quick].")
-@click.option("--seconds", type=click.FloatRange(min=0.5), help="Window per server and level [default: 10].")
+@click.option("--seconds", type=click.FloatRange(min=0.5),
+              help="Window per server and level [default: 8, 2 with --quick].")
 @click.option("--concurrency", "-c", "levels", type=click.IntRange(min=1), multiple=True,
               help="Level; repeat for several [default: 1, 16, 64].")
 @click.option("--peer", "peers", type=click.Choice(["infinity", "naive"]), multiple=True,
@@ -260,10 +266,14 @@ def run(plan: Plan, folder: Path, say: Callable[[str], None] = lambda _: None) -
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("benchmarks/results/peers"))
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@Tuning.click_options
 def main(quick: bool, cycles: int | None, seconds: float | None, levels: tuple[int, ...], peers: tuple[str, ...],
-         one_step: bool, output_dir: Path, quiet: bool) -> None:
-    """Compare tritonize with infinity-emb and a naive FastAPI app on the same texts and load."""
-    changes: dict[str, object] = {"one_step": one_step}
+         one_step: bool, output_dir: Path, quiet: bool, **knobs: object) -> None:
+    """Compare tritonize with infinity-emb and a naive FastAPI app on the same texts and load.
+
+    The serving knobs (--max-queue-delay-us, --instance-count, ...) change the export as in benchmarks.serving.
+    """
+    changes: dict[str, object] = {"one_step": one_step, "tuning": Tuning.from_options(knobs)}
     for name, value in (("cycles", cycles), ("seconds", seconds), ("levels", levels), ("peers", peers)):
         if value:
             changes[name] = tuple(value) if isinstance(value, tuple) else value
