@@ -89,6 +89,17 @@ INFINITY_ENV = PeerEnv("infinity-0.0.78-torch2.13.0", ((TORCH,), (INFINITY,)), p
 NAIVE_ENV = PeerEnv("naive-fastapi-torch2.13.0", ((TORCH,), ("fastapi", "uvicorn", "transformers")))
 
 
+def versions(env: PeerEnv, packages: tuple[str, ...] = ("infinity-emb", "optimum", "onnxruntime", "torch",
+                                                         "transformers", "fastapi")) -> dict[str, str]:
+    """Installed versions of ``packages`` in ``env`` (those present), for the report."""
+    script = ("import json, importlib.metadata as m\n"
+              f"found = {{}}\nfor p in {list(packages)!r}:\n"
+              "    try:\n        found[p] = m.version(p)\n    except m.PackageNotFoundError:\n        pass\n"
+              "print(json.dumps(found))")
+    result = subprocess.run([str(env.python), "-c", script], capture_output=True, text=True)
+    return json.loads(result.stdout) if result.returncode == 0 else {}
+
+
 def ensure(env: PeerEnv, say: Callable[[str], None] = lambda _: None) -> PeerEnv:
     """Build ``env`` once (venv, installs, patch); return it. Says what it does, with size and time.
 

@@ -40,7 +40,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from benchmarks import cpu_split, http_load, inprocess, peer_servers
+from benchmarks import cpu_split, http_load, inprocess, peer_envs, peer_servers
 from benchmarks import peers_report as report
 from benchmarks.fused_repository import add_fused
 from benchmarks.machine import cpu_count, describe_machine
@@ -246,7 +246,10 @@ def run(plan: Plan, folder: Path, say: Callable[[str], None] = lambda _: None) -
     facts = {**describe_machine(), "plan": {k: getattr(plan, k) for k in plan.__dataclass_fields__ if k != "tuning"},
              "tuning": plan.tuning.changed(),
              "seconds": time.perf_counter() - started, "infinity": "infinity-emb 0.0.78, optimum engine, patched "
-             "file_name (benchmarks/peer_envs.py)", "loadavg_end": list(os.getloadavg())}
+             "file_name (benchmarks/peer_envs.py)", "loadavg_end": list(os.getloadavg()),
+             "peer_versions": {env.name: peer_envs.versions(env)
+                               for env in (peer_envs.INFINITY_ENV, peer_envs.NAIVE_ENV)
+                               if (env.folder / ".ready").is_file()}}
     peers = report.PeersReport(tuple(runs), ceilings, cosines, facts, folder)
     report.write(peers)
     return peers

@@ -104,7 +104,7 @@ def markdown(report: PeersReport) -> str:
                          f"{rps:.0f} ({report.median(server, level, 'p50_ms'):.1f} / "
                          f"{report.median(server, level, 'p99_ms'):.1f})" + (f", {failed} failed" if failed else ""))
         cosine = report.cosines.get(server)
-        label = server + (f" (cos ≥ {cosine:.4f})" if cosine is not None else "")
+        label = server + (f" (cos ≥ {cosine:.5f})" if cosine is not None else "")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "| ratio (median of per-cycle ratios) | " + " | ".join(f"c{c}" for c in levels) + " |",
               "|---|" + "---|" * len(levels)]
