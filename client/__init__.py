@@ -19,6 +19,8 @@ _EXPORTS = {
     "Health": "client.text_client",
     "Prediction": "client.results",
     "Label": "client.results",
+    "ZeroShotResult": "client.text_zero_shot",
+    "MultiVector": "client.multi_vector",
     "RequestPlan": "client.plan",
     "RepositoryEntry": "client.metadata",
     "ModelInterface": "client.metadata",

@@ -307,6 +307,49 @@ def rerank_command(settings: Settings, query: str, documents: tuple[str, ...], m
         click.echo(output.ranking_table(ranked))
 
 
+@cli.command("multi-vector")
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--query", is_flag=True, help="Encode as queries (query marker, [MASK] expansion); default documents.")
+@click.option("--model", "-m", envvar="TRITON_MODEL", metavar="NAME",
+              help="Multi-vector export [env TRITON_MODEL; default: the server's only one].")
+@click.option("--json", "json_", is_flag=True, help="Print one JSON array of records with every token vector.")
+@click.pass_obj
+def multi_vector_command(settings: Settings, texts: tuple[str, ...], query: bool, model: str | None,
+                         json_: bool) -> None:
+    """Token vectors of each TEXT from a multi-vector (ColBERT) model, as PyLate's encode."""
+    encoded = settings.client().encode_multi_vector(list(texts), model, query=query)
+    if json_:
+        click.echo(output.json_document([item.to_record() for item in encoded]))
+        return
+    for item in encoded:
+        shape = "×".join(str(n) for n in item.vectors.shape)
+        click.echo(f"{item.index + 1:>6}  {output.shorten(item.text):<{output.TEXT_WIDTH}}  {shape} token vectors")
+
+
+@cli.command("zero-shot")
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--labels", "-l", required=True, metavar="A,B,C",
+              help="Candidate labels, comma-separated (split as transformers' pipeline splits them).")
+@click.option("--template", "-t", metavar="TEXT",
+              help="Hypothesis template with {} for the label [default: 'This example is {}.'].")
+@click.option("--multi-label", is_flag=True, help="Score each label on its own (entailment vs contradiction).")
+@click.option("--model", "-m", envvar="TRITON_MODEL", metavar="NAME",
+              help="NLI export or its _zero_shot model [env TRITON_MODEL; default: the server's only one].")
+@click.option("--json", "json_", is_flag=True, help="Print one JSON array of records (sequence, labels, scores).")
+@click.pass_obj
+def zero_shot_command(settings: Settings, texts: tuple[str, ...], labels: str, template: str | None,
+                      multi_label: bool, model: str | None, json_: bool) -> None:
+    """Classify each TEXT over the candidate --labels with an NLI model, as the zero-shot pipeline does."""
+    results = settings.client().zero_shot_texts(list(texts), labels, model, template=template,
+                                                multi_label=multi_label)
+    if json_:
+        click.echo(output.json_document([result.to_record() for result in results]))
+        return
+    for result in results:
+        scores = ", ".join(f"{label} {score:.4f}" for label, score in zip(result.labels, result.scores))
+        click.echo(f"{result.index + 1:>6}  {output.shorten(result.sequence):<{output.TEXT_WIDTH}}  {scores}")
+
+
 def _predict_images(settings: Settings, paths: tuple[str, ...], model: str | None, batch_size: int | None,
                     top_k: int | None, json_: bool, jsonl: bool, labels: list[str] | None = None,
                     template: str | None = None) -> None:

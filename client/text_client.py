@@ -12,8 +12,10 @@ from typing import Any
 
 from tritonclient.grpc import model_config_pb2 as mc
 
+from client import multi_vector as multi_vectors
 from client import rerank as reranking
 from client import sparse, token_lengths
+from client import text_zero_shot as zero_shots
 from client.batching import ordered_map, restore_order, sorted_batches
 from client.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, Connection, Endpoint, RequestedOutput
 from client.errors import (
@@ -24,14 +26,17 @@ from client.errors import (
     RequestTimeout,
     ServerRejected,
     ServerUnreachable,
+    UnsupportedModel,
     UsageProblem,
 )
 from client.metadata import Health, ModelInterface, RepositoryEntry
+from client.multi_vector import MultiVector
 from client.plan import RequestPlan
 from client.rerank import PairPlan, RankedDocument
 from client.results import Label, Prediction
 from client.server_stats import ModelCounters
 from client.sparse import SparseEmbedding
+from client.text_zero_shot import ZeroShotResult
 from client.tokenizing import load_encoder
 from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
@@ -334,6 +339,8 @@ class TextClient:
                concurrency: int = IN_FLIGHT) -> list[RankedDocument]:
         """Score every document against ``query`` with a cross-encoder; return them best first.
 
+        A multi-vector (ColBERT) export scores by MaxSim of the query's and each document's token vectors.
+
         Args:
             query: The query.
             documents: The documents (passages) to rank.
@@ -349,6 +356,11 @@ class TextClient:
         """
         if not documents:
             raise InputError("No documents to rerank")
+        if model and self.is_multi_vector(model):  # late interaction: MaxSim over token vectors
+            query_vectors = self.encode_multi_vector([query], model, query=True)[0].vectors
+            vectors = [d.vectors for d in self.encode_multi_vector(documents, model, batch_size=batch_size)]
+            scores = multi_vectors.max_sim_scores(query_vectors, vectors)
+            return reranking.rank(documents, [(score, ()) for score in scores], None, top_k)
         scored = self.score_pairs([query] * len(documents), documents, model, batch_size=batch_size,
                                   concurrency=concurrency)
         return reranking.rank(documents, scored, label, top_k)
@@ -375,6 +387,108 @@ class TextClient:
         found = [entry.name for entry in self.models()
                  if entry.ready and reranking.is_pair_ensemble(self.interface(entry.name))]
         return self._the_only(found, "reranking ensemble")
+
+    # Multi-vector embeddings ---------------------------------------------------------------------------------
+
+    def encode_multi_vector(self, texts: Iterable[str], model: str | None = None, *, query: bool = False,
+                            batch_size: int | None = None) -> list[MultiVector]:
+        """Each text's token vectors from a multi-vector (ColBERT) export, as PyLate's ``encode(is_query=…)``.
+
+        Args:
+            texts: The texts.
+            model: The export's name (``NAME``; queries go to ``NAME_query``); ``None`` picks the only one.
+            query: Encode as queries (query marker, ``[MASK]`` expansion) instead of documents.
+            batch_size: Texts per request (default and maximum: the model's ``max_batch_size``).
+
+        Raises:
+            InputError: An empty text.
+            UnsupportedModel: The model does not return token vectors.
+        """
+        texts = list(texts)
+        name = self.resolve_multi_vector(model, query)
+        interface = self.interface(name)
+        limit = interface.max_batch_size or max(len(texts), 1)
+        size = min(batch_size or limit, limit)
+        found: list[MultiVector] = []
+        for start in range(0, len(texts), size):
+            chunk = texts[start:start + size]
+            positions = range(start, start + len(chunk))
+            try:
+                arrays = self.connection().infer(name, multi_vectors.text_inputs(chunk),
+                                                 multi_vectors.requested_outputs(interface))
+            except ServerRejected as error:
+                raise ServerRejected(error.server_message, error.status,
+                                     context=f"Model '{name}' rejected {describe_positions(positions)}") from error
+            found += [MultiVector(start + i, text, vectors, dense, lexical)
+                      for i, (text, (vectors, dense, lexical)) in enumerate(zip(chunk,
+                                                                               multi_vectors.read_vectors(arrays)))]
+        return found
+
+    def resolve_multi_vector(self, name: str | None, query: bool = False) -> str:
+        """The documents' or queries' ensemble of ``name``, or of the server's only multi-vector export."""
+        if not name:
+            found = [entry.name for entry in self.models() if entry.ready and not entry.name.endswith("_query")
+                     and multi_vectors.returns_vectors(self.interface(entry.name))]
+            name = self._the_only(found, "multi-vector model")
+        query_side = multi_vectors.side(name, True)
+        chosen = multi_vectors.side(name, query, self.connection().model_ready(query_side))
+        if not self.connection().model_ready(chosen):
+            self._raise_missing(chosen)
+        if not multi_vectors.returns_vectors(self.interface(chosen)):
+            raise UnsupportedModel(f"Model '{chosen}' does not return token vectors (export a ColBERT model)")
+        return chosen
+
+    def is_multi_vector(self, name: str) -> bool:
+        """Whether ``name`` is a ready multi-vector ensemble."""
+        return self.connection().model_ready(name) and multi_vectors.returns_vectors(self.interface(name))
+
+    # Zero-shot classification ---------------------------------------------------------------------------------
+
+    def zero_shot_texts(self, texts: str | Sequence[str], labels: Sequence[str] | str, model: str | None = None, *,
+                  template: str | None = None, multi_label: bool = False) -> list[ZeroShotResult]:
+        """Classify each text over ``labels`` with an NLI model, as ``pipeline("zero-shot-classification")``.
+
+        Args:
+            texts: A text, or several (one request each).
+            labels: Candidate labels, or one string of comma-separated labels (split as the pipeline splits it).
+            model: The zero-shot model, or the NLI export's name (its ``_zero_shot`` model is called);
+                ``None`` picks the server's only zero-shot model.
+            template: Hypothesis template with ``{}`` for the label (default: the pipeline's
+                ``This example is {}.``).
+            multi_label: Score each label on its own (entailment vs contradiction) instead of across labels.
+
+        Raises:
+            InputError: An empty text or no labels.
+            ServerRejected: The server refused a text (e.g. a template without ``{}``), naming which.
+            UnsupportedModel: The model is not a zero-shot model.
+        """
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        labels = zero_shots.parse_labels(labels) if isinstance(labels, str) else list(labels)
+        name = self.resolve_zero_shot(model)
+        results = []
+        for index, text in enumerate(texts):
+            inputs = zero_shots.request(text, labels, template, multi_label)
+            try:
+                arrays = self.connection().infer(name, inputs, zero_shots.OUTPUTS)
+            except ServerRejected as error:
+                raise ServerRejected(error.server_message, error.status,
+                                     context=f"Model '{name}' rejected text {index + 1}") from error
+            results.append(zero_shots.read_result(index, text, arrays))
+        return results
+
+    def resolve_zero_shot(self, name: str | None) -> str:
+        """The zero-shot model for ``name`` (itself, or the ``_zero_shot`` model beside it), or the only one."""
+        if name:
+            for candidate in zero_shots.candidate_names(name):
+                if self.connection().model_ready(candidate) and zero_shots.takes_labels(self.interface(candidate)):
+                    return candidate
+            if not self.connection().model_ready(name):
+                self._raise_missing(name)
+            zero_shots.check_zero_shot(self.interface(name))
+            return name
+        found = [entry.name for entry in self.models()
+                 if entry.ready and zero_shots.takes_labels(self.interface(entry.name))]
+        return self._the_only(found, "zero-shot model")
 
     # Errors ----------------------------------------------------------------------------------------------------
 

@@ -238,6 +238,9 @@ def refusal(config: dict, architecture: str) -> str | None:
     where = kind.where()
     if kind.table == "MASKED_LM":
         where += " Pass --task sparse-embedding to export it as a SPLADE sparse encoder."
+    if kind.table == "QUESTION_ANSWERING":
+        where = (f"transformers 5 removed its question-answering pipeline (it points to text generation), so "
+                 f"there is no reference to verify the answer spans against. {where}")
     return _refused(architecture, kind.describe(), where)
 
 

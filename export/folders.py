@@ -5,22 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 from export.load_model import LoadedModel
-from export.python_models import entities_model, sparse_tokens_model, tokenizer_model
+from export.python_models import entities_model, sparse_tokens_model, tokenizer_model, vectors_model, zero_shot_model
 from export.repository import ModelFolder
-from export.served_tokenizer import tokenizer_parameters
+from export.served_tokenizer import colbert_tokenizer_parameters, tokenizer_parameters
 from export.settings import ExportSettings, Format
 from export.signature import Task
+from export.tasks.multi_vector_check import document_rule
+from export.tasks.zero_shot import zero_shot_entailment
 from export.triton_config import (
     ModelNames,
     artifact_config,
     ensemble_config,
     entities_config,
+    multi_vector_ensemble_config,
     tokenizer_config,
+    vectors_config,
     vocabulary_config,
+    zero_shot_config,
 )
-from tritonize.repo_format import tokenizer_encoding
+from tritonize.repo_format import multi_vector, nli_zero_shot, tokenizer_encoding
 from tritonize.repo_format.files import (
     LABELS_FILENAME,
+    MULTI_VECTOR_FILENAME,
+    NLI_ZERO_SHOT_FILENAME,
     PYTHON_MODEL_FILENAME,
     TOKENIZER_ENCODING_FILENAME,
     TOKENIZER_FILENAME,
@@ -31,6 +38,8 @@ def model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedMod
                   artifacts: dict[Format, Path], tokenizer_json: str) -> list[ModelFolder]:
     """Every model folder the export writes, configs built from the one signature."""
     signature = loaded.signature
+    if signature.task is Task.MULTI_VECTOR:
+        return multi_vector_folders(names, settings, loaded, ensemble_format, artifacts, tokenizer_json)
     labels = loaded.info.labels
     label_files = {LABELS_FILENAME: ("\n".join(labels) + "\n").encode()} if labels else {}
     has_labels = bool(labels)
@@ -61,10 +70,81 @@ def model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedMod
             entities_config(names, signature, settings, labels),
             version_files={PYTHON_MODEL_FILENAME: Path(entities_model.__file__).read_bytes(), **step_files},
         ))
+    entailment = zero_shot_entailment(loaded.info)
+    if entailment is not None:
+        models.append(ModelFolder(
+            zero_shot_config(names, settings, entailment),
+            version_files={PYTHON_MODEL_FILENAME: Path(zero_shot_model.__file__).read_bytes(),
+                           NLI_ZERO_SHOT_FILENAME: Path(nli_zero_shot.__file__).read_bytes()},
+        ))
     for fmt, path in artifacts.items():
         files: dict[str, Path | bytes] = {p.name: p for p in path.parent.iterdir()}
         models.append(
             ModelFolder(artifact_config(names, fmt, signature, settings, has_labels), version_files=files,
                         root_files=label_files)
         )
+    return models
+
+
+def multi_vector_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedModel, ensemble_format: Format,
+                         artifacts: dict[Format, Path], tokenizer_json: str) -> list[ModelFolder]:
+    """A ColBERT export: documents (``NAME``) and queries (``NAME_query``), each its tokenizer and vectors step.
+
+    Both ensembles call the one artifact; they differ in how texts are tokenized (marker, length, query
+    expansion) and which token vectors are kept (documents drop padding and skip-list tokens).
+    """
+    signature, colbert = loaded.signature, loaded.info.colbert
+    if loaded.info.m3:
+        return m3_folders(names, settings, loaded, ensemble_format, artifacts, tokenizer_json)
+    tokenizer_files = {PYTHON_MODEL_FILENAME: Path(tokenizer_model.__file__).read_bytes(),
+                       TOKENIZER_ENCODING_FILENAME: Path(tokenizer_encoding.__file__).read_bytes(),
+                       TOKENIZER_FILENAME: tokenizer_json.encode()}
+    vectors_files = {PYTHON_MODEL_FILENAME: Path(vectors_model.__file__).read_bytes(),
+                     MULTI_VECTOR_FILENAME: Path(multi_vector.__file__).read_bytes()}
+    skiplist = tuple(sorted(document_rule(loaded)[1]))
+    pad = settings.batching.pad_to_multiple_of
+    artifact = names.artifact(ensemble_format)
+    models = []
+    for side, query in ((names, False), (names.query, True)):
+        keep = multi_vector.KEEP_ALL if query and colbert.query_expansion else multi_vector.KEEP_ATTENDED
+        models += [
+            ModelFolder(multi_vector_ensemble_config(side, artifact, ensemble_format, signature, settings)),
+            ModelFolder(tokenizer_config(side, signature, settings,
+                                         colbert_tokenizer_parameters(loaded, pad, query=query)),
+                        version_files=tokenizer_files),
+            ModelFolder(vectors_config(side.vectors, signature, settings, keep, () if query else skiplist),
+                        version_files=vectors_files),
+        ]
+    for fmt, path in artifacts.items():
+        files: dict[str, Path | bytes] = {p.name: p for p in path.parent.iterdir()}
+        models.append(ModelFolder(artifact_config(names, fmt, signature, settings, False), version_files=files))
+    return models
+
+
+def m3_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedModel, ensemble_format: Format,
+               artifacts: dict[Format, Path], tokenizer_json: str) -> list[ModelFolder]:
+    """A BGE-M3 export: one ensemble ``NAME`` returning the dense vector, lexical weights and ColBERT vectors.
+
+    Lexical weights leave out the tokens FlagEmbedding leaves out: its cls, eos, pad and unk tokens.
+    """
+    tokenizer = loaded.tokenizer
+    unused = tuple(sorted({int(tokenizer.convert_tokens_to_ids(tokenizer.special_tokens_map[name]))
+                           for name in ("cls_token", "eos_token", "pad_token", "unk_token")
+                           if name in tokenizer.special_tokens_map}))
+    models = [
+        ModelFolder(multi_vector_ensemble_config(names, names.artifact(ensemble_format), ensemble_format,
+                                                 loaded.signature, settings)),
+        ModelFolder(tokenizer_config(names, loaded.signature, settings,
+                                     tokenizer_parameters(loaded, settings.batching.pad_to_multiple_of)),
+                    version_files={PYTHON_MODEL_FILENAME: Path(tokenizer_model.__file__).read_bytes(),
+                                   TOKENIZER_ENCODING_FILENAME: Path(tokenizer_encoding.__file__).read_bytes(),
+                                   TOKENIZER_FILENAME: tokenizer_json.encode()}),
+        ModelFolder(vectors_config(names.vectors, loaded.signature, settings, multi_vector.KEEP_AFTER_FIRST, (),
+                                   unused),
+                    version_files={PYTHON_MODEL_FILENAME: Path(vectors_model.__file__).read_bytes(),
+                                   MULTI_VECTOR_FILENAME: Path(multi_vector.__file__).read_bytes()}),
+    ]
+    for fmt, path in artifacts.items():
+        files: dict[str, Path | bytes] = {p.name: p for p in path.parent.iterdir()}
+        models.append(ModelFolder(artifact_config(names, fmt, loaded.signature, settings, False), version_files=files))
     return models

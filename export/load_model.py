@@ -12,10 +12,19 @@ from pathlib import Path
 
 from export.architectures import refusal
 from export.errors import UnsupportedModelError
-from export.signature import TOKEN_INPUT_NAMES, Signature, Task
+from export.signature import TOKEN_INPUT_NAMES, Signature, Task, m3_outputs
 from export.source import ModelSource
 from export.st_modules import Pooling, StFolder, is_st_folder, read_pooling_config, read_st_folder
-from export.tasks.detection import ST_CONFIG_FILE, alternative_tasks, class_names, detect_special_task
+from export.tasks.colbert import ColBertSettings, is_colbert_folder, read_colbert
+from export.tasks.detection import (
+    REGRESSION,
+    ST_CONFIG_FILE,
+    Detection,
+    alternative_tasks,
+    class_names,
+    detect_special_task,
+)
+from export.tasks.m3 import colbert_width, is_m3_folder
 
 #: Architecture suffix → task.
 HEAD_TASKS = {
@@ -42,6 +51,10 @@ class ModelInfo:
         multi_label: Classes are independent (sigmoid) rather than exclusive (softmax).
         st_folder: The sentence-transformers modules and prompts, for sentence-transformers folders.
         decoder: A causal (decoder-only) language model family.
+        regression: The logits are the answer (``problem_type: regression``): no softmax or sigmoid.
+        detection: Why the folder's task was chosen, and the ``--task`` that reads the head otherwise.
+        colbert: PyLate's settings (multi-vector).
+        m3: A BGE-M3 folder: dense, sparse and ColBERT heads (multi-vector).
     """
 
     source: ModelSource
@@ -53,6 +66,10 @@ class ModelInfo:
     multi_label: bool
     st_folder: StFolder | None = None
     decoder: bool = False
+    regression: bool = False
+    detection: Detection | None = None
+    colbert: ColBertSettings | None = None
+    m3: bool = False
 
 
 @dataclass
@@ -92,7 +109,9 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
     model_type = config.get("model_type", "")
     architectures = config.get("architectures") or []
     architecture = architectures[0] if architectures else ""
-    detected = detect_task(architectures, source.folder)
+    decoder = is_decoder(model_type)
+    detection = detect_special_task(source.folder, architectures, decoder)
+    detected = detection.task if detection is not None else detect_task(architectures, source.folder)
     alternatives = alternative_tasks(architectures, detected)
     reason = refusal(config, architecture) if architecture and not _defined_by_folder(source.folder) else None
     if reason is not None and (task is None or task not in alternatives):
@@ -110,9 +129,8 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
             f"Supported tasks here: "
             f"{', '.join(sorted({detected.value, Task.FEATURE_EXTRACTION.value, *(t.value for t in alternatives)}))}."
         )
-    labelled = chosen not in (Task.FEATURE_EXTRACTION, Task.SPARSE_EMBEDDING)
+    labelled = chosen not in (Task.FEATURE_EXTRACTION, Task.SPARSE_EMBEDDING, Task.MULTI_VECTOR)
     labels = class_names(config) if labelled else ()
-    decoder = is_decoder(model_type)
     st_folder = read_st_folder(source.folder) if chosen is Task.FEATURE_EXTRACTION and is_st_folder(
         source.folder) else None
     return ModelInfo(
@@ -125,6 +143,11 @@ def read_info(source: ModelSource, task: Task | None = None) -> ModelInfo:
         multi_label=config.get("problem_type") == "multi_label_classification",
         st_folder=st_folder,
         decoder=decoder,
+        regression=config.get("problem_type") == REGRESSION,
+        detection=detection,
+        colbert=read_colbert(source.folder) if chosen is Task.MULTI_VECTOR and is_colbert_folder(source.folder)
+        else None,
+        m3=chosen is Task.MULTI_VECTOR and is_m3_folder(source.folder),
     )
 
 
@@ -134,11 +157,11 @@ def _defined_by_folder(folder: Path) -> bool:
                 (folder / "1_Pooling" / "config.json").is_file()))
 
 
-def detect_task(architectures: list[str], folder: Path) -> Task | None:
+def detect_task(architectures: list[str], folder: Path, decoder: bool = False) -> Task | None:
     """The task a folder was trained for, or ``None`` when its head is not one we export."""
-    special = detect_special_task(folder, architectures)
+    special = detect_special_task(folder, architectures, decoder)
     if special is not None:
-        return special
+        return special.task
     if is_st_folder(folder) or (folder / "1_Pooling" / "config.json").is_file():
         return Task.FEATURE_EXTRACTION
     for architecture in architectures:
@@ -198,6 +221,8 @@ def load_model(info: ModelInfo, trust_remote_code: bool = False, truncate_dim: i
             f"Cannot load '{info.architecture or info.model_type}' with transformers: {reason}"
         ) from error
     _disable_cache(model.config)
+    if info.colbert is not None:  # PyLate makes its markers added tokens (no-op where they already are)
+        tokenizer.add_tokens([info.colbert.query_prefix, info.colbert.document_prefix])
     if not getattr(tokenizer, "is_fast", False):
         raise UnsupportedModelError(
             "The model's tokenizer has no fast (tokenizers library) version, which the Triton tokenizer model needs."
@@ -212,6 +237,9 @@ def load_model(info: ModelInfo, trust_remote_code: bool = False, truncate_dim: i
     full_dim, truncated = _embedding_dims(info, model, reference, truncate_dim)
     signature = Signature.build(info.task, input_names, truncated or full_dim, len(info.labels),
                                 min(sparse_top_k, model.config.vocab_size) if sparse_top_k else 0)
+    if info.m3:
+        signature = Signature(info.task, signature.inputs,
+                              m3_outputs(hidden_size(model.config), colbert_width(info.source.folder)))
     return LoadedModel(
         info=info,
         model=model,
@@ -239,7 +267,7 @@ def _load_transformers_model(info: ModelInfo, trust_remote_code: bool) -> object
     import torch
     import transformers
 
-    if info.task is Task.FEATURE_EXTRACTION:
+    if info.task in (Task.FEATURE_EXTRACTION, Task.MULTI_VECTOR):
         # An encoder-only class named by the folder (T5EncoderModel) is what it was saved as; AutoModel would
         # build the full encoder-decoder.
         named = getattr(transformers, info.architecture, None) if info.architecture.endswith("EncoderModel") else None
@@ -283,6 +311,11 @@ def _forward_arguments(model: object) -> set[str]:
 def _embedding_dims(info: ModelInfo, model: object, reference: object | None,
                     truncate_dim: int | None) -> tuple[int, int | None]:
     """The model's embedding width and the Matryoshka width asked for (option, else the folder's ``truncate_dim``)."""
+    if info.colbert is not None:
+        from export.tasks.colbert import load_projections
+
+        projections = load_projections(info.source.folder, info.colbert)
+        return (projections[-1].out_features if projections else hidden_size(model.config)), None
     if info.task is not Task.FEATURE_EXTRACTION:
         return 0, None
     if reference is not None:
@@ -324,6 +357,8 @@ def max_length(info: ModelInfo, tokenizer: object, model: object, reference: obj
     """Longest token sequence: sentence-transformers' ``max_seq_length``, else the tokenizer and position table."""
     if reference is not None and reference.max_seq_length:
         return int(reference.max_seq_length)
+    if info.colbert is not None:  # documents: the longer of PyLate's two limits, marker included
+        return info.colbert.document_length
     st_config = info.source.folder / "sentence_bert_config.json"  # sparse encoders' MLM transformer setting
     if reference is None and st_config.is_file():
         value = json.loads(st_config.read_text()).get("max_seq_length")

@@ -31,8 +31,17 @@ from export.settings import ExportSettings, Format
 from export.settings_check import validate
 from export.signature import Signature, Task
 from export.source import default_name, resolve_source
+from export.tasks.detection import describe_detection
+from export.tasks.multi_vector_check import (
+    checked_signature,
+    document_rule,
+    expected_view,
+    requested,
+    served_view,
+)
 from export.tasks.rerank import pair_verification_inputs
 from export.tasks.sparse import dense_view
+from export.tasks.zero_shot import zero_shot_entailment
 from export.tokenizer_check import check_tokenizer
 from export.tracing import first_line
 from export.triton_config import ModelNames
@@ -62,6 +71,8 @@ class ExportResult:
         max_length: Token limit of the tokenizer model.
         labels: Class names (classification).
         load_check: Whether the staged models were loaded and queried in the local Triton, and how long it took.
+        detection: Which task the folder's files chose and the ``--task`` that changes it (empty when plain).
+        zero_shot: The export also wrote the zero-shot model (NLI pair classifiers).
         pixel_check: The image step's pixels against the image processor's (image models).
         text_names: The text tower's models (CLIP-style exports; ``names`` are then the image tower's).
     """
@@ -79,6 +90,8 @@ class ExportResult:
     max_length: int
     labels: tuple[str, ...]
     load_check: LoadCheck = LoadCheck(False, note=SKIPPED_BY_OPTION)
+    detection: str = ""
+    zero_shot: bool = False
     pixel_check: PixelCheck | None = None
     text_names: ModelNames | None = None
 
@@ -114,6 +127,12 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         model_names.append(names.entities)
     if info.task is Task.SPARSE_EMBEDDING:
         model_names.append(names.vocabulary)
+    if zero_shot_entailment(info) is not None:
+        model_names.append(names.zero_shot)
+    if info.task is Task.MULTI_VECTOR:
+        model_names.append(names.vectors)
+        if not info.m3:
+            model_names += [names.query.ensemble, names.query.tokenizer, names.query.vectors]
     version = choose_version(settings.repository, model_names, settings.version, settings.force)
     with progress.step(f"Loading {source.model_id}"):
         loaded = load_model(info, settings.trust_remote_code, settings.truncate_dim, settings.sparse_top_k)
@@ -141,15 +160,21 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         with staged_models(settings.repository, models, version) as staging:
             load_check = LoadCheck(False, note=SKIPPED_BY_OPTION)
             if settings.load_check:
+                served_names, served_checked, expected = signature.output_names, checked, references
+                served_as = lambda batch, outputs: view(outputs)  # noqa: E731 - one line per task
+                if info.task is Task.MULTI_VECTOR:  # packed vectors: both sides laid out by the kept positions
+                    rule = document_rule(loaded)
+                    served_names, served_checked = requested(signature), checked_signature(signature)
+                    expected = [expected_view(signature, b, o, rule) for b, o in zip(batches, references)]
+                    served_as = lambda batch, outputs: served_view(signature, batch, outputs, rule)  # noqa: E731
                 with progress.step("Loading the staged models in the local Triton and querying the ensemble"):
-                    served = serve_staged(staging, names.ensemble, verification_requests(info.task),
-                                          signature.output_names)
+                    served = serve_staged(staging, names.ensemble, verification_requests(info.task), served_names)
                 if isinstance(served, Skipped):
                     load_check = LoadCheck(False, note=served.reason)
                 else:
                     gate = artifact_gate(ensemble_format, settings, loaded)
-                    checks.extend(compare(served.row, checked, batches, references,
-                                          [view(outputs) for outputs in served.outputs], gate))
+                    checks.extend(compare(served.row, served_checked, batches, expected,
+                                          [served_as(b, o) for b, o in zip(batches, served.outputs)], gate))
                     _raise_unless_passed(checks)
                     load_check = LoadCheck(True, served.seconds, served.version)
             with progress.step(f"Writing version {version} to {settings.repository}"):
@@ -158,7 +183,8 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         model_id=source.model_id, names=names, task=info.task, signature=signature, version=version,
         formats=settings.formats, ensemble_format=ensemble_format, report=Report(tuple(checks)), files=files,
         repository=settings.repository.resolve(), max_length=loaded.max_length, labels=info.labels,
-        load_check=load_check,
+        load_check=load_check, detection=describe_detection(info.detection, info.task),
+        zero_shot=zero_shot_entailment(info) is not None,
     )
 
 

@@ -170,16 +170,30 @@ class FeatureExtractionHead(nn.Module):
         return embeddings
 
 
-class ClassificationHead(nn.Module):
-    """Classifier → ``(logits, probabilities)``: softmax, or sigmoid for multi-label and single-logit models.
+#: transformers' ``function_to_apply`` names → what it does to logits.
+SCORE_FUNCTIONS = ("softmax", "sigmoid", "none")
 
-    The same rule as transformers' text-classification pipeline (``function_to_apply``).
+
+def apply_score_function(logits: torch.Tensor, function: str) -> torch.Tensor:
+    """``probabilities`` from ``logits`` by transformers' ``function_to_apply``."""
+    if function == "sigmoid":
+        return torch.sigmoid(logits)
+    if function == "softmax":
+        return torch.softmax(logits, dim=-1)
+    return logits
+
+
+class ClassificationHead(nn.Module):
+    """Classifier → ``(logits, probabilities)``: softmax, sigmoid, or the logits themselves (regression).
+
+    The same rule as transformers' text-classification pipeline (``function_to_apply``, see
+    :func:`score_function`).
     """
 
-    def __init__(self, model: nn.Module, sigmoid: bool, takes_token_types: bool) -> None:
+    def __init__(self, model: nn.Module, function: str, takes_token_types: bool) -> None:
         super().__init__()
         self.model = model
-        self.sigmoid = sigmoid
+        self.function = function
         self.takes_token_types = takes_token_types
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -187,23 +201,24 @@ class ClassificationHead(nn.Module):
         """Return ``logits`` and ``probabilities`` (per sequence or per token)."""
         kwargs = {"token_type_ids": token_type_ids} if self.takes_token_types and token_type_ids is not None else {}
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits
-        probabilities = torch.sigmoid(logits) if self.sigmoid else torch.softmax(logits, dim=-1)
-        return logits, probabilities
+        return logits, apply_score_function(logits, self.function)
 
 
-def uses_sigmoid(loaded: LoadedModel) -> bool:
-    """Probabilities are per-label sigmoids: multi-label models and models with one logit."""
-    return loaded.info.multi_label or len(loaded.info.labels) == 1
+def score_function(loaded: LoadedModel) -> str:
+    """The pipeline's function_to_apply: none for regression, sigmoid for multi-label or one logit, else softmax."""
+    if loaded.info.regression:
+        return "none"
+    return "sigmoid" if loaded.info.multi_label or len(loaded.info.labels) == 1 else "softmax"
 
 
 def build_head(loaded: LoadedModel) -> nn.Module:
     """The exportable module for the loaded model's task, in eval mode."""
     info = loaded.info
-    if info.task in (Task.TEXT_RANKING, Task.SPARSE_EMBEDDING):
+    if info.task in (Task.TEXT_RANKING, Task.SPARSE_EMBEDDING, Task.MULTI_VECTOR):
         return task_head(loaded).eval()
     takes_token_types = "token_type_ids" in loaded.signature.input_names
     if info.task is not Task.FEATURE_EXTRACTION:
-        return ClassificationHead(loaded.model, uses_sigmoid(loaded), takes_token_types).eval()
+        return ClassificationHead(loaded.model, score_function(loaded), takes_token_types).eval()
     import inspect
 
     takes_use_cache = "use_cache" in inspect.signature(loaded.model.forward).parameters

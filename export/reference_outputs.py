@@ -58,7 +58,7 @@ def _transformers(loaded: LoadedModel, texts: list[str]) -> Reference:
     import torch
     import transformers
 
-    from export.postprocess_heads import pool, uses_sigmoid
+    from export.postprocess_heads import apply_score_function, pool, score_function
 
     tokenizer, model = loaded.tokenizer, loaded.model
     batch = tokenizer(texts, padding=True, truncation=True, max_length=loaded.max_length, return_tensors="pt")
@@ -74,7 +74,7 @@ def _transformers(loaded: LoadedModel, texts: list[str]) -> Reference:
         outputs = {"embeddings": [row.double().numpy() for row in embeddings]}
     else:
         logits = output.logits
-        probabilities = torch.sigmoid(logits) if uses_sigmoid(loaded) else torch.softmax(logits, dim=-1)
+        probabilities = apply_score_function(logits, score_function(loaded))
         if loaded.info.task is Task.TOKEN_CLASSIFICATION:
             outputs = {"logits": [row[m].double().numpy() for row, m in zip(logits, mask)],
                        "probabilities": [row[m].double().numpy() for row, m in zip(probabilities, mask)]}

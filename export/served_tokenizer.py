@@ -15,12 +15,32 @@ from tritonize.repo_format.tokenizer_encoding import TextEncoder, TokenizerParam
 def tokenizer_parameters(loaded: LoadedModel, pad_to_multiple_of: int) -> TokenizerParameters:
     """The tokenizer model's settings: limits, the tokenizer's padding and truncation side, the prompts."""
     tokenizer = loaded.tokenizer
+    if loaded.info.colbert is not None:
+        return colbert_tokenizer_parameters(loaded, pad_to_multiple_of, query=False)
     st_folder = loaded.info.st_folder
     prompts = st_folder.prompts if st_folder is not None and st_folder.prompts.prompts else None
     return TokenizerParameters(
         loaded.max_length, pad_to_multiple_of, loaded.pad_token_id, tokenizer.padding_side, tokenizer.truncation_side,
         dict(prompts.prompts) if prompts else {}, (prompts.default_name or None) if prompts else None,
     )
+
+
+def colbert_tokenizer_parameters(loaded: LoadedModel, pad_to_multiple_of: int, query: bool) -> TokenizerParameters:
+    """A ColBERT tokenizer model's settings, as PyLate tokenizes queries or documents.
+
+    The marker (``[Q] `` / ``[D] ``, an added token) is prepended as the one prompt, so it lands right after the
+    first special token, where PyLate inserts it; texts are cut to the query or document length, marker
+    included. Padding is ``[MASK]`` (PyLate's pad token); queries with expansion are padded to exactly
+    ``query_length`` (their ``[MASK]`` positions are kept as query vectors).
+    """
+    colbert, tokenizer = loaded.info.colbert, loaded.tokenizer
+    mask = next((int(v) for v in (tokenizer.mask_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+                 if v is not None), 0)
+    name, prefix = ("query", colbert.query_prefix) if query else ("document", colbert.document_prefix)
+    length = colbert.query_length if query else colbert.document_length
+    multiple = length if query and colbert.query_expansion else pad_to_multiple_of
+    return TokenizerParameters(length, multiple, mask, tokenizer.padding_side, tokenizer.truncation_side,
+                               {name: prefix}, name)
 
 
 def named_prompts(loaded: LoadedModel) -> list[str]:

@@ -8,6 +8,8 @@ from tritonize.contract import (
     ENTITIES_OUTPUT,
     IMAGE_INPUT,
     IMAGE_TASKS,
+    LEXICAL_WEIGHTS_OUTPUT,
+    MULTI_VECTOR_OUTPUTS,
     NUMPY_DTYPES,
     PAIR_INPUTS,
     PROMPT_NAME_INPUT,
@@ -19,12 +21,12 @@ from tritonize.contract import (
     Task,
     TensorSpec,
     image_signature,
+    m3_outputs,
     ranking_outputs,
 )
 
 __all__ = [
-    "BATCH_AXIS", "ENTITIES_OUTPUT", "IMAGE_INPUT", "IMAGE_TASKS", "NUMPY_DTYPES", "PAIR_INPUTS", "PROMPT_NAME_INPUT",
-    "SEQUENCE_AXIS",
-    "TEXT_INPUT", "TOKEN_INPUT_NAMES", "TOKEN_SPANS", "Signature", "Task", "TensorSpec", "image_signature",
-    "ranking_outputs",
+    "BATCH_AXIS", "ENTITIES_OUTPUT", "IMAGE_INPUT", "IMAGE_TASKS", "LEXICAL_WEIGHTS_OUTPUT", "MULTI_VECTOR_OUTPUTS",
+    "NUMPY_DTYPES", "PAIR_INPUTS", "PROMPT_NAME_INPUT", "SEQUENCE_AXIS", "TEXT_INPUT", "TOKEN_INPUT_NAMES",
+    "TOKEN_SPANS", "Signature", "Task", "TensorSpec", "image_signature", "m3_outputs", "ranking_outputs",
 ]

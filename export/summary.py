@@ -7,7 +7,7 @@ from pathlib import Path
 from export.gates import Gate
 from export.pipeline import ExportResult
 from export.settings import ExportSettings
-from export.signature import IMAGE_TASKS, Task
+from export.signature import IMAGE_TASKS, LEXICAL_WEIGHTS_OUTPUT, MULTI_VECTOR_OUTPUTS, Task
 from export.verify import Report
 
 
@@ -49,7 +49,11 @@ def files_table(files: list[Path], repository: Path) -> str:
 def summary(result: ExportResult, settings: ExportSettings) -> str:
     """The full report printed after a successful export."""
     names = result.names
-    outputs = ", ".join(f"{s.name} {s.triton_dtype} {list(s.dims)}" for s in result.signature.outputs)
+    specs = result.signature.outputs
+    if result.task is Task.MULTI_VECTOR:  # the ensemble returns the step's packed outputs (BGE-M3: and its dense)
+        m3 = len(specs) > 1
+        specs = (*specs[:1], *MULTI_VECTOR_OUTPUTS, LEXICAL_WEIGHTS_OUTPUT) if m3 else MULTI_VECTOR_OUTPUTS
+    outputs = ", ".join(f"{s.name} {s.triton_dtype} {list(s.dims)}" for s in specs)
     inputs = ", ".join(f"{s.name} {s.triton_dtype} {list(s.dims)}" for s in result.signature.text_inputs)
     lines = [
         f"Exported {result.model_id} ({result.task.value}) as version {result.version} to {result.repository}",
@@ -59,6 +63,15 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
         f"instances {settings.instance_count}× {settings.instance_kind}, max_batch_size "
         f"{settings.batching.max_batch_size}",
     ]
+    if result.task is Task.MULTI_VECTOR and len(result.signature.outputs) == 1:
+        dim = result.signature.outputs[0].dims[-1]
+        lines.append(f"  queries   {names.query.ensemble}: the same for queries (marker, [MASK] expansion); "
+                     f"each text's vectors packed float32 [tokens, {dim}] in one BYTES item")
+    if result.zero_shot:
+        lines.append(f"  zero-shot {names.zero_shot}: TEXT, CANDIDATE_LABELS, HYPOTHESIS_TEMPLATE?, MULTI_LABEL? → "
+                     f"labels, scores  (calls {names.ensemble} with one pair per label)")
+    if result.detection:
+        lines.append(f"  task      {result.detection}")
     if result.labels:
         shown = ", ".join(result.labels[:8]) + (" …" if len(result.labels) > 8 else "")
         lines.append(f"  labels    {len(result.labels)}: {shown}")
@@ -75,6 +88,9 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
         f"Serve it:  python -m server --repository {settings.repository}",
         f"Query it:  {query_example(result)}",
     ]
+    if result.zero_shot:
+        lines.append(f'Zero-shot: client zero-shot --model {names.zero_shot} "the battery died" '
+                     f'--labels "battery,screen,price"')
     return "\n".join(lines)
 
 
@@ -112,6 +128,8 @@ def query_example(result: ExportResult) -> str:
         return f"client predict --model {result.names.ensemble} --image photo.jpg"
     if result.task is Task.TEXT_RANKING:
         return f'client rerank --model {result.names.ensemble} "what is triton" "Triton serves models" "A fox"'
+    if result.task is Task.MULTI_VECTOR:
+        return f'client rerank --model {result.names.ensemble} "what is triton" "Triton serves models"  (MaxSim)'
     if result.task is Task.SPARSE_EMBEDDING:
         return f'client sparse --model {result.names.ensemble} "Hello world"'
     return f'client predict --model {result.names.ensemble} "Hello world"'

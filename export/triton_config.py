@@ -14,6 +14,8 @@ from export.settings import Acceleration, ExportSettings, Format, QueuePolicy
 from export.signature import (
     ENTITIES_OUTPUT,
     IMAGE_INPUT,
+    LEXICAL_WEIGHTS_OUTPUT,
+    MULTI_VECTOR_OUTPUTS,
     PROMPT_NAME_INPUT,
     TEXT_INPUT,
     Signature,
@@ -21,6 +23,7 @@ from export.signature import (
     TensorSpec,
 )
 from tritonize.contract import CONTAINER_REPOSITORY
+from tritonize.repo_format import multi_vector, nli_zero_shot
 from tritonize.repo_format.files import LABELS_FILENAME, TENSORRT_CACHE_DIR
 from tritonize.repo_format.names import ModelNames
 from tritonize.repo_format.platforms import ENSEMBLE_PLATFORM, INTRA_OP_THREADS, PLATFORMS, PYTHON_BACKEND
@@ -222,6 +225,96 @@ def entities_config(names: ModelNames, signature: Signature, settings: ExportSet
     )
     _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, (), settings.queue)
     return config
+
+
+def _step_outputs(signature: Signature) -> tuple[TensorSpec, ...]:
+    """What a multi-vector ensemble's vectors step returns: packed vectors and counts (BGE-M3: lexical weights)."""
+    m3 = any(spec.name == multi_vector.TOKEN_WEIGHTS for spec in signature.outputs)
+    return (*MULTI_VECTOR_OUTPUTS, LEXICAL_WEIGHTS_OUTPUT) if m3 else MULTI_VECTOR_OUTPUTS
+
+
+def _per_token(signature: Signature) -> list[TensorSpec]:
+    """The model's per-token outputs, which the vectors step reads (the dense vector goes straight out)."""
+    return [spec for spec in signature.outputs if spec.dims and spec.dims[0] == -1]
+
+
+def vectors_config(name: str, signature: Signature, settings: ExportSettings, keep: str,
+                   skiplist_ids: tuple[int, ...], unused_ids: tuple[int, ...] = ()) -> mc.ModelConfig:
+    """Config of a multi-vector model's vectors step: tokens and per-token vectors in, one packed item per text out."""
+    batching = settings.batching
+    tokens = [spec for spec in signature.inputs if spec.name in ("input_ids", "attention_mask")]
+    config = mc.ModelConfig(
+        name=name,
+        backend=PYTHON_BACKEND,
+        max_batch_size=batching.max_batch_size,
+        input=[_input(spec, batching.max_batch_size) for spec in (*tokens, *_per_token(signature))],
+        output=[_output(spec, batching.max_batch_size, False) for spec in _step_outputs(signature)],
+        version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
+        instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
+        parameters={multi_vector.KEEP_KEY: mc.ModelParameter(string_value=keep),
+                    multi_vector.SKIPLIST_KEY: mc.ModelParameter(string_value=json.dumps(list(skiplist_ids))),
+                    multi_vector.UNUSED_KEY: mc.ModelParameter(string_value=json.dumps(list(unused_ids)))},
+    )
+    _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, (), settings.queue)
+    return config
+
+
+def multi_vector_ensemble_config(names: ModelNames, artifact: str, fmt: Format, signature: Signature,
+                                 settings: ExportSettings) -> mc.ModelConfig:
+    """Config of a multi-vector ensemble (documents, or the query side): tokenizer → model → vectors step."""
+    max_batch_size = settings.batching.max_batch_size
+    per_token = [spec.name for spec in _per_token(signature)]
+    steps = [
+        mc.ModelEnsembling.Step(model_name=names.tokenizer, model_version=-1,
+                                input_map={TEXT_INPUT.name: TEXT_INPUT.name},
+                                output_map={name: name for name in signature.input_names}),
+        mc.ModelEnsembling.Step(model_name=artifact, model_version=-1,
+                                input_map={name: name for name in signature.input_names},
+                                output_map={_artifact_output_name(signature, fmt, spec): spec.name
+                                            for spec in signature.outputs}),
+        mc.ModelEnsembling.Step(model_name=names.vectors, model_version=-1,
+                                input_map={name: name for name in ("input_ids", "attention_mask", *per_token)},
+                                output_map={spec.name: spec.name for spec in _step_outputs(signature)}),
+    ]
+    dense = [spec for spec in signature.outputs if spec.name not in per_token]
+    return mc.ModelConfig(
+        name=names.ensemble, platform=ENSEMBLE_PLATFORM, max_batch_size=max_batch_size,
+        input=[_input(TEXT_INPUT, max_batch_size)],
+        output=[_output(spec, max_batch_size, False) for spec in (*dense, *_step_outputs(signature))],
+        ensemble_scheduling=mc.ModelEnsembling(step=steps),
+    )
+
+
+#: Pairs per request from the zero-shot model to a pair ensemble that does not batch (max_batch_size 0).
+UNBATCHED_PAIRS = 64
+
+
+def zero_shot_config(names: ModelNames, settings: ExportSettings, entailment_id: int) -> mc.ModelConfig:
+    """Config of the Python-backend zero-shot model: one text and its candidate labels per request (BLS).
+
+    It does not batch (``max_batch_size: 0``): each request carries its own number of labels. Its pairs go to the
+    ensemble in batches the ensemble accepts.
+    """
+    text = mc.ModelInput(name=nli_zero_shot.TEXT_INPUT, data_type=mc.TYPE_STRING, dims=[1])
+    labels = mc.ModelInput(name=nli_zero_shot.LABELS_INPUT, data_type=mc.TYPE_STRING, dims=[-1])
+    template = mc.ModelInput(name=nli_zero_shot.TEMPLATE_INPUT, data_type=mc.TYPE_STRING, dims=[1], optional=True)
+    multi_label = mc.ModelInput(name=nli_zero_shot.MULTI_LABEL_INPUT, data_type=mc.TYPE_BOOL, dims=[1], optional=True)
+    pair_batch = settings.batching.max_batch_size or UNBATCHED_PAIRS
+    return mc.ModelConfig(
+        name=names.zero_shot,
+        backend=PYTHON_BACKEND,
+        max_batch_size=0,
+        input=[text, labels, template, multi_label],
+        output=[mc.ModelOutput(name=nli_zero_shot.LABELS_OUTPUT, data_type=mc.TYPE_STRING, dims=[-1]),
+                mc.ModelOutput(name=nli_zero_shot.SCORES_OUTPUT, data_type=mc.TYPE_FP32, dims=[-1])],
+        version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
+        instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)],
+        parameters={
+            nli_zero_shot.PAIR_MODEL_KEY: mc.ModelParameter(string_value=names.ensemble),
+            nli_zero_shot.ENTAILMENT_ID_KEY: mc.ModelParameter(string_value=str(entailment_id)),
+            nli_zero_shot.PAIR_BATCH_KEY: mc.ModelParameter(string_value=str(pair_batch)),
+        },
+    )
 
 
 def _artifact_output_name(signature: Signature, fmt: Format, spec: TensorSpec) -> str:

@@ -14,7 +14,7 @@ from enum import Enum
 import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
-from tritonize.repo_format import image_preprocessing, tokenizer_encoding
+from tritonize.repo_format import image_preprocessing, multi_vector, tokenizer_encoding
 from tritonize.repo_format.platforms import libtorch_output_name
 
 
@@ -26,6 +26,7 @@ class Task(str, Enum):
     TOKEN_CLASSIFICATION = "token-classification"
     TEXT_RANKING = "text-ranking"
     SPARSE_EMBEDDING = "sparse-embedding"
+    MULTI_VECTOR = "multi-vector"
     IMAGE_CLASSIFICATION = "image-classification"
     IMAGE_FEATURE_EXTRACTION = "image-feature-extraction"
 
@@ -108,6 +109,21 @@ TOKEN_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 #: is 1 for special tokens and padding (the positions that belong to no word of the text).
 TOKEN_SPANS = (TensorSpec("offsets", mc.TYPE_INT64, (-1, 2)), TensorSpec("special_tokens_mask", mc.TYPE_INT64, (-1,)))
 
+#: What a multi-vector ensemble returns per text: its kept token vectors packed into one item, and their count.
+MULTI_VECTOR_OUTPUTS = (TensorSpec(multi_vector.VECTORS_OUTPUT, mc.TYPE_STRING, (1,)),
+                        TensorSpec(multi_vector.COUNTS_OUTPUT, mc.TYPE_INT64, (1,)))
+
+#: BGE-M3's ensemble adds each text's lexical weights (JSON: token id → weight) and its dense vector.
+LEXICAL_WEIGHTS_OUTPUT = TensorSpec(multi_vector.LEXICAL_OUTPUT, mc.TYPE_STRING, (1,))
+
+
+def m3_outputs(hidden_size: int, colbert_width: int) -> tuple[TensorSpec, ...]:
+    """The BGE-M3 graph's outputs: dense vector, per-token weights, per-token ColBERT vectors (after ``[CLS]``)."""
+    return (TensorSpec("embeddings", mc.TYPE_FP32, (hidden_size,)),
+            TensorSpec(multi_vector.TOKEN_WEIGHTS, mc.TYPE_FP32, (-1,)),
+            TensorSpec(multi_vector.TOKEN_VECTORS, mc.TYPE_FP32, (-1, colbert_width)))
+
+
 #: Entities of one text, aggregated as transformers' token-classification pipeline does, as a JSON array.
 ENTITIES_OUTPUT = TensorSpec("entities", mc.TYPE_STRING, (1,))
 
@@ -179,6 +195,8 @@ class Signature:
             )
         elif task is Task.TEXT_RANKING:
             outputs = ranking_outputs(num_labels)
+        elif task is Task.MULTI_VECTOR:  # one normalised vector per token position (ColBERT)
+            outputs = (TensorSpec(multi_vector.TOKEN_VECTORS, mc.TYPE_FP32, (-1, hidden_size)),)
         elif task is Task.SPARSE_EMBEDDING:
             outputs = (TensorSpec("indices", mc.TYPE_INT64, (sparse_top_k,)),
                        TensorSpec("weights", mc.TYPE_FP32, (sparse_top_k,)))

@@ -6,6 +6,8 @@ from torch import nn
 
 from export.load_model import LoadedModel
 from export.signature import Task
+from export.tasks.colbert import ColBertHead, load_projections
+from export.tasks.m3 import M3Head
 from export.tasks.rerank import RankingHead, activation_path
 from export.tasks.sparse import SpladeHead, read_splade
 
@@ -13,6 +15,11 @@ from export.tasks.sparse import SpladeHead, read_splade
 def task_head(loaded: LoadedModel) -> nn.Module:
     """The head for ``loaded``'s task (text ranking or sparse embedding)."""
     info = loaded.info
+    if info.m3:
+        return M3Head(loaded.model, info.source.folder)
+    if info.task is Task.MULTI_VECTOR:
+        takes_token_types = "token_type_ids" in loaded.signature.input_names
+        return ColBertHead(loaded.model, load_projections(info.source.folder, info.colbert), takes_token_types)
     if info.task is Task.TEXT_RANKING:
         num_labels = loaded.model.config.num_labels
         return RankingHead(loaded.model, activation_path(info.source.folder, num_labels), num_labels)

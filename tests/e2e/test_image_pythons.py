@@ -20,7 +20,7 @@ import pytest
 import export.python_models
 from export.release_check import cache_root
 from tritonize.releases import RELEASES
-from tritonize.repo_format import image_preprocessing, tokenizer_encoding
+from tritonize.repo_format import image_preprocessing, multi_vector, nli_zero_shot, tokenizer_encoding
 from tritonize.repo_format.files import IMAGE_PREPROCESSING_FILENAME
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +28,8 @@ REQUIREMENTS = ROOT / "docker" / "requirements.txt"
 PYTHONS = sorted({r.python for r in RELEASES if r.confirmed}, key=lambda v: tuple(map(int, v.split("."))))
 #: Every file the exporter copies beside a Python-backend model (tritonize_tokenizer.py is tokenizer_encoding.py).
 MODEL_FILES = [*sorted(Path(export.python_models.__file__).parent.glob("*_model.py")),
-               Path(tokenizer_encoding.__file__), Path(image_preprocessing.__file__)]
+               Path(tokenizer_encoding.__file__), Path(image_preprocessing.__file__), Path(nli_zero_shot.__file__),
+               Path(multi_vector.__file__)]
 TEXTS = ["Hello, Triton!", "a longer sentence with several more tokens in it", ""]
 
 _ENCODE = """

@@ -57,7 +57,7 @@ def test_unknown_task_is_a_usage_error(tiny_models: dict[str, Path], tmp_path: P
     assert result.exit_code == 2
     assert "Invalid value for '--task': 'translation' is not one of 'feature-extraction', " \
            "'text-classification', 'token-classification', 'text-ranking', 'sparse-embedding', " \
-           "'image-classification', 'image-feature-extraction'." in result.output
+           "'multi-vector', 'image-classification', 'image-feature-extraction'." in result.output
 
 
 def test_task_needing_a_missing_head(tiny_models: dict[str, Path], tmp_path: Path) -> None:

@@ -274,3 +274,107 @@ def make_gpt2_classifier(folder: Path, pad_token: bool = True, padding_side: str
     GPT2ForSequenceClassification(config).eval().save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def make_reward_model(folder: Path) -> Path:
+    """Write a tiny one-label ``LlamaForSequenceClassification`` (a reward model): no CrossEncoder files."""
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    from tests.support.tiny_families import build_tokenizer
+
+    torch.manual_seed(7)
+    tokenizer, ids = build_tokenizer("bos-eos", "right", token_types=False)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=1, head_dim=16, intermediate_size=37, max_position_embeddings=128,
+                         num_labels=1, initializer_range=0.5, **ids)
+    LlamaForSequenceClassification(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def make_regression_model(folder: Path) -> Path:
+    """Write a tiny one-label BERT classifier trained as a regressor (``problem_type: regression``)."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    torch.manual_seed(8)
+    tok = wordpiece_tokenizer()
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=37, max_position_embeddings=64, pad_token_id=0, num_labels=1,
+                        problem_type="regression", initializer_range=0.5)
+    BertForSequenceClassification(config).eval().save_pretrained(folder)
+    BertTokenizer(tokenizer_object=tok, model_max_length=64).save_pretrained(folder)
+    return folder
+
+
+#: roberta-large-mnli's labels: entailment last, so contradiction is class 0 for the zero-shot pipeline.
+MNLI_LABELS = ("CONTRADICTION", "NEUTRAL", "ENTAILMENT")
+
+
+def make_nli(folder: Path) -> Path:
+    """Write a tiny RoBERTa NLI classifier (roberta-large-mnli's labels, no CrossEncoder keys)."""
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    from tests.support.tiny_families import MAX_LENGTH, build_tokenizer
+
+    torch.manual_seed(9)
+    tokenizer, ids = build_tokenizer("roberta", "right", token_types=False)
+    config = RobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=37, max_position_embeddings=MAX_LENGTH + 2, type_vocab_size=1,
+                           initializer_range=0.5, id2label=dict(enumerate(MNLI_LABELS)),
+                           label2id={label: i for i, label in enumerate(MNLI_LABELS)}, **ids)
+    RobertaForSequenceClassification(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def make_bge_m3(folder: Path) -> Path:
+    """Write a tiny BGE-M3-shaped folder: XLM-R, a CLS + Normalize sentence-transformers folder, and the ColBERT
+    (``colbert_linear.pt``, hidden → hidden) and sparse (``sparse_linear.pt``, hidden → 1) heads beside it."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Normalize, Pooling, Transformer
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    from tests.support.tiny_families import MAX_LENGTH, build_tokenizer
+
+    torch.manual_seed(10)
+    tokenizer, ids = build_tokenizer("roberta", "right", token_types=False)
+    config = XLMRobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                              intermediate_size=37, max_position_embeddings=MAX_LENGTH + 2, type_vocab_size=1,
+                              initializer_range=0.5, **ids)
+    XLMRobertaModel(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    transformer = Transformer(str(folder), max_seq_length=MAX_LENGTH)
+    modules = [transformer, Pooling(32, pooling_mode="cls"), Normalize()]
+    SentenceTransformer(modules=modules, device="cpu").save_pretrained(str(folder))
+    torch.save(torch.nn.Linear(32, 32).state_dict(), folder / "colbert_linear.pt")
+    sparse = torch.nn.Linear(32, 1)
+    torch.nn.init.normal_(sparse.weight, std=0.5)
+    torch.save(sparse.state_dict(), folder / "sparse_linear.pt")
+    return folder
+
+
+def make_stanford_colbert(folder: Path, query_length: int = 12, document_length: int = 24) -> Path:
+    """Write a tiny Stanford ColBERT checkpoint: ``HF_ColBERT`` with its ``linear`` head in the model file, marker
+    tokens ``[unused0]`` / ``[unused1]`` in the vocabulary and the lengths in ``artifact.metadata``."""
+    from safetensors.torch import load_file, save_file
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    torch.manual_seed(11)
+    base = wordpiece_tokenizer()
+    vocab = {**base.get_vocab(), "[unused0]": base.get_vocab_size(), "[unused1]": base.get_vocab_size() + 1}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer, tok.decoder = base.normalizer, base.pre_tokenizer, base.decoder
+    tok.post_processor = base.post_processor
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=37, max_position_embeddings=64, pad_token_id=0, initializer_range=0.5)
+    BertModel(config).eval().save_pretrained(folder)
+    weights = load_file(str(folder / "model.safetensors"))
+    weights["linear.weight"] = torch.randn(16, 32) * 0.2
+    save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    saved = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**saved, "architectures": ["HF_ColBERT"]}, indent=2))
+    BertTokenizer(tokenizer_object=tok, model_max_length=64).save_pretrained(folder)
+    (folder / "artifact.metadata").write_text(json.dumps({
+        "query_token_id": "[unused0]", "doc_token_id": "[unused1]", "query_maxlen": query_length,
+        "doc_maxlen": document_length, "attend_to_mask_tokens": False}))
+    return folder

@@ -12,8 +12,9 @@ from tritonize.repo_format.tokenizer_encoding import TOKENIZER_FILENAME
 
 __all__ = [
     "CONFIG_FILENAME", "IMAGE_PREPROCESSING_FILENAME",
-    "LABELS_FILENAME", "ONNX_FILENAME", "PYTHON_MODEL_FILENAME", "TENSORRT_CACHE_DIR",
-    "TOKENIZER_ENCODING_FILENAME", "TOKENIZER_FILENAME", "TORCHSCRIPT_FILENAME", "version_folders",
+    "LABELS_FILENAME", "MULTI_VECTOR_FILENAME", "NLI_ZERO_SHOT_FILENAME", "ONNX_FILENAME", "PYTHON_MODEL_FILENAME",
+    "TENSORRT_CACHE_DIR", "TOKENIZER_ENCODING_FILENAME", "TOKENIZER_FILENAME", "TORCHSCRIPT_FILENAME",
+    "version_folders",
 ]
 
 #: A model's configuration, beside its version folders.
@@ -24,6 +25,10 @@ LABELS_FILENAME = "labels.txt"
 PYTHON_MODEL_FILENAME = "model.py"
 #: The tokenizer model's encoder module, beside its ``model.py`` (a copy of :mod:`.tokenizer_encoding`).
 TOKENIZER_ENCODING_FILENAME = "tritonize_tokenizer.py"
+#: The text zero-shot model's contract and arithmetic, beside its ``model.py`` (a copy of :mod:`.nli_zero_shot`).
+NLI_ZERO_SHOT_FILENAME = "tritonize_nli_zero_shot.py"
+#: The vectors step's wire format, beside its ``model.py`` (a copy of :mod:`.multi_vector`).
+MULTI_VECTOR_FILENAME = "tritonize_multi_vector.py"
 #: The image step's preprocessing module, beside its ``model.py`` (a copy of :mod:`.image_preprocessing`).
 IMAGE_PREPROCESSING_FILENAME = "tritonize_image.py"
 #: Default artifact of Triton's onnxruntime backend.

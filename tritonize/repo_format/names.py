@@ -38,6 +38,21 @@ class ModelNames:
         """The Python-backend model that names the tokens of sparse-embedding indices."""
         return f"{self.base}_vocabulary"
 
+    @property
+    def zero_shot(self) -> str:
+        """The Python-backend model that classifies a text over candidate labels through the NLI pair ensemble."""
+        return f"{self.base}_zero_shot"
+
+    @property
+    def vectors(self) -> str:
+        """The Python-backend step that keeps a document's token vectors and packs them (multi-vector)."""
+        return f"{self.base}_vectors"
+
+    @property
+    def query(self) -> ModelNames:
+        """The names of a multi-vector model's query side: ``NAME_query``, its tokenizer and vectors step."""
+        return ModelNames(f"{self.base}_query")
+
     def artifact(self, fmt: Format) -> str:
         """The model serving one exported artifact."""
         return f"{self.base}_{fmt}"
