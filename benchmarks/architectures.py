@@ -115,7 +115,7 @@ def markdown(outcomes: list[Outcome]) -> str:
         "",
         f"transformers {transformers.__version__}: {len(outcomes)} (model type, architecture) pairs from its "
         f"`MODEL_*_MAPPING_NAMES` tables, each exported from a folder holding only its default `config.json` "
-        f"(`python -m benchmarks.architectures`; `tests/test_refusals.py` runs the same walk).",
+        f"(`python -m benchmarks.architectures`; `tests/integration/test_refusals.py` runs the same walk).",
         "",
         f"- passes detection (stops only at the missing weights; whether it exports is then decided by tracing and "
         f"verification): {passing}",
