@@ -95,3 +95,23 @@ def test_a_target_is_required(repository: Path) -> None:
 def test_a_model_that_is_not_an_ensemble_is_refused(repository: Path) -> None:
     result = CliRunner().invoke(main, ["tiny_onnx", "--repository", str(repository), "--p99-ms", "50"])
     assert result.exit_code == 2 and "is not a text ensemble" in result.output
+
+
+def test_tune_drives_a_running_triton_through_its_model_control_api(repository: Path, tmp_path: Path) -> None:
+    import tritonclient.http as http
+
+    from server.local import LocalTriton
+
+    with LocalTriton(repository, model_control_mode="explicit") as server:
+        client = http.InferenceServerClient(server.http_url.split("://")[-1])
+        client.load_model("tiny")
+        result = CliRunner().invoke(main, ["tiny", "--url", server.http_url, "--p99-ms", "200", "--budget-s", "8",
+                                           "--output-dir", str(tmp_path / "out"), *QUICK])
+        assert result.exit_code == 0, result.output
+        saved = json.loads(next((tmp_path / "out").glob("*/tune.json")).read_text())
+        assert saved["machine"]["url"] == server.http_url and len(saved["candidates"]) >= 2
+        # The server now serves the last candidate loaded: the chosen queue policy, sent with the load request.
+        served = client.get_model_config("tiny_onnx")["dynamic_batching"]["default_queue_policy"]
+        assert int(served["max_queue_size"]) == saved["final"]["max_queue_size"]
+        client.close()
+    assert (repository / "tiny_onnx" / "1").is_dir() and not (repository / "tiny_onnx" / "2").exists()

@@ -180,6 +180,13 @@ def test_search_walks_a_direction_only_while_it_improves() -> None:
     assert tried == [500, 1000, 100, 0]  # 1000 is worse: 2000 and 5000 are never tried
 
 
+def test_an_unordered_axis_tries_every_value() -> None:
+    scores = {"fp32": 100.0, "optimize": 80.0, "int8": 130.0}
+    search = CoordinateSearch([single("variant", ("fp32", "optimize", "int8"), ordered=False)], max_passes=1)
+    best = search.run(DEFAULTS, lambda k: Score(True, scores[k.variant]), lambda: False)
+    assert [t.knobs.variant for t in search.trials] == ["fp32", "optimize", "int8"] and best.knobs.variant == "int8"
+
+
 # -- report and write -------------------------------------------------------------------------------------------
 
 def outcome(rows: list[report.Row]) -> report.Outcome:

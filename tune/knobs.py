@@ -64,7 +64,7 @@ class Ensemble:
     Attributes:
         ensemble: The ensemble clients call.
         tokenizer: Its first step, the Python-backend tokenizer.
-        artifact: The step that runs the exported graph (ONNX / TorchScript).
+        artifact: The step that runs the exported graph (ONNX / TorchScript; on the local server, its adapter).
         steps: Every composing model, in step order.
     """
 
@@ -82,12 +82,10 @@ class Ensemble:
         """
         config = configs[name]
         steps = tuple(step.model_name for step in config.ensemble_scheduling.step)
-        artifacts = [s for s in steps if s in configs and (configs[s].platform in _FORMATS
-                                                            or configs[s].backend in ("onnxruntime", "pytorch"))]
-        if len(steps) < 2 or not artifacts:
+        if len(steps) < 2 or configs.get(steps[0], mc.ModelConfig()).backend != "python":
             raise ValueError(f"'{name}' is not a text ensemble of a tokenizer and an ONNX or TorchScript model "
                              f"(steps: {', '.join(steps) or 'none'})")
-        return cls(name, steps[0], artifacts[0], steps)
+        return cls(name, steps[0], steps[1], steps)  # export's order: tokenizer, then the artifact
 
 
 def threads_key(config: mc.ModelConfig) -> str:

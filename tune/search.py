@@ -4,7 +4,8 @@ Pure logic: ``evaluate`` (a candidate → its score) is given by the caller, so 
 
 The rule: knobs are visited one at a time in a fixed order. On each knob the search walks away from the current
 value in both directions, one neighbour at a time, and stops a direction at the first value that is worse by more
-than ``min_gain`` than the one before it (the objective is assumed unimodal along one knob). The best value
+than ``min_gain`` than the one before it (the objective is assumed unimodal along one ordered knob; the values of
+an unordered one, the variants, are all tried). The best value
 found replaces the incumbent only if it beats it by more than ``min_gain``. A knob whose every value scored
 within ``min_gain`` of the incumbent is *flat* and is not visited again. Passes repeat until one changes nothing,
 ``max_passes`` is reached or time runs out; every candidate is measured at most once, so the order of
@@ -28,11 +29,14 @@ class Axis:
         name: What tables call it.
         fields: The :class:`Knobs` fields it sets; a value is a tuple of one value per field.
         values: The values in their natural order (neighbours are adjacent).
+        ordered: Neighbours score alike, so a walk may stop at the first worse value; ``False`` (variants)
+            tries every value.
     """
 
     name: str
     fields: tuple[str, ...]
     values: tuple[tuple[object, ...], ...]
+    ordered: bool = True
 
     def value_of(self, knobs: Knobs) -> tuple[object, ...]:
         """The axis's value in ``knobs``."""
@@ -56,9 +60,9 @@ class Axis:
         return values, values.index(current)
 
 
-def single(name: str, values: Sequence[object]) -> Axis:
+def single(name: str, values: Sequence[object], ordered: bool = True) -> Axis:
     """An axis of one :class:`Knobs` field."""
-    return Axis(name, (name,), tuple((v,) for v in values))
+    return Axis(name, (name,), tuple((v,) for v in values), ordered)
 
 
 class OutOfTime(Exception):
@@ -143,7 +147,7 @@ class CoordinateSearch:
                 trial = self._measure(axis.set(incumbent.knobs, values[index]), axis.name, evaluate, out_of_time,
                                       on_trial)
                 found.append(trial)
-                if previous.beats(trial.score, self.min_gain):
+                if axis.ordered and previous.beats(trial.score, self.min_gain):
                     break  # worse than its neighbour: this direction is done
                 previous = trial.score
                 index += step

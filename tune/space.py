@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tune.knobs import Knobs
 from tune.search import Axis, single
 
 #: Visit order: the knobs that moved the CPU sweep most first (benchmarks.tuning_sweep: instances x threads,
@@ -43,10 +42,6 @@ def axes(cores: int, gpus: int = 0, variants: tuple[str, ...] = ()) -> list[Axis
         single("tokenizer_queue_delay_us", TOKENIZER_DELAYS_US),
     ]
     if variants:
-        found.insert(1, single("variant", ("fp32", *variants)))
+        found.insert(1, single("variant", ("fp32", *variants), ordered=False))
     return found
 
-
-def defaults_of(knobs: Knobs) -> Knobs:
-    """The seed: what the export wrote, unchanged."""
-    return knobs
