@@ -225,3 +225,14 @@ def test_write_adds_a_version_of_only_the_models_the_winner_changes(tmp_path: Pa
     assert (repository / "m_onnx" / "1").is_dir() and not (repository / "m" / "2").exists()
     assert read_knobs({n: read_config(repository / n) for n in configs()}, ROLES) == winner
     assert write_winner(repository, ROLES, {n: read_config(repository / n) for n in configs()}, winner) == (0, [])
+
+
+def test_the_ratio_comes_from_the_back_to_back_confirmation_when_there_is_one() -> None:
+    faster = replace(DEFAULTS, instance_count=2)
+    rows = [report.Row(1, "start", DEFAULTS, Score(True, 200), (level(4, 200, 40),)),
+            report.Row(2, "layout", faster, Score(True, 300), (level(4, 300, 40),)),
+            report.Row(3, "confirm", DEFAULTS, Score(True, 220), (level(4, 220, 40),)),
+            report.Row(4, "confirm", faster, Score(True, 264), (level(4, 264, 40),))]
+    result = replace(outcome(rows), winner=rows[1], confirmation=(3, 4))
+    assert result.ratio == pytest.approx(1.2)
+    assert "(1.20x throughput, same run; measured again back to back: rows 3 and 4)." in report.markdown(result)

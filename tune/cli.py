@@ -14,7 +14,8 @@ from tritonize.cli_errors import debug_option, report
 from tritonize.errors import TritonizeError
 from tune.errors import TuneUsageError
 from tune.objective import Target
-from tune.run import Plan, texts_digest
+from tune.plan import Plan
+from tune.run import texts_digest
 
 #: Bundled corpora (offline, real English): short sentences and paragraphs.
 CORPORA = ("short", "long")

@@ -52,6 +52,7 @@ class Outcome:
         machine: Cores, GPUs, URL.
         seconds: Wall time of the run.
         interrupted: Ctrl-C ended it.
+        confirmation: Indices of the rows that measured the defaults and the winner again, back to back.
     """
 
     model: str
@@ -66,12 +67,19 @@ class Outcome:
     machine: dict[str, object]
     seconds: float
     interrupted: bool = False
+    confirmation: tuple[int, int] | None = None
 
     @property
     def ratio(self) -> float | None:
-        """The winner's score over the defaults' (throughput ratio, or p99 ratio), both from this run."""
+        """The winner's score over the defaults' (throughput or p99 ratio), both from this run.
+
+        From the back-to-back confirmation when there was one, else from the search.
+        """
         if not self.rows or self.winner is None:
             return None
+        if self.confirmation is not None:
+            defaults, winner = (self.rows[i - 1] for i in self.confirmation)
+            return winner.score.ratio(defaults.score)
         return self.winner.score.ratio(self.rows[0].score)
 
 
@@ -118,7 +126,9 @@ def summary_lines(outcome: Outcome) -> list[str]:
         lines.append(f"Winner #{outcome.winner.index}: {outcome.winner.knobs.describe(outcome.defaults)}: "
                      f"{describe_score(outcome.winner.score, outcome.target)} against the defaults' "
                      f"{describe_score(outcome.rows[0].score, outcome.target)}"
-                     + (f" ({ratio:.2f}x {what}, same run)." if ratio else "."))
+                     + (f" ({ratio:.2f}x {what}, same run" + (
+                         f"; measured again back to back: rows {outcome.confirmation[0]} and "
+                         f"{outcome.confirmation[1]})." if outcome.confirmation else ").") if ratio else "."))
     if outcome.final is not None and outcome.winner is not None:
         lines.append(f"Queue policy: max_queue_size {outcome.final.max_queue_size}, queue timeout "
                      f"{outcome.final.queue_timeout_ms} ms per model.")
@@ -145,7 +155,8 @@ def to_json(outcome: Outcome) -> dict[str, object]:
         "seconds": outcome.seconds, "interrupted": outcome.interrupted, "flat": list(outcome.flat),
         "notes": list(outcome.notes), "defaults": knobs(outcome.defaults),
         "winner": outcome.winner.index if outcome.winner else None, "final": knobs(outcome.final),
-        "ratio": outcome.ratio, "overload": asdict(outcome.overload) if outcome.overload else None,
+        "ratio": outcome.ratio, "confirmation": list(outcome.confirmation) if outcome.confirmation else None,
+        "overload": asdict(outcome.overload) if outcome.overload else None,
         "candidates": [{"index": r.index, "axis": r.axis, "knobs": knobs(r.knobs), "score": asdict(r.score),
                         "failure": r.failure, "seconds": r.seconds,
                         "levels": [_level(p) for p in r.levels]} for r in outcome.rows],
