@@ -19,7 +19,7 @@ OVERLOAD_FACTOR = 4
 
 
 def choose_queue_policy(knobs: Knobs, levels: Sequence[LevelResult], plan: Plan, serve: Callable[[Knobs], None],
-                        url: str, say: Callable[[str], None]) -> tuple[Knobs, OverloadResult | None]:
+                        url: str, say: Callable[[str], None]) -> tuple[Knobs | None, OverloadResult | None]:
     """The winner with a queue policy sized by Little's law, tightened until overload keeps admitted p99 in budget.
 
     The budget is the p99 target, or 1.5 times the winner's p99 at the required rate. The check runs
@@ -27,11 +27,12 @@ def choose_queue_policy(knobs: Knobs, levels: Sequence[LevelResult], plan: Plan,
     answered requests' p99 is over the budget, queue size and timeout are halved (``TIGHTENINGS`` times at most).
 
     Returns:
-        The knobs with the policy, and the last overload check (``None`` when skipped).
+        The knobs with the policy (``None`` when no level met the target), and the last overload check (``None``
+        when skipped).
     """
     best = best_level(levels, plan.target)
     if best is None:
-        return knobs, None
+        return None, None
     budget = plan.target.p99_ms if plan.target.p99_ms is not None else best.p99_ms * 1.5
     size, timeout = queue_policy_for(best.throughput, best.p50_ms, budget)
     chosen = replace(knobs, max_queue_size=size, queue_timeout_ms=timeout)

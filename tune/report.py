@@ -97,7 +97,7 @@ def markdown(outcome: Outcome) -> str:
     base = outcome.defaults
     lines = [f"# tune {outcome.model}: {outcome.target.describe()}", "",
              "| # | knob walked | knobs (vs defaults) | score | best level | infer/s | p50 ms | p99 ms | per step: "
-             "queue / compute ms (batch) | levels | s |",
+             "queue / compute ms (batch) | levels (cN: infer/s / p99 ms) | s |",
              "|---:|---|---|---|---|---:|---:|---:|---|---|---:|"]
     for row in outcome.rows:
         best = best_level(row.levels, outcome.target) or (row.levels[-1] if row.levels else None)
@@ -110,7 +110,9 @@ def markdown(outcome: Outcome) -> str:
                               for s in best.stages) or "-"
             label = f"c{best.concurrency}" if not best.request_rate else f"r{best.request_rate:g}"
             cells = f"{label} | {best.throughput:.0f} | {best.p50_ms:.1f} | {best.p99_ms:.1f} | {split}"
-        levels = " ".join(f"c{p.concurrency}:{p.throughput:.0f}/{p.p99_ms:.0f}" for p in row.levels) or row.failure
+        levels = " ".join(f"c{p.concurrency}:{p.throughput:.0f}/{p.p99_ms:.0f}" for p in row.levels)
+        failure = row.failure.replace(f"perf_analyzer failed on {outcome.model} at ", "")
+        levels = "; ".join(part for part in (levels, failure) if part)
         lines.append(f"| {row.index} | {row.axis} | {knobs}{mark} | {describe_score(row.score, outcome.target)} | "
                      f"{cells} | {levels} | {row.seconds:.0f} |")
     lines += ["", *summary_lines(outcome)]
@@ -129,7 +131,7 @@ def summary_lines(outcome: Outcome) -> list[str]:
                      + (f" ({ratio:.2f}x {what}, same run" + (
                          f"; measured again back to back: rows {outcome.confirmation[0]} and "
                          f"{outcome.confirmation[1]})." if outcome.confirmation else ").") if ratio else "."))
-    if outcome.final is not None and outcome.winner is not None:
+    if outcome.final is not None and outcome.final.max_queue_size:
         lines.append(f"Queue policy: max_queue_size {outcome.final.max_queue_size}, queue timeout "
                      f"{outcome.final.queue_timeout_ms} ms per model.")
     if outcome.overload is not None:

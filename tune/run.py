@@ -124,6 +124,9 @@ def _confirm(session: Session, winner: Knobs, seed: Knobs, plan: Plan, notes: li
     rows = (len(session.rows) - 1, len(session.rows))
     if again_winner.beats(again_defaults, plan.min_gain):
         return winner, rows
+    if again_winner.value == float("-inf"):
+        notes.append("The winner could not be measured again (see the confirm rows): the defaults stay.")
+        return seed, rows
     notes.append("The winner did not beat the defaults again when measured back to back: the defaults stay "
                  "(the difference was within the machine's noise).")
     return seed, rows

@@ -94,7 +94,8 @@ class Session:
         if measured.failure:
             self._say(f"    {measured.failure}")
         result = score(measured.levels, self._plan.target)
-        self.levels[knobs] = measured.levels
+        if measured.levels:  # a failed re-measurement keeps what the candidate measured before
+            self.levels[knobs] = measured.levels
         self.rows.append(report.Row(index, axis, knobs, result, measured.levels, measured.failure,
                                     time.monotonic() - started))
         return result
