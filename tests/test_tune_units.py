@@ -201,7 +201,8 @@ def test_table_plot_json_and_the_rerun_comparison(tmp_path: Path) -> None:
     result = outcome(rows)
     text = report.markdown(result)
     assert "| 2 | layout | instance_count=2 **winner** | 260 infer/s | c8 | 260 |" in text
-    assert "(1.30x throughput, same run)" in text and "Pruned (no value moved the score): pad_to_multiple_of" in text
+    assert "Winner #2: instance_count=2: 260 infer/s, 1.30x the defaults' throughput (same run)." in text
+    assert "Pruned (no value moved the score): pad_to_multiple_of" in text
     report.write(result, tmp_path)
     assert (tmp_path / "tune.png").stat().st_size > 10_000
     saved = json.loads((tmp_path / "tune.json").read_text())
@@ -235,4 +236,9 @@ def test_the_ratio_comes_from_the_back_to_back_confirmation_when_there_is_one() 
             report.Row(4, "confirm", faster, Score(True, 264), (level(4, 264, 40),))]
     result = replace(outcome(rows), winner=rows[1], confirmation=(3, 4))
     assert result.ratio == pytest.approx(1.2)
-    assert "(1.20x throughput, same run; measured again back to back: rows 3 and 4)." in report.markdown(result)
+    text = report.markdown(result)
+    assert "Measured again back to back: the defaults (#3) 220 infer/s, the search's best (#4: instance_count=2) " \
+        "264 infer/s: 1.20x throughput." in text
+    assert "Winner #2: instance_count=2: 300 infer/s, 1.20x the defaults' throughput (same run)." in text
+    stayed = replace(result, winner=rows[2])
+    assert stayed.ratio == 1.0 and "Winner #3: defaults: 220 infer/s." in report.markdown(stayed)

@@ -107,7 +107,12 @@ def main(model: str, repository: Path, texts: Path | None, corpus: str, text_cou
          quantize: str | None, fp16: bool, source: str | None, window_ms: int, stability_percentage: int,
          max_trials: int, min_gain: float, max_passes: int, max_concurrency: int, overload_s: float,
          output_dir: Path, write_: bool, quiet: bool, debug: bool) -> None:
-    """Find the serving config of MODEL (an exported ensemble) with the best throughput under a p99 budget.
+    """Find the serving config of MODEL (an exported ensemble) for a p99 budget or a required rate.
+
+    With --p99-ms, the most throughput whose p99 stays within the budget; with --min-throughput, the lowest p99
+    at that rate. Searches instances x threads, the batcher, the length buckets, the tokenizer and, when asked,
+    accelerated variants, by coordinate descent from the export's own config within --budget-s; then sizes the
+    queue policy so that overload is refused at once instead of waiting past the budget.
 
     MODEL is the ensemble's name in --repository, or the path of its folder. Each candidate rewrites only the
     models' configs and reloads them in Triton (explicit model control); the texts are sent as they are, one per

@@ -77,6 +77,8 @@ class Outcome:
         """
         if not self.rows or self.winner is None:
             return None
+        if self.winner.knobs == self.defaults:
+            return 1.0
         if self.confirmation is not None:
             defaults, winner = (self.rows[i - 1] for i in self.confirmation)
             return winner.score.ratio(defaults.score)
@@ -122,15 +124,20 @@ def markdown(outcome: Outcome) -> str:
 def summary_lines(outcome: Outcome) -> list[str]:
     """The winner, its ratio over the defaults, the queue policy and its overload check, pruned knobs, notes."""
     lines = []
+    what = "throughput" if outcome.target.p99_ms is not None else "p99"
+    if outcome.confirmation is not None and outcome.defaults is not None:
+        defaults, best = (outcome.rows[i - 1] for i in outcome.confirmation)
+        ratio = best.score.ratio(defaults.score)
+        lines.append(f"Measured again back to back: the defaults (#{defaults.index}) "
+                     f"{describe_score(defaults.score, outcome.target)}, the search's best (#{best.index}: "
+                     f"{best.knobs.describe(outcome.defaults)}) {describe_score(best.score, outcome.target)}"
+                     + (f": {ratio:.2f}x {what}." if ratio else "."))
     if outcome.winner is not None and outcome.defaults is not None:
         ratio = outcome.ratio
-        what = "throughput" if outcome.target.p99_ms is not None else "p99"
         lines.append(f"Winner #{outcome.winner.index}: {outcome.winner.knobs.describe(outcome.defaults)}: "
-                     f"{describe_score(outcome.winner.score, outcome.target)} against the defaults' "
-                     f"{describe_score(outcome.rows[0].score, outcome.target)}"
-                     + (f" ({ratio:.2f}x {what}, same run" + (
-                         f"; measured again back to back: rows {outcome.confirmation[0]} and "
-                         f"{outcome.confirmation[1]})." if outcome.confirmation else ").") if ratio else "."))
+                     f"{describe_score(outcome.winner.score, outcome.target)}"
+                     + (f", {ratio:.2f}x the defaults' {what} (same run)." if ratio and outcome.winner.knobs !=
+                        outcome.defaults else "."))
     if outcome.final is not None and outcome.final.max_queue_size:
         lines.append(f"Queue policy: max_queue_size {outcome.final.max_queue_size}, queue timeout "
                      f"{outcome.final.queue_timeout_ms} ms per model.")
@@ -138,7 +145,10 @@ def summary_lines(outcome: Outcome) -> list[str]:
         o = outcome.overload
         lines.append(f"Overload check at c{o.concurrency} for {o.seconds:.0f} s: {o.answered} answered "
                      f"({o.throughput:.0f}/s, p99 {o.answered_p99_ms:.1f} ms), {o.refused} refused "
-                     f"(median {o.refused_p50_ms:.1f} ms to refuse).")
+                     f"(median {o.refused_p50_ms:.1f} ms to refuse)"
+                     + ("." if outcome.target.p99_ms is None or o.answered_p99_ms <= outcome.target.p99_ms else
+                        f"; the answered p99 is over the {outcome.target.p99_ms:g} ms budget even with this policy: "
+                        "the cores are short for this load (on one machine, the load generator shares them)."))
     if outcome.flat:
         lines.append(f"Pruned (no value moved the score): {', '.join(outcome.flat)}.")
     lines += list(outcome.notes)

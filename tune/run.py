@@ -14,7 +14,7 @@ from tune.errors import TuneUsageError
 from tune.knobs import Ensemble, Knobs, read_knobs
 from tune.overload import OverloadResult
 from tune.plan import Plan
-from tune.queue import choose_queue_policy
+from tune.queue import TIGHTENINGS, choose_queue_policy
 from tune.search import CoordinateSearch, Trial
 from tune.serving import LocalServing, RemoteServing, read_models, remote_models
 from tune.session import Session
@@ -65,8 +65,11 @@ def tune(plan: Plan, say: Callable[[str], None], previous: dict | None = None) -
                 say(f"  → #{trial.index}: {report.describe_score(trial.score, plan.target)}; best so far "
                     f"#{best.index}: {report.describe_score(best.score, plan.target)}")
 
+            def out_of_time() -> bool:
+                return time.monotonic() - began + reserve(run.rows, plan) > plan.budget_s
+
             found = search.run(seed, lambda k: run.evaluate(k, seed, search.best.knobs if search.best else None),
-                               lambda: time.monotonic() - began > plan.budget_s, progress)
+                               out_of_time, progress)
             winner, confirmation = _confirm(session, found.knobs, seed, plan, notes, say)
             if any(r.score.feasible for r in session.rows if r.knobs == winner):
                 final, checked = choose_queue_policy(winner, session.levels.get(winner, ()), plan, session.serve,
@@ -89,6 +92,15 @@ def tune(plan: Plan, say: Callable[[str], None], previous: dict | None = None) -
     if previous is not None:
         outcome = replace(outcome, notes=outcome.notes + tuple(report.compare(previous, outcome)))
     return outcome
+
+
+def reserve(rows: Sequence[report.Row], plan: Plan) -> float:
+    """Seconds kept from the budget for what follows the search.
+
+    Two confirming measurements (of the mean candidate's length) and the overload checks of the queue policy.
+    """
+    mean = sum(r.seconds for r in rows) / len(rows) if rows else 0.0
+    return 2 * mean + (TIGHTENINGS + 1) * plan.overload_s
 
 
 def _variants(plan: Plan, roles: Ensemble, serving: LocalServing | RemoteServing, work: Path, notes: list[str],
@@ -133,12 +145,12 @@ def _confirm(session: Session, winner: Knobs, seed: Knobs, plan: Plan, notes: li
 
 
 def _winner_row(rows: Sequence[report.Row], winner: Knobs | None, interrupted: bool) -> report.Row | None:
-    """The row of the winner (its search measurement); on an interrupt, the best row measured."""
+    """The row of the winner: its latest measurement (the confirming one, if any); on an interrupt, the best row."""
     if not rows:
         return None
     if interrupted or winner is None:
         return max(rows, key=lambda r: (r.score, -r.index))
-    return next(r for r in rows if r.knobs == winner)
+    return [r for r in rows if r.knobs == winner][-1]
 
 
 def _write(repository: Path, model: str, knobs: Knobs, variant_files: Path | None) -> str:
