@@ -22,7 +22,7 @@ pytestmark = pytest.mark.server
 
 #: Short windows, loose stability: a smoke of the whole loop on a shared machine, not a measurement.
 QUICK = ["--window-ms", "300", "--stability-percentage", "60", "--max-trials", "4", "--text-count", "64",
-         "--overload-s", "1", "--max-concurrency", "4"]
+         "--overload-s", "0.5", "--max-concurrency", "4"]
 
 
 @pytest.fixture()
@@ -43,7 +43,7 @@ def test_tune_measures_candidates_reports_them_and_writes_the_winner(repository:
                                 "tomorrow, with more tokens in it"] * 16) + "\n")
     before = knobs_in(repository)
     result = CliRunner().invoke(main, ["tiny", "--repository", str(repository), "--texts", str(texts),
-                                       "--p99-ms", "200", "--budget-s", "10", "--output-dir", str(tmp_path / "out"),
+                                       "--p99-ms", "200", "--budget-s", "16", "--output-dir", str(tmp_path / "out"),
                                        "--write", *QUICK])
     assert result.exit_code == 0, result.output
     folder = next((tmp_path / "out").iterdir())
@@ -105,7 +105,7 @@ def test_tune_drives_a_running_triton_through_its_model_control_api(repository: 
     with LocalTriton(repository, model_control_mode="explicit") as server:
         client = http.InferenceServerClient(server.http_url.split("://")[-1])
         client.load_model("tiny")
-        result = CliRunner().invoke(main, ["tiny", "--url", server.http_url, "--p99-ms", "200", "--budget-s", "8",
+        result = CliRunner().invoke(main, ["tiny", "--url", server.http_url, "--p99-ms", "200", "--budget-s", "14",
                                            "--output-dir", str(tmp_path / "out"), *QUICK])
         assert result.exit_code == 0, result.output
         saved = json.loads(next((tmp_path / "out").glob("*/tune.json")).read_text())
