@@ -5,13 +5,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 REPOSITORY ?= model_repository
 
-.PHONY: setup system-deps demo export test lint clean
+.PHONY: setup system-deps demo export test test-unit lint clean
 .PHONY: cluster-deps cluster-demo
 
-$(STAMP): pyproject.toml
+# Everything (export, server, bench, deploy, test tools) at the versions constraints.txt pins; a client-only
+# install is `pip install -c constraints.txt .` (see pyproject.toml's extras).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 # perf_analyzer (inside the tritonclient wheel) links libb64 from Debian.
@@ -56,8 +58,12 @@ cluster-demo: setup
 	  --instance-kind cpu --version 1 --force
 	$(BIN)/python -m deploy cluster-demo --repository $(CLUSTER_REPOSITORY) --model $(DEMO_MODEL)
 
+# Every tier (tests/unit, tests/integration, tests/e2e); `make test-unit` is the inner loop (no server, no export).
 test: setup
 	$(BIN)/python -m pytest
+
+test-unit: setup
+	$(BIN)/python -m pytest tests/unit
 
 lint: setup
 	$(BIN)/ruff check .

@@ -18,15 +18,13 @@ import shutil
 import signal
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
 
-from benchmarks.load import ClosedLoop, LoadResult, run_for
+from benchmarks.closed_loop import ClosedLoop, LoadResult, run_for
 from benchmarks.machine import cpu_busy, describe_machine
 from client.connection import DEFAULT_RETRIES
 from client.text_client import TextClient
@@ -34,12 +32,12 @@ from export.settings import ExportSettings, QueuePolicy
 from export.triton_config import queue_policy
 from server import health
 from server.local import LocalTriton
+from tritonize import local_http
 from tritonize.repo_format.files import CONFIG_FILENAME
 from tritonize.repo_format.pbtxt import parse, render
 
 NAME = "minilm"
 RESULTS = Path(__file__).parent / "results"
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
@@ -84,18 +82,15 @@ def with_queue_policy(repository: Path, queue: QueuePolicy, work: Path) -> Path:
 
 def post(url: str, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, str]:
     """POST raw bytes; the status and the answer's error message (empty on success)."""
-    request = urllib.request.Request(f"http://{url}{path}", data=body, method="POST",
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    answer = local_http.request(f"http://{url}{path}", body, method="POST", timeout=60,
+                                headers={"Content-Type": "application/json", **(headers or {})})
+    if 200 <= answer.status < 300:
+        return answer.status, ""
+    text = answer.body.decode(errors="replace") or answer.error
     try:
-        with _NO_PROXY.open(request, timeout=60) as response:
-            response.read()
-            return response.status, ""
-    except urllib.error.HTTPError as error:
-        text = error.read().decode(errors="replace")
-        try:
-            return error.code, str(json.loads(text).get("error", text))
-        except ValueError:
-            return error.code, text
+        return answer.status, str(json.loads(text).get("error", text))
+    except ValueError:
+        return answer.status, text
 
 
 def malformed(url: str) -> Row:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -27,10 +28,12 @@ from client.plan import DEFAULT_REQUEST_TEXTS, RequestPlan
 from client.results import Prediction
 from client.text_client import IN_FLIGHT, SORT_WINDOW, TextClient
 from client.texts import InputTexts, parse_input, read_file, read_input
-from tritonize.cli_errors import debug_option, report
+from tritonize.admin_key import API_KEY_ENV, API_KEY_HEADER
+from tritonize.cli_errors import click_error, debug_option, missing_extra, report
 from tritonize.errors import TritonizeError
 
 STDIN = "-"
+F = TypeVar("F", bound=Callable[..., object])
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Settings:
         retries: Extra attempts for connection errors and 503/UNAVAILABLE answers.
         verbose: Show request details (texts, batches, timing) on stderr.
         debug: Show stack traces on stderr.
+        api_key: Key of the server's administrative APIs (the ``models`` listing needs it where it is set).
     """
 
     url: str | None
@@ -52,12 +56,32 @@ class Settings:
     retries: int
     verbose: bool
     debug: bool = False
+    api_key: str | None = None
 
     def client(self) -> TextClient:
         """A client for these settings, closed when the command ends."""
-        client = TextClient(self.url, self.protocol, timeout=self.timeout, retries=self.retries)
+        client = TextClient(self.url, self.protocol, timeout=self.timeout, retries=self.retries, api_key=self.api_key)
         click.get_current_context().call_on_close(client.close)
         return client
+
+
+def _input_options(model_help: str, items: str = "texts") -> Callable[[F], F]:
+    """``--model``, ``--file`` and ``--field``: where a command's model and its input ``items`` come from."""
+    options = (
+        click.option("--model", "-m", envvar="TRITON_MODEL", metavar="NAME", help=model_help),
+        click.option("--file", "-f", "file_",
+                     type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=str),
+                     help=f"Read {items} from PATH (one per line; JSON Lines with --field or a .jsonl name); "
+                          "- is stdin."),
+        click.option("--field", metavar="NAME", help="Read JSON Lines and take this field of each record."),
+    )
+
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 class _Command(click.Command):
@@ -69,6 +93,11 @@ class _Command(click.Command):
         except TritonizeError as error:
             settings = ctx.find_object(Settings)
             raise report(error, settings is not None and settings.debug, ctx) from error
+        except ModuleNotFoundError as error:
+            found = missing_extra(error)
+            if found is None:
+                raise
+            raise click_error(found, ctx) from None
 
 
 class _Group(click.Group):
@@ -86,13 +115,17 @@ class _Group(click.Group):
 @click.option("--retries", type=click.IntRange(min=0), default=DEFAULT_RETRIES, show_default=True,
               envvar="TRITON_RETRIES",
               help="Retries with backoff, only for connection errors and 503/UNAVAILABLE answers.")
+@click.option("--api-key", envvar=API_KEY_ENV, metavar="KEY",
+              help=f"Key of the server's administrative APIs, sent as the {API_KEY_HEADER} header "
+                   f"[env {API_KEY_ENV}; needed by `models` on a server started with one].")
 @click.option("--verbose", "-v", is_flag=True, help="Show request details (texts, batches, timing) on stderr.")
 @debug_option("Show stack traces.")
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, protocol: str | None, timeout: float, retries: int,
-        verbose: bool, debug: bool) -> None:
+        api_key: str | None, verbose: bool, debug: bool) -> None:
     """Query a Triton Inference Server that serves tritonize models."""
-    ctx.obj = Settings(url=url, protocol=protocol, timeout=timeout, retries=retries, verbose=verbose, debug=debug)
+    ctx.obj = Settings(url=url, protocol=protocol, timeout=timeout, retries=retries, verbose=verbose, debug=debug,
+                       api_key=api_key)
 
 
 @cli.command()
@@ -153,11 +186,7 @@ def config(settings: Settings, name: str, json_: bool) -> None:
 
 @cli.command()
 @click.argument("texts", nargs=-1)
-@click.option("--model", "-m", envvar="TRITON_MODEL", metavar="NAME",
-              help="Model to call [env TRITON_MODEL; default: the server's only text ensemble].")
-@click.option("--file", "-f", "file_", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=str),
-              help="Read texts from PATH (one per line; JSON Lines with --field or a .jsonl name); - is stdin.")
-@click.option("--field", metavar="NAME", help="Read JSON Lines and take this field of each record.")
+@_input_options("Model to call [env TRITON_MODEL; default: the server's only text ensemble].")
 @click.option("--batch-size", "-b", type=click.IntRange(min=1),
               help=f"Texts per request [default: {DEFAULT_REQUEST_TEXTS}; maximum: the model's max_batch_size].")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=IN_FLIGHT, show_default=True,
@@ -182,9 +211,7 @@ def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_
     """
     if json_ and jsonl:
         raise click.UsageError("Choose one of --json and --jsonl")
-    given, streamed, source = _read_texts(texts, file_, field)
-    if given.blank:
-        click.echo(f"Warning: {skipped_message(given.blank, source)}", err=True)
+    given, streamed = _read_texts(texts, file_, field)
     inputs = list(given.texts)
     client = settings.client()
     plan = client.plan(model, batch_size=batch_size, top_k=top_k, tokenizer=tokenizer)
@@ -212,11 +239,7 @@ def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_
 
 @cli.command("sparse")
 @click.argument("texts", nargs=-1)
-@click.option("--model", "-m", envvar="TRITON_MODEL", metavar="NAME",
-              help="Sparse-embedding model [env TRITON_MODEL; default: the server's only text ensemble].")
-@click.option("--file", "-f", "file_", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=str),
-              help="Read texts from PATH (one per line; JSON Lines with --field or a .jsonl name); - is stdin.")
-@click.option("--field", metavar="NAME", help="Read JSON Lines and take this field of each record.")
+@_input_options("Sparse-embedding model [env TRITON_MODEL; default: the server's only text ensemble].")
 @click.option("--top-k", "-k", type=click.IntRange(min=1), default=8, show_default=True,
               help="Terms shown per text in the table (--json prints all).")
 @click.option("--json", "json_", is_flag=True, help="Print one JSON array of records with every non-zero term.")
@@ -224,9 +247,7 @@ def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_
 def sparse_command(settings: Settings, texts: tuple[str, ...], model: str | None, file_: str | None,
                    field: str | None, top_k: int, json_: bool) -> None:
     """Sparse (SPLADE) embeddings of TEXTS (or --file): each text's vocabulary terms with their weights."""
-    given, _, source = _read_texts(texts, file_, field)
-    if given.blank:
-        click.echo(f"Warning: {skipped_message(given.blank, source)}", err=True)
+    given, _ = _read_texts(texts, file_, field)
     embeddings = settings.client().encode_sparse(list(given.texts), model, positions=given.positions)
     if json_:
         click.echo(output.json_document([embedding.to_record() for embedding in embeddings]))
@@ -242,11 +263,7 @@ def sparse_command(settings: Settings, texts: tuple[str, ...], model: str | None
 @cli.command("rerank")
 @click.argument("query")
 @click.argument("documents", nargs=-1)
-@click.option("--model", "-m", envvar="TRITON_MODEL", metavar="NAME",
-              help="Reranking model [env TRITON_MODEL; default: the server's only reranking ensemble].")
-@click.option("--file", "-f", "file_", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=str),
-              help="Read documents from PATH (one per line; JSON Lines with --field or a .jsonl name); - is stdin.")
-@click.option("--field", metavar="NAME", help="Read JSON Lines and take this field of each record.")
+@_input_options("Reranking model [env TRITON_MODEL; default: the server's only reranking ensemble].", "documents")
 @click.option("--top-k", "-k", type=click.IntRange(min=1), help="Print only the best K documents.")
 @click.option("--label", metavar="NAME", help="Pair classifiers with several labels: the label whose score ranks.")
 @click.option("--batch-size", "-b", type=click.IntRange(min=1),
@@ -259,9 +276,7 @@ def rerank_command(settings: Settings, query: str, documents: tuple[str, ...], m
     """Score DOCUMENTS (or --file) against QUERY with a cross-encoder; print them best first."""
     if not documents and file_ is None:
         raise click.UsageError("No documents given: pass DOCUMENT arguments, --file PATH, or - to read stdin")
-    given, _, source = _read_texts(documents, file_, field)
-    if given.blank:
-        click.echo(f"Warning: {skipped_message(given.blank, source)}", err=True)
+    given, _ = _read_texts(documents, file_, field)
     ranked = settings.client().rerank(query, list(given.texts), model, top_k=top_k, label=label,
                                       batch_size=batch_size)
     ranked = [replace(item, index=given.positions[item.index]) for item in ranked]
@@ -279,8 +294,16 @@ def skipped_message(blank: tuple[int, ...], source: str) -> str:
     return f"skipped {len(blank)} blank text{plural} ({where}); results keep their input positions"
 
 
-def _read_texts(arguments: tuple[str, ...], file_: str | None,
-                field: str | None) -> tuple[InputTexts, bool, str]:
+def _read_texts(arguments: tuple[str, ...], file_: str | None, field: str | None) -> tuple[InputTexts, bool]:
+    """The texts and whether they came from a file or stdin; blank ones skipped with a warning on stderr."""
+    given, streamed, source = _texts_and_source(arguments, file_, field)
+    if given.blank:
+        click.echo(f"Warning: {skipped_message(given.blank, source)}", err=True)
+    return given, streamed
+
+
+def _texts_and_source(arguments: tuple[str, ...], file_: str | None,
+                      field: str | None) -> tuple[InputTexts, bool, str]:
     """The texts, whether they came from a file or stdin, and where from (``arguments``, ``stdin``, a path)."""
     if arguments == (STDIN,) and file_ is None:
         file_ = STDIN

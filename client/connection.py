@@ -6,7 +6,7 @@ import random
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -15,6 +15,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from tritonclient.utils import InferenceServerException
 
 from client.errors import ModelNotFound, RequestTimeout, ServerRejected, ServerUnreachable, UsageProblem
+from tritonize.admin_key import API_KEY_ENV, key_headers
 
 Protocol = Literal["http", "grpc"]
 PROTOCOLS: tuple[str, ...] = ("http", "grpc")
@@ -49,6 +50,7 @@ class Endpoint:
         timeout: Seconds to wait for a connection and for each answer.
         retries: Extra attempts after a connection error, a 503/UNAVAILABLE answer (a full queue) or a dead
             stub process, with exponential backoff; overload refusals are retried on within ``timeout``.
+        api_key: Key of the server's administrative APIs (:mod:`tritonize.admin_key`), sent with every request.
     """
 
     address: str
@@ -56,10 +58,11 @@ class Endpoint:
     ssl: bool = False
     timeout: float = DEFAULT_TIMEOUT_S
     retries: int = DEFAULT_RETRIES
+    api_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def parse(cls, url: str | None = None, protocol: str | None = None, timeout: float = DEFAULT_TIMEOUT_S,
-              retries: int = DEFAULT_RETRIES) -> Endpoint:
+              retries: int = DEFAULT_RETRIES, api_key: str | None = None) -> Endpoint:
         """Build from a URL such as ``localhost:8000``, ``http://host:8000`` or ``grpc://host:8001``.
 
         Args:
@@ -67,6 +70,7 @@ class Endpoint:
             protocol: ``http`` or ``grpc``; ``None`` takes the URL's scheme, else ``http``.
             timeout: Seconds to wait for a connection and for each answer.
             retries: Extra attempts for connection errors and 503/UNAVAILABLE answers.
+            api_key: Key of the administrative APIs, sent as a header.
 
         Raises:
             UsageProblem: An unknown scheme or protocol, a scheme that contradicts ``protocol``, or an address
@@ -92,7 +96,8 @@ class Endpoint:
                                f"http://, https:// or grpc:// (e.g. localhost:8000)")
         if timeout <= 0:
             raise UsageProblem(f"Timeout must be positive, not {timeout:g}")
-        return cls(address=address, protocol=chosen, ssl=ssl, timeout=timeout, retries=max(0, retries))
+        return cls(address=address, protocol=chosen, ssl=ssl, timeout=timeout, retries=max(0, retries),
+                   api_key=api_key or None)
 
     @property
     def url(self) -> str:
@@ -133,6 +138,9 @@ class Connection:
                 network_timeout=endpoint.timeout,
             )
             self._call_options = {}
+        headers = key_headers(endpoint.api_key, endpoint.protocol)
+        if headers:
+            self._call_options["headers"] = headers
 
     def close(self) -> None:
         """Close the underlying client."""
@@ -161,14 +169,14 @@ class Connection:
         if self.endpoint.protocol == "grpc":
             answer = self._call(lambda: self._client.get_model_repository_index(as_json=True, **self._call_options))
             return list(answer.get("models", []))
-        return list(self._call(self._client.get_model_repository_index))
+        return list(self._call(lambda: self._client.get_model_repository_index(**self._call_options)))
 
     def model_config_json(self, name: str) -> dict[str, Any]:
         """Model ``name``'s config as the protocol carries it (HTTP: Triton's JSON; gRPC: the protobuf as JSON)."""
         if self.endpoint.protocol == "grpc":
             answer = self._call(lambda: self._client.get_model_config(name, as_json=True, **self._call_options), name)
             return dict(answer.get("config", {}))
-        return dict(self._call(lambda: self._client.get_model_config(name), name))
+        return dict(self._call(lambda: self._client.get_model_config(name, **self._call_options), name))
 
     def model_config(self, name: str) -> mc.ModelConfig:
         """Model ``name``'s config as a ``ModelConfig`` protobuf, whatever the protocol."""
@@ -193,7 +201,8 @@ class Connection:
             answer = self._call(lambda: self._client.get_inference_statistics(
                 model_name=name, as_json=True, **self._call_options), name)
         else:
-            answer = self._call(lambda: self._client.get_inference_statistics(model_name=name), name)
+            answer = self._call(lambda: self._client.get_inference_statistics(model_name=name, **self._call_options),
+                                name)
         return list(answer.get("model_stats", []))
 
     def infer(self, model: str, inputs: Sequence[tuple[str, str, np.ndarray]],
@@ -270,6 +279,8 @@ def _translate(error: Exception, endpoint: Endpoint, model: str | None) -> tuple
         return RequestTimeout(f"Triton at {endpoint.url} did not answer within {endpoint.timeout:g} s"), False
     if status in ("404", "StatusCode.NOT_FOUND") and model is not None:
         return ModelNotFound(f"Model '{model}' not found on Triton at {endpoint.url}"), False
+    if "is restricted, expecting header" in message:  # Triton's refusal of a keyed API group (gRPC: UNAVAILABLE)
+        return ServerRejected(f"{message}: pass the server's key with --api-key or {API_KEY_ENV}", status=status), False
     retryable = status in _OVERLOADED or all(hint in message for hint in DEAD_STUB_HINTS)
     return ServerRejected(message, status=status), retryable
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from client.results import Label
-from export.signature import ENTITIES_OUTPUT, TOKEN_SPANS
+from tritonize.contract import ENTITIES_OUTPUT, TOKEN_SPANS
 
 OFFSETS, SPECIAL_TOKENS_MASK = (spec.name for spec in TOKEN_SPANS)
 #: Outputs the client turns into structure instead of reporting as raw vectors.

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from tritonclient.grpc import model_config_pb2 as mc
 
-from export.signature import TensorSpec
+from tritonize.contract import TensorSpec
+from tritonize.repo_format.platforms import libtorch_base_name
 
 READY = "READY"
 ENSEMBLE_PLATFORM = "ensemble"
 #: Among several labelled outputs, the one whose scores are reported (else the last labelled output).
 PREFERRED_SCORE_OUTPUT = "probabilities"
-#: libtorch names outputs ``<name>__<index>``; the suffix is dropped when matching conventions.
-_TORCHSCRIPT_SUFFIX = re.compile(r"__\d+$")
 
 
 @dataclass(frozen=True)
@@ -145,6 +143,6 @@ class Health:
 
 
 def base_name(name: str) -> str:
-    """A tensor name without libtorch's ``__<index>`` suffix."""
-    return _TORCHSCRIPT_SUFFIX.sub("", name)
+    """A tensor name without libtorch's ``__<index>`` suffix (dropped when matching conventions)."""
+    return libtorch_base_name(name)
 

@@ -13,7 +13,7 @@ from client.connection import RequestedOutput
 from client.errors import InputError, UnsupportedModel
 from client.metadata import ModelInterface
 from client.results import Prediction, parse_classes, split_token_classes
-from export.signature import ENTITIES_OUTPUT, PAIR_INPUTS, TOKEN_INPUT_NAMES
+from tritonize.contract import ENTITIES_OUTPUT, PAIR_INPUTS, TOKEN_INPUT_NAMES
 from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
 #: Texts per request for models that do not batch (``max_batch_size: 0``): their leading dimension is not a

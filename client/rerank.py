@@ -11,8 +11,8 @@ from tritonclient.grpc import model_config_pb2 as mc
 from client.connection import RequestedOutput
 from client.errors import InputError, UnsupportedModel
 from client.metadata import ENSEMBLE_PLATFORM, ModelInterface
-from client.results import Label, parse_classes
-from export.signature import PAIR_INPUTS, TensorSpec
+from client.results import Label, Prediction, parse_classes
+from tritonize.contract import PAIR_INPUTS, TensorSpec
 
 #: The output holding each pair's scores.
 SCORES_OUTPUT = "scores"
@@ -90,14 +90,64 @@ def pair_inputs(queries: Sequence[str], passages: Sequence[str],
             for spec, texts in zip(PAIR_INPUTS, (queries, passages))]
 
 
+@dataclass(frozen=True)
+class PairPlan:
+    """What to send to a reranker and ask back: the counterpart of :class:`~client.plan.RequestPlan` for pairs.
+
+    :meth:`~client.text_client.TextClient.stream` sends its items, (query, passage) pairs, as it sends texts.
+
+    Attributes:
+        interface: The reranker's tensors, from its config.
+        batch_size: Pairs per request (default and maximum: the model's ``max_batch_size``).
+    """
+
+    interface: ModelInterface
+    batch_size: int
+    #: Pairs are never tokenized on the client (and not sorted by token count).
+    encoder: None = None
+
+    @classmethod
+    def build(cls, interface: ModelInterface, batch_size: int | None = None, pairs: int = 1) -> PairPlan:
+        """Check that the model scores pairs and fix the batch size (all ``pairs`` in one request if it does not batch).
+
+        Raises:
+            UnsupportedModel: The model does not score (query, passage) pairs.
+        """
+        check_reranker(interface)
+        limit = interface.max_batch_size or max(pairs, 1)
+        return cls(interface=interface, batch_size=min(batch_size or limit, limit))
+
+    @property
+    def model(self) -> str:
+        """The model the requests go to."""
+        return self.interface.name
+
+    def inputs(self, pairs: Sequence[tuple[str, str]],
+               positions: Sequence[int] | None = None) -> list[tuple[str, str, np.ndarray]]:
+        """The two text tensors of one request carrying ``pairs`` (see :func:`pair_inputs`)."""
+        return pair_inputs([query for query, _ in pairs], [passage for _, passage in pairs], positions)
+
+    def outputs(self) -> list[RequestedOutput]:
+        """The ``scores`` output (see :func:`requested_outputs`)."""
+        return requested_outputs(self.interface)
+
+    def predictions(self, pairs: Sequence[tuple[str, str]], arrays: dict[str, np.ndarray],
+                    positions: Sequence[int] | None = None) -> list[Prediction]:
+        """One prediction per pair: the passage as its text, its row of ``scores`` as its output."""
+        return [Prediction(index=positions[row] if positions is not None else row, text=passage,
+                           outputs={SCORES_OUTPUT: arrays[SCORES_OUTPUT][row]})
+                for row, (_, passage) in enumerate(pairs)]
+
+
 def requested_outputs(interface: ModelInterface) -> list[RequestedOutput]:
     """``scores``: raw for one score per pair, every label through the classification extension otherwise."""
     spec = score_spec(interface)
     return [RequestedOutput(SCORES_OUTPUT, class_count=spec.dims[-1] if spec.labelled else 0)]
 
 
-def read_scores(interface: ModelInterface, array: np.ndarray) -> list[tuple[float, tuple[Label, ...]]]:
-    """``(score, labels)`` per pair from the ``scores`` array; labels only for several labels."""
+def read_scores(interface: ModelInterface,
+                array: np.ndarray | Sequence[np.ndarray]) -> list[tuple[float, tuple[Label, ...]]]:
+    """``(score, labels)`` per pair from the ``scores`` array (or its rows); labels only for several labels."""
     if not score_spec(interface).labelled:
         return [(float(value), ()) for value in np.asarray(array, dtype=np.float64).reshape(len(array), -1)[:, 0]]
     return [(max(label.score for label in labels), tuple(labels))

@@ -28,7 +28,7 @@ from client.errors import (
 )
 from client.metadata import Health, ModelInterface, RepositoryEntry
 from client.plan import RequestPlan
-from client.rerank import RankedDocument
+from client.rerank import PairPlan, RankedDocument
 from client.results import Label, Prediction
 from client.server_stats import ModelCounters
 from client.sparse import SparseEmbedding
@@ -44,6 +44,11 @@ SORT_WINDOW = 4096
 #: 221–233 with 3, 220–228 with 4; README, Performance).
 IN_FLIGHT = 3
 
+#: What :meth:`TextClient.stream` sends: texts, or (query, passage) pairs for a reranker.
+Items = Sequence[str] | Sequence[tuple[str, str]]
+#: ``(score, labels)`` of one scored pair.
+PairScore = tuple[float, tuple[Label, ...]]
+
 
 class TextClient:
     """Send texts to a Triton text model and read what the server says about its models.
@@ -58,8 +63,8 @@ class TextClient:
     """
 
     def __init__(self, url: str | None = None, protocol: str | None = None, timeout: float = DEFAULT_TIMEOUT_S,
-                 retries: int = DEFAULT_RETRIES) -> None:
-        self.endpoint = Endpoint.parse(url, protocol, timeout=timeout, retries=retries)
+                 retries: int = DEFAULT_RETRIES, api_key: str | None = None) -> None:
+        self.endpoint = Endpoint.parse(url, protocol, timeout=timeout, retries=retries, api_key=api_key)
         self._local = threading.local()
         self._connections: list[Connection] = []
         self._lock = threading.Lock()
@@ -203,14 +208,14 @@ class TextClient:
         plan = self.plan(model, batch_size=batch_size, top_k=top_k, tokenizer=tokenizer)
         return list(self.stream(plan, list(texts), concurrency=concurrency, sort_window=sort_window))
 
-    def stream(self, plan: RequestPlan, texts: Sequence[str], concurrency: int = IN_FLIGHT,
+    def stream(self, plan: RequestPlan | PairPlan, texts: Items, concurrency: int = IN_FLIGHT,
                on_batch: Callable[[int], None] | None = None,
                sort_window: int = SORT_WINDOW, positions: Sequence[int] | None = None) -> Iterator[Prediction]:
         """Send ``texts`` in batches with ``concurrency`` requests in flight; yield predictions in input order.
 
         Args:
-            plan: What to send and ask back (from :meth:`plan`).
-            texts: The texts.
+            plan: What to send and ask back (from :meth:`plan`; a :class:`~client.rerank.PairPlan` for pairs).
+            texts: The texts (for a pair plan: (query, passage) pairs).
             concurrency: Requests in flight at once (each on its own thread and connection).
             on_batch: Called with the number of texts of each batch once its predictions are in.
             sort_window: Batch texts of similar token counts (:meth:`token_lengths`) together within windows of
@@ -229,13 +234,14 @@ class TextClient:
         if concurrency < 1:
             raise UsageProblem(f"Concurrency must be at least 1, not {concurrency}")
         where = list(positions) if positions is not None else list(range(len(texts)))
-        blank = [where[i] for i, text in enumerate(texts) if not text.strip()]
+        blank = [where[i] for i, text in enumerate(texts)
+                 if not all(side.strip() for side in ((text,) if isinstance(text, str) else text))]
         if blank:
             listed = ", ".join(map(str, blank[:10])) + (", …" if len(blank) > 10 else "")
             raise InputError(f"Blank text{'s' if len(blank) > 1 else ''} at index {listed}: "
                              "the tokenizer model refuses empty texts")
         pool = self._executor(concurrency) if concurrency > 1 else None
-        sorting = sort_window > 0 and len(texts) > plan.batch_size
+        sorting = sort_window > 0 and len(texts) > plan.batch_size and isinstance(plan, RequestPlan)
         lengths = self.token_lengths(plan, texts, concurrency) if sorting else [len(text) for text in texts]
         batches = sorted_batches(lengths, plan.batch_size, sort_window)
 
@@ -295,7 +301,7 @@ class TextClient:
             self._pool_size = workers
         return self._pool
 
-    def _send(self, plan: RequestPlan, indices: Sequence[int], texts: Sequence[str],
+    def _send(self, plan: RequestPlan | PairPlan, indices: Sequence[int], texts: Items,
               positions: Sequence[int]) -> list[Prediction]:
         inputs = plan.inputs(texts, indices)
         try:
@@ -324,7 +330,8 @@ class TextClient:
     # Reranking -------------------------------------------------------------------------------------------------
 
     def rerank(self, query: str, documents: Sequence[str], model: str | None = None, *, top_k: int | None = None,
-               label: str | None = None, batch_size: int | None = None) -> list[RankedDocument]:
+               label: str | None = None, batch_size: int | None = None,
+               concurrency: int = IN_FLIGHT) -> list[RankedDocument]:
         """Score every document against ``query`` with a cross-encoder; return them best first.
 
         Args:
@@ -334,6 +341,7 @@ class TextClient:
             top_k: Keep the best ``top_k`` documents.
             label: For pair classifiers with several labels (NLI-style), the label whose score ranks.
             batch_size: Pairs per request (default and maximum: the model's ``max_batch_size``).
+            concurrency: Requests in flight at once.
 
         Raises:
             InputError: No documents, or an empty query or document.
@@ -341,29 +349,22 @@ class TextClient:
         """
         if not documents:
             raise InputError("No documents to rerank")
-        scored = self.score_pairs([query] * len(documents), documents, model, batch_size=batch_size)
+        scored = self.score_pairs([query] * len(documents), documents, model, batch_size=batch_size,
+                                  concurrency=concurrency)
         return reranking.rank(documents, scored, label, top_k)
 
     def score_pairs(self, queries: Sequence[str], passages: Sequence[str], model: str | None = None, *,
-                    batch_size: int | None = None) -> list[tuple[float, tuple[Label, ...]]]:
-        """``(score, labels)`` of each (query, passage) pair, in order; labels only for several labels."""
-        name = self.resolve_reranker(model)
-        interface = self.interface(name)
-        reranking.check_reranker(interface)
-        reranking.pair_inputs(queries, passages)
-        limit = interface.max_batch_size or len(queries)
-        size = min(batch_size or limit, limit)
-        scored: list[tuple[float, tuple[Label, ...]]] = []
-        for start in range(0, len(queries), size):
-            positions = range(start, min(start + size, len(queries)))
-            inputs = reranking.pair_inputs(queries[start:start + size], passages[start:start + size], positions)
-            try:
-                arrays = self.connection().infer(name, inputs, reranking.requested_outputs(interface))
-            except ServerRejected as error:
-                raise ServerRejected(error.server_message, error.status,
-                                     context=f"Model '{name}' rejected {describe_positions(positions)}") from error
-            scored += reranking.read_scores(interface, arrays[reranking.SCORES_OUTPUT])
-        return scored
+                    batch_size: int | None = None, concurrency: int = IN_FLIGHT) -> list[PairScore]:
+        """``(score, labels)`` of each (query, passage) pair, in order; labels only for several labels.
+
+        The pairs go through :meth:`stream` in batches of ``batch_size`` with ``concurrency`` requests in flight.
+        """
+        plan = PairPlan.build(self.interface(self.resolve_reranker(model)), batch_size, len(queries))
+        reranking.pair_inputs(queries, passages)  # one error for the whole input before anything is sent
+        if not queries:
+            return []
+        predictions = self.stream(plan, list(zip(queries, passages)), concurrency, sort_window=0)
+        return reranking.read_scores(plan.interface, [p.outputs[reranking.SCORES_OUTPUT] for p in predictions])
 
     def resolve_reranker(self, name: str | None) -> str:
         """``name`` (checked to be ready), or the only reranking ensemble the server holds."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from client.errors import UsageProblem
-from export.signature import TOKEN_INPUT_NAMES
+from tritonize.contract import TOKEN_INPUT_NAMES
 from tritonize.repo_format.files import CONFIG_FILENAME, TOKENIZER_FILENAME
 from tritonize.repo_format.pbtxt import ParseError, read_config
 from tritonize.repo_format.tokenizer_encoding import TextEncoder, TokenizerParameters

@@ -8,14 +8,11 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 from deploy.errors import ClusterError, ToolMissingError
-
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+from tritonize import local_http
 
 
 def executable(program: str, package: str) -> str:
@@ -82,18 +79,12 @@ class Process:
 
 def http_status(url: str, timeout: float = 2.0) -> int:
     """HTTP status of a GET (0 when nothing answers)."""
-    try:
-        with _NO_PROXY.open(url, timeout=timeout) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return 0
+    return local_http.request(url, timeout=timeout).status
 
 
 def get(url: str, timeout: float = 5.0) -> bytes:
     """The body of a GET that must succeed."""
-    with _NO_PROXY.open(url, timeout=timeout) as response:
+    with local_http.DIRECT.open(url, timeout=timeout) as response:
         return response.read()
 
 

@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from deploy.balancer_load import Load, PhaseCount
 from deploy.cluster import LocalCluster
-from deploy.load import Load, PhaseCount
 
 #: The phases, in order: load until the metric has risen, one replica killed and restarted, a rolling update.
 PHASES = ("load", "kill", "rollout")

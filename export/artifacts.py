@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from export.gates import Gate, gate_for, variant_name
-from export.load import LoadedModel, hidden_size
+from export.load_model import LoadedModel, hidden_size
 from export.optimize import optimize_onnx
 from export.progress import Progress
 from export.release_check import run_in_release, run_torchscript_in_release

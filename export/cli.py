@@ -8,28 +8,36 @@ from pathlib import Path
 
 import click
 
-from export.backends.entities_model import STRATEGIES
 from export.errors import VerificationError
 from export.gates import GateOverrides
+from export.python_models.entities_model import STRATEGIES
 from export.settings import (
     DEFAULT_BATCHING,
     DEFAULT_INSTANCE_COUNT,
     DEFAULT_OPSET,
     DEFAULT_TRITON_RELEASE,
     FORMATS,
-    ONNXRUNTIME_BY_RELEASE,
     Acceleration,
     BatchingSettings,
     ExportSettings,
     QueuePolicy,
 )
 from export.signature import Task
-from tritonize.cli_errors import debug_option, report
+from tritonize.cli_errors import debug_option, report, requires_extras
 from tritonize.errors import TritonizeError
+from tritonize.releases import release, supported
 
 _DEFAULTS = ExportSettings()
 _GPU, _CPU = DEFAULT_BATCHING["gpu"], DEFAULT_BATCHING["cpu"]
 _ACCELERATION = Acceleration()
+
+
+def _check_release(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Refuse an unknown or unconfirmed release with the reason and the supported list."""
+    try:
+        return release(value).tag
+    except TritonizeError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
@@ -104,14 +112,16 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
               help="Smallest share of texts/tokens whose top class matches PyTorch [default: 0.99 for optimised "
                    "variants].")
 @click.option("--opset", type=click.IntRange(min=11), default=DEFAULT_OPSET, help="ONNX opset.")
-@click.option("--triton-release", type=click.Choice(sorted(ONNXRUNTIME_BY_RELEASE)), default=DEFAULT_TRITON_RELEASE,
-              help="NGC release of the target Triton container.")
+@click.option("--triton-release", default=DEFAULT_TRITON_RELEASE, callback=_check_release, metavar="YY.MM",
+              help=f"NGC release of the target Triton container: {supported()[0]}–{supported()[-1]} "
+                   "(docs/releases.md); "
+                   "an older one prints the known vulnerabilities it has.")
 @click.option("--skip-release-check", is_flag=True,
               help="Do not verify the ONNX model in the exact ONNX Runtime of --triton-release.")
 @click.option("--skip-torchscript-release-check", is_flag=True,
               help="Do not load and verify the TorchScript model in the PyTorch of --triton-release (a one-time "
-                   "download of about 4.5 GB into the cache).")
-@click.option("--skip-load-check", is_flag=True, envvar="TRITONIZE_SKIP_LOAD_CHECK",
+                   "download of 3–5 GB into the cache, unless this environment's torch is that release).")
+@click.option("--skip-load-check", is_flag=True, envvar="TRITONIZE_SKIP_LOAD_CHECK", show_envvar=True,
               help="Do not load the staged models in the local Triton (python -m server's) and send the "
                    "verification texts through the ensemble before writing them (for machines without it).")
 @click.option("--truncate-dim", type=click.IntRange(min=1),
@@ -123,6 +133,7 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
               help="Sparse embeddings: (index, weight) pairs served per text, highest weights first.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
 @debug_option()
+@requires_extras
 def main(model: str | None, repository: Path, name: str | None, task: str | None, formats: tuple[str, ...],
          ensemble_format: str | None, revision: str | None, trust_remote_code: bool, max_batch_size: int,
          max_queue_delay_us: int | None, preferred: tuple[int, ...], pad_to_multiple_of: int | None,

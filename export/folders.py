@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from export.backends import entities_model, sparse_tokens_model, tokenizer_model
-from export.load import LoadedModel
+from export.load_model import LoadedModel
+from export.python_models import entities_model, sparse_tokens_model, tokenizer_model
 from export.repository import ModelFolder
 from export.served_tokenizer import tokenizer_parameters
 from export.settings import ExportSettings, Format

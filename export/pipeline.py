@@ -15,9 +15,9 @@ from export.errors import ExportFailedError, VerificationError
 from export.failure import failure_message
 from export.folder_check import check_files, check_weights
 from export.folders import model_folders
-from export.heads import build_head, run_head
-from export.load import load_model, read_info
 from export.load_check import LoadCheck, Skipped, serve_staged, verification_requests
+from export.load_model import load_model, read_info
+from export.postprocess_heads import build_head, run_head
 from export.progress import Progress
 from export.reference_checks import reference_checks
 from export.repository import check_name, choose_version, staged_models, swap_in

@@ -7,12 +7,12 @@ from dataclasses import replace
 from export.errors import VerificationError
 from export.failure import failure_message
 from export.gates import GateOverrides, gate_for
-from export.heads import run_head
-from export.load import LoadedModel
-from export.reference import compare_with_reference, reference_outputs
+from export.load_model import LoadedModel
+from export.postprocess_heads import run_head
+from export.reference_outputs import compare_with_reference, reference_outputs
 from export.served_tokenizer import named_prompts
 from export.signature import Task
-from export.tasks.reference import reference_checks as task_reference_checks
+from export.tasks.library_checks import reference_checks as task_reference_checks
 from export.verify import VERIFICATION_BATCHES, VERIFICATION_TEXTS, Report
 from tritonize.repo_format.tokenizer_encoding import TextEncoder
 
@@ -21,10 +21,10 @@ def reference_checks(loaded: LoadedModel, encoder: TextEncoder, head: object, ba
                      outputs: list[list], aggregation_strategy: str = "simple") -> list:
     """PyTorch eager (on the served tokenizer's tokens) against the reference library, per prompt.
 
-    Embeddings and classifiers: sentence-transformers or transformers (:mod:`export.reference`); the default
+    Embeddings and classifiers: sentence-transformers or transformers (:mod:`export.reference_outputs`); the default
     prompt applies to ``batches`` and each named prompt is checked on all texts in one more batch. Rerankers,
     sparse encoders and entities: CrossEncoder, SparseEncoder and transformers' pipeline
-    (:mod:`export.tasks.reference`).
+    (:mod:`export.tasks.library_checks`).
 
     Raises:
         VerificationError: PyTorch eager misses the fp32 gate against the reference (its numbers in one line).

@@ -1,8 +1,11 @@
 """Run an ONNX or TorchScript model in exactly the runtime version of the target Triton release.
 
-That version (ONNX Runtime, or PyTorch for the libtorch backend) is installed once, isolated, into a cache
-folder (``pip install --target``) and run in a subprocess, so a graph with operators newer than production's
-runtime never reaches a repository.
+The versions come from the release table (:mod:`tritonize.releases`). Each (ONNX Runtime, or the PyPI torch
+nearest the libtorch of the release) is installed once, isolated, into a cache folder (``pip install --target``,
+``TRITONIZE_CACHE``) and run in a subprocess, so a graph with operators newer than production's runtime never
+reaches a repository. An install says on stderr what it downloads, where, and how large and long it was; when
+this environment's torch is the release's, it is used as it is. ``--skip-release-check`` and
+``--skip-torchscript-release-check`` opt out.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from export.errors import VerificationError
-from export.settings import ONNXRUNTIME_BY_RELEASE, TORCH_BY_RELEASE
+from tritonize.releases import release
 
 _SCRIPT = """
 import sys
@@ -46,7 +51,8 @@ def cache_root() -> Path:
 
 def runtime_for(triton_release: str) -> tuple[str, Path]:
     """The ONNX Runtime version of ``triton_release`` and its isolated install, installing it when missing."""
-    version = ONNXRUNTIME_BY_RELEASE[triton_release]
+    version = release(triton_release).onnxruntime
+    assert version is not None  # release() accepts confirmed rows only
     what = f"onnxruntime=={version} (the runtime of Triton {triton_release})"
     return version, _isolated("onnxruntime", version, what, "--skip-release-check")
 
@@ -58,11 +64,31 @@ def _isolated(package: str, version: str, what: str, skip_flag: str,
     target = cache_root() / f"{package}-{version}-{tag}"
     if (target / package / "__init__.py").is_file():
         return target
+    announce(f"Installing {what} once into {target} (skip with {skip_flag}) …")
+    started = time.monotonic()
     staging = _staging(target)
     _pip_target(staging, [f"{package}=={version}"], what, skip_flag)
     if extra is not None:
         _pip_target(staging, extra(staging), what, skip_flag)
+    size = sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
+    announce(f"Installed {package}=={version}: {size / 1024**2:,.0f} MB in {time.monotonic() - started:.0f} s.")
     return _publish(staging, target)
+
+
+def announce(line: str) -> None:
+    """Say on stderr what a one-time install does; the export's progress lines go there too."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _environment_torch(version: str) -> Path | None:
+    """The folder holding this environment's torch when it is ``version`` (no install needed), else ``None``."""
+    try:
+        installed = metadata.version("torch").split("+")[0]
+    except metadata.PackageNotFoundError:
+        return None
+    if installed != version:
+        return None
+    return Path(metadata.distribution("torch").locate_file(""))
 
 
 def _staging(target: Path) -> Path:
@@ -152,28 +178,42 @@ np.savez(sys.argv[5], **outputs)
 def torch_for(triton_release: str) -> tuple[str, Path]:
     """The PyTorch version of ``triton_release`` and its isolated install, installing it when missing.
 
-    PyPI's torch wheels are CUDA builds: the wheel and the CUDA libraries ``import torch`` preloads (about
-    4.5 GB) are installed once per cache; its pure-Python dependencies come from this environment, and triton
-    (the GPU kernel compiler) is not needed to run TorchScript.
+    The version is the PyPI release nearest the libtorch of the release (``Release.torch_pypi``). When this
+    environment's torch is that version it is used directly. Otherwise PyPI's torch wheels are CUDA builds: the
+    wheel and the CUDA libraries ``import torch`` preloads (3–5 GB) are installed once per cache; its pure-Python
+    dependencies come from this environment, and triton (the GPU kernel compiler) is not needed to run TorchScript.
     """
-    version = TORCH_BY_RELEASE[triton_release]
+    version = release(triton_release).torch_pypi
+    assert version is not None  # release() accepts confirmed rows only
+    here = _environment_torch(version)
+    if here is not None:
+        return version, here
     what = f"torch=={version} (the libtorch generation of Triton {triton_release})"
 
+    skip = "--skip-torchscript-release-check"
+
     def cuda_libraries(staging: Path) -> list[str]:
-        needed = [r for r in _requirements(staging, "torch") if r.name.startswith("nvidia-") or r.name == "sympy"]
-        return [*map(str, needed), "mpmath"]
+        needed = [r for r in _requirements(staging, "torch")
+                  if r.name.startswith("nvidia-") or r.name in ("sympy", "cuda-toolkit")]
+        for toolkit in [r for r in needed if r.name == "cuda-toolkit"]:
+            # torch 2.10 on: most CUDA libraries come through the extras of the cuda-toolkit metapackage.
+            _pip_target(staging, [str(toolkit)], what, skip)
+            needed += _requirements(staging, "cuda_toolkit", toolkit.extras)
+        # Markers already evaluated here (an extra's marker would make pip skip the requirement).
+        return [*(f"{r.name}{r.specifier}" for r in needed if r.name != "cuda-toolkit"), "mpmath"]
 
-    return version, _isolated("torch", version, what, "--skip-torchscript-release-check", cuda_libraries)
+    return version, _isolated("torch", version, what, skip, cuda_libraries)
 
 
-def _requirements(folder: Path, distribution: str) -> list:
-    """Requirements of ``distribution`` installed in ``folder`` whose markers hold on this machine."""
+def _requirements(folder: Path, distribution: str, extras: set[str] | frozenset[str] = frozenset()) -> list:
+    """Requirements of ``distribution`` installed in ``folder`` (with ``extras``) whose markers hold here."""
     from packaging.requirements import Requirement
 
     (metadata,) = folder.glob(f"{distribution}-*.dist-info/METADATA")
     requirements = [Requirement(line.split(":", 1)[1].strip()) for line in metadata.read_text().splitlines()
                     if line.startswith("Requires-Dist:")]
-    return [r for r in requirements if r.marker is None or r.marker.evaluate({"extra": ""})]
+    return [r for r in requirements
+            if r.marker is None or any(r.marker.evaluate({"extra": extra}) for extra in ("", *sorted(extras)))]
 
 
 def run_torchscript_in_release(model: Path, input_names: list[str], output_count: int,

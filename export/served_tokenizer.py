@@ -5,7 +5,7 @@ from __future__ import annotations
 from tokenizers import Tokenizer
 
 from export.errors import UnsupportedModelError, VerificationError
-from export.load import LoadedModel
+from export.load_model import LoadedModel
 from export.signature import Task
 from export.tasks.rerank import check_pair_tokenizer
 from export.verify import VERIFICATION_TEXTS

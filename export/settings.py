@@ -7,28 +7,17 @@ from pathlib import Path
 from typing import Literal
 
 from export.gates import GateOverrides
-from export.signature import Task
+from tritonize.contract import Task
+from tritonize.releases import DEFAULT_RELEASE
 from tritonize.repo_format.platforms import Format
 
 InstanceKind = Literal["gpu", "cpu"]
 
-#: NGC release of the Triton container we target; Triton 2.51 = 24.10.
-DEFAULT_TRITON_RELEASE = "24.10"
-
-#: ONNX Runtime inside each supported Triton release (Triton's compatibility matrix).
-ONNXRUNTIME_BY_RELEASE = {"24.09": "1.19.2", "24.10": "1.19.2", "24.11": "1.19.2", "24.12": "1.20.1"}
-
-#: PyTorch generation of the libtorch inside each supported Triton release (NGC PyTorch container of that month).
-TORCH_BY_RELEASE = {"24.09": "2.5.0", "24.10": "2.5.0", "24.11": "2.6.0", "24.12": "2.6.0"}
-
-#: Highest ONNX opset the ONNX Runtime inside each supported Triton release runs (ORT release notes).
-MAX_OPSET_BY_RELEASE = {"24.09": 21, "24.10": 21, "24.11": 21, "24.12": 21}
+#: NGC release of the Triton container we target: the newest confirmed one of :mod:`tritonize.releases`.
+DEFAULT_TRITON_RELEASE = DEFAULT_RELEASE
 
 #: Opset we export with: the TorchScript-based exporter is fastest and verified at 17.
 DEFAULT_OPSET = 17
-
-#: Where the Triton container keeps the model repository (the Docker image mounts or copies it there).
-CONTAINER_REPOSITORY = "/models"
 
 FORMATS: tuple[Format, ...] = ("onnx", "torchscript")
 
@@ -64,7 +53,7 @@ class BatchingSettings:
 #: Batching defaults per ``--instance-kind``. GPU: wait up to 2 ms to fill larger batches, which a GPU runs
 #: almost as fast as one text, and pad to multiples of 16. CPU: a batch costs about the sum of its texts, so a
 #: long wait only adds latency (0.5 ms still gathers the requests that arrive together), and finer length
-#: buckets (8) waste fewer padded tokens. Measured with benchmarks/tuning_sweep.py (README "Performance").
+#: buckets (8) waste fewer padded tokens. Measured with benchmarks/tuning_sweep.py (docs/performance.md).
 DEFAULT_BATCHING: dict[str, BatchingSettings] = {
     "gpu": BatchingSettings(),
     "cpu": BatchingSettings(max_queue_delay_us=500, pad_to_multiple_of=8),
@@ -73,7 +62,7 @@ DEFAULT_BATCHING: dict[str, BatchingSettings] = {
 #: Model instances per device, per ``--instance-kind``. CPU: one more single-threaded instance than the 2 cores
 #: of the development machine, so a core whose instance is handing a batch over (Triton, the ensemble, the stub
 #: transport) runs another's batch instead of idling: INT8 MiniLM short texts served at c16 224–229 → 241–266
-#: texts/s, fp32 unchanged (README, Performance). On a host of C cores use ``--instance-count`` C + 1.
+#: texts/s, fp32 unchanged (docs/performance.md). On a host of C cores use ``--instance-count`` C + 1.
 DEFAULT_INSTANCE_COUNT: dict[str, int] = {"gpu": 1, "cpu": 3}
 
 #: Intra-op threads per instance, per ``--instance-kind`` (``None``: the backend's default, all cores per
@@ -88,7 +77,7 @@ class QueuePolicy:
 
     Refused requests get UNAVAILABLE (HTTP 503) at once, which clients retry with backoff, while the
     accepted ones keep a bounded latency. Defaults measured with ``python -m benchmarks.reliability``
-    (README "Reliability").
+    (docs/reliability.md).
 
     Attributes:
         max_queue_size: Requests that may wait for each model; one more is refused. 0: no limit.
@@ -155,7 +144,8 @@ class ExportSettings:
         triton_release: NGC release of the target Triton container.
         release_check: Also verify the ONNX model in the ONNX Runtime version of ``triton_release``.
         torchscript_release_check: Also load and verify the TorchScript model in the PyTorch of
-            ``triton_release`` (a one-time install of about 4.5 GB into the cache).
+            ``triton_release`` (a one-time install of 3–5 GB into the cache, unless this environment's torch is
+            that release).
         truncate_dim: Cut sentence embeddings to this many dimensions (Matryoshka), renormalised when the
             model normalises; ``None`` keeps the folder's ``truncate_dim`` or the full width.
         aggregation_strategy: How token classes become entities (transformers' pipeline strategies).

@@ -72,10 +72,19 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
         "Files written:",
         files_table(result.files, result.repository),
         "",
+        *release_notes(settings.triton_release),
         f"Serve it:  python -m server --repository {settings.repository}",
         f"Query it:  {query_example(result)}",
     ]
     return "\n".join(lines)
+
+
+def release_notes(tag: str) -> list[str]:
+    """The target release's vulnerability warning and how the local Triton differs from it, as summary lines."""
+    from tritonize.releases import LOCAL_RELEASE, local_differences, warning
+
+    lines = [line for line in (warning(tag), local_differences(tag, LOCAL_RELEASE)) if line]
+    return [*lines, ""] if lines else []
 
 
 def query_example(result: ExportResult) -> str:

@@ -8,21 +8,18 @@ from pathlib import Path
 import torch
 
 from export.errors import ExportFailedError, UsageError
-from export.settings import EXTERNAL_DATA_THRESHOLD_BYTES, MAX_OPSET_BY_RELEASE
+from export.settings import EXTERNAL_DATA_THRESHOLD_BYTES
 from export.signature import Signature
 from export.tracing import first_line
+from tritonize.releases import release
 from tritonize.repo_format.files import ONNX_FILENAME
 
 EXTERNAL_DATA_FILENAME = f"{ONNX_FILENAME}.data"
 
 
 def check_opset(opset: int, triton_release: str) -> None:
-    """Refuse an opset the ONNX Runtime inside ``triton_release`` cannot run."""
-    if triton_release not in MAX_OPSET_BY_RELEASE:
-        raise UsageError(
-            f"Unknown Triton release '{triton_release}'. Supported: {', '.join(sorted(MAX_OPSET_BY_RELEASE))}."
-        )
-    highest = MAX_OPSET_BY_RELEASE[triton_release]
+    """Refuse an unknown or unconfirmed release, or an opset the ONNX Runtime inside ``triton_release`` cannot run."""
+    highest = release(triton_release).max_opset
     if opset > highest:
         raise UsageError(
             f"Opset {opset} is too new for the ONNX Runtime in Triton {triton_release} (highest: {highest})."

@@ -6,12 +6,13 @@ import json
 
 from tritonclient.grpc import model_config_pb2 as mc
 
-from export.backends.entities_model import INPUTS as ENTITY_INPUTS
-from export.backends.entities_model import LABELS_PARAMETER, PASSED_THROUGH, STRATEGY_PARAMETER
-from export.backends.sparse_tokens_model import PASSED_THROUGH as SPARSE_PASSED_THROUGH
-from export.backends.sparse_tokens_model import TOKENS_OUTPUT
-from export.settings import CONTAINER_REPOSITORY, Acceleration, ExportSettings, Format, QueuePolicy
+from export.python_models.entities_model import INPUTS as ENTITY_INPUTS
+from export.python_models.entities_model import LABELS_PARAMETER, PASSED_THROUGH, STRATEGY_PARAMETER
+from export.python_models.sparse_tokens_model import PASSED_THROUGH as SPARSE_PASSED_THROUGH
+from export.python_models.sparse_tokens_model import TOKENS_OUTPUT
+from export.settings import Acceleration, ExportSettings, Format, QueuePolicy
 from export.signature import ENTITIES_OUTPUT, PROMPT_NAME_INPUT, TEXT_INPUT, Signature, Task, TensorSpec
+from tritonize.contract import CONTAINER_REPOSITORY
 from tritonize.repo_format.files import LABELS_FILENAME, TENSORRT_CACHE_DIR
 from tritonize.repo_format.names import ModelNames
 from tritonize.repo_format.platforms import ENSEMBLE_PLATFORM, INTRA_OP_THREADS, PLATFORMS, PYTHON_BACKEND

@@ -1,6 +1,6 @@
 """Verify exported artifacts against PyTorch eager on a fixed set of varied texts, fail closed.
 
-PyTorch eager itself is checked against the reference library (:mod:`export.reference`).
+PyTorch eager itself is checked against the reference library (:mod:`export.reference_outputs`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from gateway.settings import API_KEYS_ENV, MAX_DOCUMENTS, MAX_INPUTS, MAX_TEXT_CHARS, GatewaySettings, read_api_keys
-from tritonize.cli_errors import debug_option, report
+from tritonize.cli_errors import debug_option, report, requires_extras
 from tritonize.errors import UsageError
 
 #: Port the gateway listens on by default (Triton holds 8000–8002).
@@ -37,6 +37,7 @@ DEFAULT_PORT = 8080
 @click.option("--max-text-chars", type=click.IntRange(min=1), default=MAX_TEXT_CHARS, help="Characters per text.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, help="Seconds per call to Triton.")
 @debug_option("Show stack traces and debug logs.")
+@requires_extras
 def main(triton_url: str, host: str, port: int, repository: Path | None, api_key_file: Path | None,
          required_models: tuple[str, ...], max_inputs: int, max_documents: int, max_text_chars: int, timeout: float,
          debug: bool) -> None:

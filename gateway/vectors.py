@@ -14,8 +14,8 @@ def truncate(vectors: np.ndarray, dimensions: int) -> np.ndarray:
     """The first ``dimensions`` components of each row, renormalised where the model normalised the full vector.
 
     This is sentence-transformers' ``truncate_dim`` followed by its ``Normalize`` module, as the exporter bakes a
-    folder's own ``truncate_dim`` in (``export/heads.py``): the served configs record no normalisation flag, so the
-    served vector says it — a unit-norm row is renormalised after the cut, any other row is only cut.
+    folder's own ``truncate_dim`` in (``export/postprocess_heads.py``): the served configs record no normalisation
+    flag, so the served vector says it — a unit-norm row is renormalised after the cut, any other row is only cut.
 
     Args:
         vectors: ``[n, width]`` float32 embeddings as served.

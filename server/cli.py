@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from server.flags import ServerFlags
-from tritonize.cli_errors import debug_option, report
+from server.flags import API_KEY_ENV, API_KEY_HEADER, RESTRICTED_APIS, ServerFlags
+from tritonize.cli_errors import debug_option, report, requires_extras
 from tritonize.errors import TritonizeError
 
 if TYPE_CHECKING:
@@ -26,6 +26,12 @@ _FLAGS = ServerFlags()
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.option("--repository", type=click.Path(file_okay=False, path_type=Path), default=Path("model_repository"),
               envvar="TRITONIZE_REPOSITORY", show_envvar=True, help="Triton model repository to serve (unchanged).")
+@click.option("--host", default="127.0.0.1",
+              help="Interface HTTP, gRPC and metrics listen on; 0.0.0.0 exposes the server to the network (it warns: "
+                   "the local Triton 2.51 has known unauthenticated vulnerabilities, docs/security.md).")
+@click.option("--api-key", envvar=API_KEY_ENV, show_envvar=True,
+              help=f"Require this key in the '{API_KEY_HEADER}' header for the administrative APIs "
+                   f"({', '.join(RESTRICTED_APIS)}) [default: unrestricted].")
 @click.option("--http-port", type=click.IntRange(1, 65535), default=_FLAGS.http_port, help="HTTP/REST port.")
 @click.option("--grpc-port", type=click.IntRange(1, 65535), default=_FLAGS.grpc_port, help="gRPC port.")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=_FLAGS.metrics_port,
@@ -47,7 +53,9 @@ _FLAGS = ServerFlags()
               help="Also serve the OpenAI-compatible embeddings/rerank gateway on this port (loopback; needs the "
                    "'gateway' extra; see docs/gateway.md).")
 @debug_option("Show stack traces and Triton's full error messages; Triton logs verbosely (see --log-file).")
-def main(repository: Path, http_port: int, grpc_port: int, metrics_port: int, model_control_mode: str,
+@requires_extras
+def main(repository: Path, host: str, api_key: str | None, http_port: int, grpc_port: int, metrics_port: int,
+         model_control_mode: str,
          poll_secs: int, ready_timeout: float, explain: bool, log_file: Path | None, cpu_only: bool, quiet: bool,
          debug: bool, gateway_port: int | None = None) -> None:
     """Serve a Triton model repository with the real Triton Inference Server 2.51, locally, on CPU.
@@ -64,12 +72,16 @@ def main(repository: Path, http_port: int, grpc_port: int, metrics_port: int, mo
         repository, http_port=http_port, grpc_port=grpc_port, metrics_port=metrics_port,
         model_control_mode=model_control_mode, repository_poll_secs=poll_secs, ready_timeout=ready_timeout,
         log_path=log_file, log_verbose=1 if debug else 0, gpu_count=0 if cpu_only else None,
+        host=host, api_key=api_key,
     )
     gateway = None
     try:
         if explain:
             click.echo(server.explain())
+            click.echo(_release_explanation())
             return
+        if not _loopback(host):
+            click.echo(_exposure_warning(host), err=True)
         stop = threading.Event()
         try:
             with _stop_signals(stop) as serving:
@@ -101,19 +113,47 @@ def main(repository: Path, http_port: int, grpc_port: int, metrics_port: int, mo
         server.stop()
 
 
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _exposure_warning(host: str) -> str:
+    """One line: the local Triton listens beyond this machine, and what it is known to be vulnerable to."""
+    from tritonize.releases import LOCAL_RELEASE, release
+
+    local = release(LOCAL_RELEASE)
+    serious = local.serious_bulletins
+    critical = ", ".join(b.cve for b in serious if b.severity == "critical")
+    return (f"warning: listening on {host}: anyone who reaches this machine reaches Triton {local.triton} "
+            f"({LOCAL_RELEASE}), which has {len(serious)} known critical/high unauthenticated vulnerabilities "
+            f"(critical: {critical}); use it on trusted networks only (docs/security.md).")
+
+
+def _release_explanation() -> str:
+    """How the local Triton differs from the releases exports target, for ``--explain``."""
+    from tritonize.releases import DEFAULT_RELEASE, LOCAL_RELEASE, local_differences, release
+
+    local = release(LOCAL_RELEASE)
+    lines = ["", f"Local server: Triton {local.triton} (NGC {LOCAL_RELEASE}, the newest the PyPI wheel has)."]
+    lines.append(local_differences(DEFAULT_RELEASE, LOCAL_RELEASE) or "")
+    lines.append("Any release exported for (python -m export --triton-release) serves here unchanged.")
+    return "\n".join(lines)
+
+
 def _banner(server: LocalTriton, log_file: Path | None) -> str:
     """Where the server listens, and every model with its state and what serves it."""
     from server.bundle import TRITON_VERSION
 
     ports = server.ports
+    host = "localhost" if _loopback(server.host) else server.host
     served = {t.name: t.summary() for t in server.translations}
     models = server.models()
     width = max((len(m.name) for m in models), default=0)
     lines = [
         f"Triton {TRITON_VERSION} is serving {server.repository} (ready in {server.startup_seconds:.1f} s)",
-        f"  HTTP     http://localhost:{ports['http']}",
-        f"  gRPC     localhost:{ports['grpc']}",
-        f"  Metrics  http://localhost:{ports['metrics']}/metrics",
+        f"  HTTP     http://{host}:{ports['http']}",
+        f"  gRPC     {host}:{ports['grpc']}",
+        f"  Metrics  http://{host}:{ports['metrics']}/metrics",
         f"  Models   {len(models)}",
     ]
     lines += [f"    {m.name:<{width}}  v{m.version or '-'}  {m.state:<7}  {served.get(m.name, '')}" for m in models]

@@ -7,19 +7,21 @@ command as readiness and liveness probe)::
 
     python3 health.py --url http://localhost:8000            # exit 0 healthy, 1 not (one line on stdout why)
 
-Standard library only, Python 3.10: it runs on the Triton image's own Python, copied there alone.
+Standard library only, Python 3.10: it runs on the Triton image's own Python, copied there with the one
+module it imports, :mod:`tritonize.local_http` (``/opt/tritonize/health.py`` and ``/opt/tritonize/tritonize/``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from tritonize import local_http
 
 #: The stub's executable, as ``/proc/<pid>/stat`` names it (15 characters at most).
 STUB_COMM = "triton_python_b"
@@ -29,8 +31,6 @@ SERVER_COMM = "tritonserver"
 ZOMBIE_GRACE_S = 0.5
 #: What the canary sends through each ensemble with a text input.
 CANARY_TEXT = "health check"
-
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
@@ -98,19 +98,16 @@ def parse_stub(pid: int, cmdline: bytes) -> Stub | None:
 
 def _request(url: str, body: dict | None, timeout: float) -> tuple[int, dict]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
-                                     headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if os.environ.get("TRITONIZE_API_KEY"):  # the admin key (server.flags): the canary reads the repository index
+        headers["tritonize-admin-key"] = os.environ["TRITONIZE_API_KEY"]
+    answer = local_http.request(url, data, headers=headers, timeout=timeout)
+    if answer.status == 0:
+        return 0, {"error": answer.error}
     try:
-        with _NO_PROXY.open(request, timeout=timeout) as response:
-            text = response.read()
-            return response.status, json.loads(text) if text else {}
-    except urllib.error.HTTPError as error:
-        try:
-            return error.code, json.loads(error.read() or b"{}")
-        except ValueError:
-            return error.code, {}
-    except (OSError, ValueError) as error:
-        return 0, {"error": str(error)}
+        return answer.status, json.loads(answer.body) if answer.body else {}
+    except ValueError as error:
+        return (0, {"error": str(error)}) if answer.status < 400 else (answer.status, {})
 
 
 def canary(url: str, timeout: float = 3.0) -> list[str]:

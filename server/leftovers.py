@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tritonize.processes import pid_alive, wait_exited
+from tritonize.processes import parent_pid, pid_alive, process_state, wait_exited
 
 #: Prefix of the temporary folder of each run.
 WORKDIR_PREFIX = "tritonize-server-"
@@ -118,12 +118,12 @@ def _processes_by_folder(root: Path) -> dict[str, list[tuple[int, str, int, str]
             match = pattern.search(command)
             if match is None:
                 continue
-            stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
-            if fields[0] == "Z":
-                continue
-        except (OSError, ValueError, IndexError):
+        except OSError:
+            continue
+        pid = int(entry.name)
+        state, parent = process_state(pid), parent_pid(pid)
+        if state in (None, "Z") or parent is None:
             continue
         program = Path(command.split(" ", 1)[0]).name
-        found.setdefault(match.group(1), []).append((int(entry.name), program, int(fields[1]), command))
+        found.setdefault(match.group(1), []).append((pid, program, parent, command))
     return found

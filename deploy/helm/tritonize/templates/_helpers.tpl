@@ -42,6 +42,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s-metrics" (include "tritonize.fullname" .) }}
 {{- end }}
 
+{{/* The Secret holding the admin API key. */}}
+{{- define "tritonize.apiKeySecret" -}}
+{{- default (printf "%s-api-key" (include "tritonize.fullname" .)) .Values.apiKey.existingSecret }}
+{{- end }}
+
 {{/* Where Triton reads models: the image's /models, or the object-storage URI. */}}
 {{- define "tritonize.modelRepository" -}}
 {{- default "/models" .Values.modelRepository.uri }}

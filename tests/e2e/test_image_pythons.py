@@ -1,0 +1,110 @@
+"""The Python-backend model files run in the image's Pythons (3.10 for 24.09/24.10, 3.12 from 24.11 on).
+
+Syntax: every file the exporter copies into a served version folder compiles under each image Python that this
+machine has (pyenv's ``python3.10`` / ``python3.12``), else ruff checks it with that target version. Behaviour:
+in a virtual environment of that Python with exactly ``docker/requirements.txt`` (numpy, tokenizers), the
+encoder the tokenizer model runs gives the arrays it gives here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import export.python_models
+from export.release_check import cache_root
+from tritonize.releases import RELEASES
+from tritonize.repo_format import tokenizer_encoding
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIREMENTS = ROOT / "docker" / "requirements.txt"
+PYTHONS = sorted({r.python for r in RELEASES if r.confirmed}, key=lambda v: tuple(map(int, v.split("."))))
+#: Every file the exporter copies beside a Python-backend model (tritonize_tokenizer.py is tokenizer_encoding.py).
+MODEL_FILES = [*sorted(Path(export.python_models.__file__).parent.glob("*_model.py")),
+               Path(tokenizer_encoding.__file__)]
+TEXTS = ["Hello, Triton!", "a longer sentence with several more tokens in it", ""]
+
+_ENCODE = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import tritonize_tokenizer as encoding
+encoder = encoding.TextEncoder.from_file(sys.argv[2], ["input_ids", "attention_mask"], 32, 8, 0)
+arrays = encoder.encode(json.loads(sys.argv[3]))
+print(json.dumps({name: array.tolist() for name, array in arrays.items()}))
+print(sys.version_info[:2], np.__version__, file=sys.stderr)
+"""
+
+
+def interpreter(version: str) -> str | None:
+    """A ``pythonX.Y`` of this machine (on PATH, or installed by pyenv), if it has one that runs."""
+    candidates = [shutil.which(f"python{version}"),
+                  *map(str, sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}")))]
+    for found in filter(None, candidates):
+        result = subprocess.run([found, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
+                                text=True)
+        if result.returncode == 0 and result.stdout.strip() == str(tuple(map(int, version.split(".")))):
+            return found
+    return None
+
+
+def test_the_table_names_the_pythons_checked_here() -> None:
+    assert PYTHONS == ["3.10", "3.12"]
+    assert {p.name for p in MODEL_FILES} >= {"tokenizer_model.py", "entities_model.py", "sparse_tokens_model.py",
+                                             "tokenizer_encoding.py"}
+
+
+@pytest.mark.parametrize("version", PYTHONS)
+def test_model_files_compile_in_the_image_python(version: str, tmp_path: Path) -> None:
+    python = interpreter(version)
+    if python is not None:
+        for path in MODEL_FILES:
+            target = tmp_path / f"{path.stem}.pyc"
+            result = subprocess.run([python, "-m", "py_compile", str(path)], capture_output=True, text=True,
+                                    env={"PYTHONPYCACHEPREFIX": str(target.parent)})
+            assert result.returncode == 0, f"{path.name} on Python {version}: {result.stderr}"
+        return
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent))
+    assert ruff is not None, f"neither python{version} nor ruff to check the model files with"
+    result = subprocess.run([ruff, "check", "--no-cache", "--select", "E9,F63,F7,F82",
+                             f"--target-version=py{version.replace('.', '')}", *map(str, MODEL_FILES)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def image_environment(version: str) -> Path:
+    """A virtual environment of Python ``version`` with the image's pins, made once in the cache."""
+    python = interpreter(version)
+    if python is None:
+        pytest.skip(f"no python{version} on this machine: the syntax check above used ruff")
+    folder = cache_root() / f"image-python-{version}"
+    marker = folder / "requirements.txt"
+    if marker.is_file() and marker.read_text() == REQUIREMENTS.read_text():
+        return folder / "bin" / "python"
+    shutil.rmtree(folder, ignore_errors=True)
+    subprocess.run([python, "-m", "venv", str(folder)], check=True, capture_output=True)
+    subprocess.run([str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    "--no-deps", "-r", str(REQUIREMENTS)], check=True, capture_output=True)
+    shutil.copy(REQUIREMENTS, marker)
+    return folder / "bin" / "python"
+
+
+@pytest.mark.parametrize("version", PYTHONS)
+def test_the_tokenizer_encoder_gives_the_same_arrays_in_the_image_python(version: str, tiny_repository: Path) -> None:
+    python = image_environment(version)
+    folder = tiny_repository / "tiny_cls_tokenizer" / "1"
+    result = subprocess.run([str(python), "-c", _ENCODE, str(folder), str(folder / "tokenizer.json"),
+                             json.dumps(TEXTS)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(f"({version.replace('.', ', ')})"), result.stderr
+    there = json.loads(result.stdout)
+    here = tokenizer_encoding.TextEncoder.from_file(str(folder / "tokenizer.json"), ["input_ids", "attention_mask"],
+                                                    32, 8, 0).encode(TEXTS)
+    for name, array in here.items():
+        np.testing.assert_array_equal(np.asarray(there[name]), array)
