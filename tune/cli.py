@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from tritonize.cli_errors import debug_option, report
+from tritonize.cli_errors import debug_option, report, requires_extras
 from tritonize.errors import TritonizeError
 from tune.errors import TuneUsageError
 from tune.objective import Target
@@ -102,6 +102,7 @@ def previous_run(output: Path, model: str, target: Target, digest: str) -> dict 
               help="Write the winner into the repository as a new version of the models it changes.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress; only the table and the result folder.")
 @debug_option()
+@requires_extras
 def main(model: str, repository: Path, texts: Path | None, corpus: str, text_count: int, p99_ms: float | None,
          min_throughput: float | None, budget_s: float, url: str | None, cores: int, gpus: int, optimize: bool,
          quantize: str | None, fp16: bool, source: str | None, window_ms: int, stability_percentage: int,

@@ -217,7 +217,8 @@ def plot(outcome: Outcome, path: Path) -> None:
     for row, style, label in ((outcome.rows[0] if outcome.rows else None, "s", "defaults"),
                               (outcome.winner, "*", "winner")):
         if row is not None and row.levels:
-            axes.plot([p.p99_ms for p in row.levels], [p.throughput for p in row.levels], style + "--", ms=10,
+            ladder = sorted(row.levels, key=lambda p: (p.concurrency, p.request_rate or 0))
+            axes.plot([p.p99_ms for p in ladder], [p.throughput for p in ladder], style + "--", ms=10,
                       label=f"{label} (#{row.index})")
     if outcome.target.p99_ms is not None:
         axes.axvline(outcome.target.p99_ms, color="tab:red", ls=":", label=f"p99 budget {outcome.target.p99_ms:g} ms")

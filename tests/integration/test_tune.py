@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import export_into
+from tests.support.exports import export_into
 from tritonize.repo_format.files import version_folders
 from tritonize.repo_format.pbtxt import read_config
 from tune.cli import main
@@ -43,7 +43,7 @@ def test_tune_measures_candidates_reports_them_and_writes_the_winner(repository:
                                 "tomorrow, with more tokens in it"] * 16) + "\n")
     before = knobs_in(repository)
     result = CliRunner().invoke(main, ["tiny", "--repository", str(repository), "--texts", str(texts),
-                                       "--p99-ms", "200", "--budget-s", "16", "--output-dir", str(tmp_path / "out"),
+                                       "--p99-ms", "200", "--budget-s", "20", "--output-dir", str(tmp_path / "out"),
                                        "--write", *QUICK])
     assert result.exit_code == 0, result.output
     folder = next((tmp_path / "out").iterdir())
@@ -74,7 +74,7 @@ def test_ctrl_c_keeps_what_was_measured(repository: Path, tmp_path: Path) -> Non
     command = [sys.executable, "-m", "tune", "tiny", "--repository", str(repository), "--p99-ms", "200",
                "--budget-s", "600", "--output-dir", str(tmp_path / "out"), *QUICK]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                               cwd=Path(__file__).parent.parent, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                               cwd=Path(__file__).resolve().parents[2], env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert process.stderr is not None
     for line in process.stderr:
         if line.startswith("candidate 2"):
@@ -105,11 +105,11 @@ def test_tune_drives_a_running_triton_through_its_model_control_api(repository: 
     with LocalTriton(repository, model_control_mode="explicit") as server:
         client = http.InferenceServerClient(server.http_url.split("://")[-1])
         client.load_model("tiny")
-        result = CliRunner().invoke(main, ["tiny", "--url", server.http_url, "--p99-ms", "200", "--budget-s", "14",
+        result = CliRunner().invoke(main, ["tiny", "--url", server.http_url, "--p99-ms", "200", "--budget-s", "8",
                                            "--output-dir", str(tmp_path / "out"), *QUICK])
         assert result.exit_code == 0, result.output
         saved = json.loads(next((tmp_path / "out").glob("*/tune.json")).read_text())
-        assert saved["machine"]["url"] == server.http_url and len(saved["candidates"]) >= 2
+        assert saved["machine"]["url"] == server.http_url and saved["candidates"][0]["levels"]
         # The server now serves the last candidate loaded: the chosen queue policy, sent with the load request.
         served = client.get_model_config("tiny_onnx")["dynamic_batching"]["default_queue_policy"]
         assert int(served["max_queue_size"]) == saved["final"]["max_queue_size"]
