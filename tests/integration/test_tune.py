@@ -115,3 +115,14 @@ def test_tune_drives_a_running_triton_through_its_model_control_api(repository: 
         assert int(served["max_queue_size"]) == saved["final"]["max_queue_size"]
         client.close()
     assert (repository / "tiny_onnx" / "1").is_dir() and not (repository / "tiny_onnx" / "2").exists()
+
+
+def test_tune_at_a_required_rate_measures_one_rate_level_per_candidate(repository: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["tiny", "--repository", str(repository), "--min-throughput", "40",
+                                       "--budget-s", "12", "--output-dir", str(tmp_path / "out"), *QUICK])
+    assert result.exit_code == 0, result.output
+    saved = json.loads(next((tmp_path / "out").glob("*/tune.json")).read_text())
+    measured = [c for c in saved["candidates"] if c["levels"]]
+    assert measured and all(len(c["levels"]) == 1 and c["levels"][0]["request_rate"] == 40 for c in measured)
+    assert saved["candidates"][0]["score"]["feasible"]  # 40 texts/s is far below what the tiny model does
+    assert "min p99 at 40 infer/s" in result.output
