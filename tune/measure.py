@@ -66,7 +66,7 @@ class Meter:
                 level = self._next(levels, start)
                 if level is None:
                     return Measured(tuple(levels))
-                before = client.counters(stages)
+                before = _counters(client, stages)
                 self._runs += 1
                 try:
                     row = run_level(self._ensemble, level, self.settings, self._data,
@@ -76,10 +76,8 @@ class Meter:
                 row.setdefault("Concurrency", float(level.concurrency or 0))
                 if level.request_rate is not None:
                     row["Request Rate"] = level.request_rate
-                try:
-                    split = stage_times(before, client.counters(stages))
-                except ClientError:
-                    split = ()
+                after = _counters(client, stages)
+                split = stage_times(before, after) if before and after else ()
                 levels.append(level_result(self._ensemble, row, split))
                 if on_level:
                     on_level(levels[-1])
@@ -90,3 +88,11 @@ class Meter:
         assert self.target.p99_ms is not None
         concurrency = next_concurrency(levels, self.target.p99_ms, start, self.ladder)
         return None if concurrency is None else LoadLevel(concurrency=concurrency)
+
+
+def _counters(client: TextClient, stages: Sequence[str]) -> dict:
+    """Triton's statistics of every step, or nothing when the server did not answer them (no split then)."""
+    try:
+        return client.counters(stages)
+    except ClientError:
+        return {}

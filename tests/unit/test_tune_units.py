@@ -13,6 +13,7 @@ from client.bench_report import LevelResult
 from tritonize.repo_format.pbtxt import read_config, render
 from tritonize.repo_format.tokenizer_encoding import PAD_TO_MULTIPLE_OF_KEY
 from tune import report, space
+from tune.cli import locate
 from tune.knobs import Ensemble, Knobs, apply_knobs, changed_models, read_knobs
 from tune.objective import Score, Target, best_level, frontier, next_concurrency, queue_policy_for, score
 from tune.search import CoordinateSearch, single
@@ -242,3 +243,11 @@ def test_the_ratio_comes_from_the_back_to_back_confirmation_when_there_is_one() 
     assert "Winner #2: instance_count=2: 300 infer/s, 1.20x the defaults' throughput (same run)." in text
     stayed = replace(result, winner=rows[2])
     assert stayed.ratio == 1.0 and "Winner #3: defaults: 220 infer/s." in report.markdown(stayed)
+
+
+def test_the_model_is_a_name_in_the_repository_or_the_path_of_its_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "repo" / "m"
+    folder.mkdir(parents=True)
+    (folder / "config.pbtxt").write_text("")
+    assert locate("m", tmp_path / "repo") == (tmp_path / "repo", "m")
+    assert locate(str(folder), Path("model_repository")) == ((tmp_path / "repo").resolve(), "m")
