@@ -22,7 +22,7 @@ class Knobs:
     """One candidate serving config of an exported text ensemble.
 
     Attributes:
-        instance_count: Instances of the artifact model (ONNX / TorchScript).
+        instance_count: Instances of the artifact model (ONNX / TorchScript); on GPUs, per GPU (Triton's count).
         threads_per_instance: Intra-op threads per artifact instance; 0: the backend's default (all cores).
         max_batch_size: Largest batch of every model of the ensemble.
         max_queue_delay_us: Dynamic batcher delay of the artifact model.

@@ -18,10 +18,11 @@ def layouts(cores: int, gpus: int) -> tuple[tuple[int, int], ...]:
 
     CPU: every split of the cores into single- or multi-threaded instances, plus one more single-threaded instance
     than cores (a core whose instance is handing a batch over runs another's), at most twice the cores in
-    threads. GPU: 1 to 4 instances per GPU, the backend's own threads.
+    threads. GPU: 1 to 4 instances (Triton's ``count`` of a GPU instance group is per GPU), the backend's own
+    threads.
     """
     if gpus:
-        return tuple((count * gpus, 0) for count in (1, 2, 3, 4))
+        return tuple((count, 0) for count in (1, 2, 3, 4))
     pairs = {(cores + 1, 1), (1, 0)}
     for threads in range(1, cores + 1):
         for count in range(1, 2 * cores // threads + 1):

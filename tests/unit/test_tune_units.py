@@ -137,7 +137,7 @@ def test_layouts_split_the_cores_and_add_one_instance() -> None:
     two = space.layouts(2, 0)
     assert (3, 1) in two and (2, 1) in two and (1, 2) in two and (1, 0) in two
     assert all(count * max(threads, 1) <= 4 for count, threads in two)
-    assert space.layouts(16, 2) == ((2, 0), (4, 0), (6, 0), (8, 0))
+    assert space.layouts(16, 2) == ((1, 0), (2, 0), (3, 0), (4, 0))  # per GPU
     assert [a.name for a in space.axes(2, variants=("int8",))][:2] == ["layout", "variant"]
 
 
