@@ -140,24 +140,34 @@ class CoordinateSearch:
         if len(values) < 2:
             return False
         found: list[Trial] = []
-        for step in (1, -1):
-            previous = incumbent.score
-            index = here + step
-            while 0 <= index < len(values):
-                trial = self._measure(axis.set(incumbent.knobs, values[index]), axis.name, evaluate, out_of_time,
-                                      on_trial)
-                found.append(trial)
-                if axis.ordered and previous.beats(trial.score, self.min_gain):
-                    break  # worse than its neighbour: this direction is done
-                previous = trial.score
-                index += step
-        winner = max(found, key=lambda t: t.score, default=None)
-        if winner is not None and winner.score.beats(incumbent.score, self.min_gain):
-            self.best = winner
+        try:
+            for step in (1, -1):
+                previous = incumbent.score
+                index = here + step
+                while 0 <= index < len(values):
+                    trial = self._measure(axis.set(incumbent.knobs, values[index]), axis.name, evaluate,
+                                          out_of_time, on_trial)
+                    found.append(trial)
+                    if axis.ordered and previous.beats(trial.score, self.min_gain):
+                        break  # worse than its neighbour: this direction is done
+                    previous = trial.score
+                    index += step
+        except OutOfTime:
+            self._promote(found, incumbent)  # what this axis found before time ran out still counts
+            raise
+        if self._promote(found, incumbent):
             return True
         if all(not t.score.beats(incumbent.score, self.min_gain) and not incumbent.score.beats(t.score, self.min_gain)
                for t in found):
             self.flat.append(axis.name)
+        return False
+
+    def _promote(self, found: list[Trial], incumbent: Trial) -> bool:
+        """Make the best of ``found`` the incumbent if it beats ``incumbent`` by more than ``min_gain``."""
+        winner = max(found, key=lambda t: t.score, default=None)
+        if winner is not None and winner.score.beats(incumbent.score, self.min_gain):
+            self.best = winner
+            return True
         return False
 
     def _measure(self, knobs: Knobs, axis: str, evaluate: Callable[[Knobs], Score], out_of_time: Callable[[], bool],

@@ -169,6 +169,9 @@ def test_search_stops_at_the_budget_with_the_best_so_far() -> None:
     best = search.run(DEFAULTS, lambda k: calls.append(k) or objective(k), lambda: len(calls) >= 3)
     assert len(search.trials) == 3 and best is not None
     assert best.score == max(t.score for t in search.trials[:1]) or best.score.beats(search.trials[0].score, 0.01)
+    cut = CoordinateSearch(AXES, min_gain=0.01)
+    assert cut.run(replace(DEFAULTS, instance_count=1), objective, lambda: len(cut.trials) >= 2).knobs == \
+        replace(DEFAULTS, instance_count=2)  # found on the axis walked when time ran out: it still counts
     seed_only = CoordinateSearch(AXES)
     assert seed_only.run(DEFAULTS, objective, lambda: True).knobs == DEFAULTS  # the defaults are always measured
     assert len(seed_only.trials) == 1
