@@ -1,7 +1,8 @@
 """Measure one candidate through the real ensemble: perf_analyzer with the user's texts, level by level.
 
 Each level is perf_analyzer's stable measurement (``--measurement-interval`` windows, repeated until three agree
-within ``--stability-percentage``, at most ``--max-trials``) of one text per request, the texts taken in order
+within ``--stability-percentage``, at most ``--max-trials``; a level whose windows never agree is tried once more
+with windows twice as long) of one text per request, the texts taken in order
 from the user's file, so the served token lengths are the file's. Triton's statistics before and after each level
 give the per-step queue and compute split.
 """
@@ -9,7 +10,7 @@ give the per-step queue and compute split.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from client.bench_report import LevelResult, level_result
@@ -69,8 +70,7 @@ class Meter:
                 before = _counters(client, stages)
                 self._runs += 1
                 try:
-                    row = run_level(self._ensemble, level, self.settings, self._data,
-                                    self._workdir / f"run-{self._runs}.csv", self._binary)
+                    row = self._run(level)
                 except PerfAnalyzerError as error:
                     return Measured(tuple(levels), str(error))
                 row.setdefault("Concurrency", float(level.concurrency or 0))
@@ -81,6 +81,22 @@ class Meter:
                 levels.append(level_result(self._ensemble, row, split))
                 if on_level:
                     on_level(levels[-1])
+
+    def _run(self, level: LoadLevel) -> dict[str, float]:
+        """perf_analyzer's row for ``level``; windows that never agree are tried once more, twice as long.
+
+        Raises:
+            PerfAnalyzerError: It failed, or its windows did not agree the second time either.
+        """
+        try:
+            return run_level(self._ensemble, level, self.settings, self._data,
+                             self._workdir / f"run-{self._runs}.csv", self._binary)
+        except PerfAnalyzerError as error:
+            if "stable" not in str(error):
+                raise
+        longer = replace(self.settings, measurement_interval_ms=2 * self.settings.measurement_interval_ms)
+        return run_level(self._ensemble, level, longer, self._data, self._workdir / f"run-{self._runs}-again.csv",
+                         self._binary)
 
     def _next(self, levels: Sequence[LevelResult], start: int) -> LoadLevel | None:
         if self.target.min_throughput is not None:
