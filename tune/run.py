@@ -54,7 +54,7 @@ def tune(plan: Plan, say: Callable[[str], None], previous: dict | None = None) -
             versions, variant_files = _variants(plan, roles, serving, work, notes, say)
             say(f"starting {plan.url or 'the local Triton'} …")
             serving.start()
-            session = Session(plan, roles, configs, serving, versions, work, say)
+            session = Session(plan, roles, configs, serving, versions, work, say, began)
             search = CoordinateSearch(space.axes(plan.cores, plan.gpus, tuple(v for v in plan.variants
                                                                               if v in versions)),
                                       min_gain=plan.min_gain, max_passes=plan.max_passes)

@@ -33,8 +33,10 @@ class Session:
 
     def __init__(self, plan: Plan, roles: Ensemble, configs: dict[str, mc.ModelConfig],
                  serving: LocalServing | RemoteServing, versions: dict[str, int], workdir: Path,
-                 say: Callable[[str], None]) -> None:
+                 say: Callable[[str], None], began: float | None = None) -> None:
         """Serve on ``serving`` (started) with ``configs`` as exported; perf_analyzer's input goes into ``workdir``.
+
+        ``began`` is when the run started (``time.monotonic()``), for the progress lines; now when ``None``.
 
         Raises:
             PerfAnalyzerError: perf_analyzer is missing.
@@ -44,7 +46,7 @@ class Session:
         self.versions = versions
         self._plan, self._roles, self._configs, self._serving, self._say = plan, roles, configs, serving, say
         self._current = dict(configs)
-        self._began = time.monotonic()
+        self._began = time.monotonic() if began is None else began
         data = workdir / "input.json"
         data.write_text(json.dumps(text_input_data(TEXT_INPUT, plan.texts)))
         settings = PerfSettings(url=serving.url.split("://")[-1], measurement_interval_ms=plan.window_ms,
@@ -54,7 +56,7 @@ class Session:
 
     @property
     def elapsed(self) -> float:
-        """Seconds since the session started."""
+        """Seconds since the run started."""
         return time.monotonic() - self._began
 
     def serve(self, knobs: Knobs) -> None:
