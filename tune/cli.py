@@ -12,7 +12,7 @@ import click
 
 from tritonize.cli_errors import debug_option, report, requires_extras
 from tritonize.errors import TritonizeError
-from tune.errors import TuneUsageError
+from tune.errors import TuneError, TuneUsageError
 from tune.objective import Target
 from tune.plan import Plan
 from tune.run import texts_digest
@@ -150,6 +150,8 @@ def main(model: str, repository: Path, texts: Path | None, corpus: str, text_cou
         tables.write(outcome, folder)
         click.echo(tables.markdown(outcome))
         click.echo(folder)
+        if outcome.error:
+            raise TuneError(outcome.error)
     except TritonizeError as error:
         raise report(error, debug) from None
     if outcome is not None and outcome.interrupted:

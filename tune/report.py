@@ -51,8 +51,9 @@ class Outcome:
         notes: Variants dropped by their gate, a rerun's comparison, an interrupt.
         machine: Cores, GPUs, URL.
         seconds: Wall time of the run.
-        interrupted: Ctrl-C ended it.
+        interrupted: Ctrl-C, or an error, ended it early.
         confirmation: Indices of the rows that measured the defaults and the winner again, back to back.
+        error: The error that stopped the run early, if one did.
     """
 
     model: str
@@ -68,6 +69,7 @@ class Outcome:
     seconds: float
     interrupted: bool = False
     confirmation: tuple[int, int] | None = None
+    error: str = ""
 
     @property
     def ratio(self) -> float | None:
@@ -164,7 +166,8 @@ def to_json(outcome: Outcome) -> dict[str, object]:
 
     return {
         "model": outcome.model, "target": asdict(outcome.target), "machine": outcome.machine,
-        "seconds": outcome.seconds, "interrupted": outcome.interrupted, "flat": list(outcome.flat),
+        "seconds": outcome.seconds, "interrupted": outcome.interrupted, "error": outcome.error,
+        "flat": list(outcome.flat),
         "notes": list(outcome.notes), "defaults": knobs(outcome.defaults),
         "winner": outcome.winner.index if outcome.winner else None, "final": knobs(outcome.final),
         "ratio": outcome.ratio, "confirmation": list(outcome.confirmation) if outcome.confirmation else None,

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from tritonize.errors import TritonizeError
 from tune import report, space
 from tune.errors import TuneUsageError
 from tune.knobs import Ensemble, Knobs, read_knobs
@@ -26,7 +27,10 @@ NO_SHEDDING = {"max_queue_size": 0, "queue_timeout_ms": 0}
 
 
 def tune(plan: Plan, say: Callable[[str], None], previous: dict | None = None) -> report.Outcome:
-    """Run the search; a Ctrl-C ends it with what was measured (``Outcome.interrupted``).
+    """Run the search and what follows it; return everything measured.
+
+    A Ctrl-C, or an error once something was measured, ends the run early with what was measured
+    (``Outcome.interrupted``, ``Outcome.error``).
 
     Raises:
         TuneUsageError: The model is missing or not a text ensemble; variants asked with ``--url``.
@@ -47,6 +51,7 @@ def tune(plan: Plan, say: Callable[[str], None], previous: dict | None = None) -
     confirmation: tuple[int, int] | None = None
     winner: Knobs | None = None
     interrupted = False
+    stopped = ""
     with tempfile.TemporaryDirectory(prefix="tritonize-tune-") as tmp:
         work = Path(tmp)
         serving = RemoteServing(plan.url, roles) if plan.url else LocalServing(plan.repository, roles, work)
@@ -79,6 +84,11 @@ def tune(plan: Plan, say: Callable[[str], None], previous: dict | None = None) -
         except KeyboardInterrupt:
             interrupted = True
             notes.append("Interrupted (Ctrl-C): the table holds what was measured until then.")
+        except TritonizeError as error:  # the server died, perf_analyzer vanished: keep what was measured
+            if session is None or not session.rows:
+                raise
+            interrupted, stopped = True, str(error)
+            notes.append(f"Stopped by an error: {error}. The table holds what was measured until then.")
         finally:
             serving.close()
     rows = tuple(session.rows) if session else ()
@@ -88,7 +98,7 @@ def tune(plan: Plan, say: Callable[[str], None], previous: dict | None = None) -
         flat=tuple(search.flat) if search else (), notes=tuple(notes),
         machine={"cores": plan.cores, "gpus": plan.gpus, "url": plan.url or "local Triton",
                  "texts": len(plan.texts), "texts_sha256": texts_digest(plan.texts)},
-        seconds=time.monotonic() - began, interrupted=interrupted, confirmation=confirmation)
+        seconds=time.monotonic() - began, interrupted=interrupted, confirmation=confirmation, error=stopped)
     if previous is not None:
         outcome = replace(outcome, notes=outcome.notes + tuple(report.compare(previous, outcome)))
     return outcome
