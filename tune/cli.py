@@ -74,6 +74,8 @@ def previous_run(output: Path, model: str, target: Target, digest: str) -> dict 
               help="Target: minimise p99 latency at this many requests per second.")
 @click.option("--budget-s", type=click.FloatRange(min=0), default=600.0,
               help="Time for the search; it stops with the best so far.")
+@click.option("--max-candidates", type=click.IntRange(min=1),
+              help="Candidates the search measures at most [default: as many as --budget-s allows].")
 @click.option("--url", help="A running Triton started with --model-control-mode=explicit (GPU hosts) instead of "
                             "the local one; candidates are loaded with their config through its API.")
 @click.option("--cores", type=click.IntRange(min=1), default=len(os.sched_getaffinity(0)),
@@ -104,10 +106,10 @@ def previous_run(output: Path, model: str, target: Target, digest: str) -> dict 
 @debug_option()
 @requires_extras
 def main(model: str, repository: Path, texts: Path | None, corpus: str, text_count: int, p99_ms: float | None,
-         min_throughput: float | None, budget_s: float, url: str | None, cores: int, gpus: int, optimize: bool,
-         quantize: str | None, fp16: bool, source: str | None, window_ms: int, stability_percentage: int,
-         max_trials: int, min_gain: float, max_passes: int, max_concurrency: int, overload_s: float,
-         output_dir: Path, write_: bool, quiet: bool, debug: bool) -> None:
+         min_throughput: float | None, budget_s: float, max_candidates: int | None, url: str | None, cores: int,
+         gpus: int, optimize: bool, quantize: str | None, fp16: bool, source: str | None, window_ms: int,
+         stability_percentage: int, max_trials: int, min_gain: float, max_passes: int, max_concurrency: int,
+         overload_s: float, output_dir: Path, write_: bool, quiet: bool, debug: bool) -> None:
     """Find the serving config of MODEL (an exported ensemble) for a p99 budget or a required rate.
 
     With --p99-ms, the most throughput whose p99 stays within the budget; with --min-throughput, the lowest p99
@@ -135,10 +137,11 @@ def main(model: str, repository: Path, texts: Path | None, corpus: str, text_cou
         chosen = load_texts(texts, corpus, text_count)
         digest = texts_digest(chosen)
         variants = tuple(v for v, on in (("optimize", optimize), ("int8", bool(quantize)), ("fp16", fp16)) if on)
-        plan = Plan(model=name, texts=chosen, target=target, budget_s=budget_s, repository=repository, url=url,
-                    cores=cores, gpus=gpus, variants=variants, source=source, window_ms=window_ms,
-                    stability_percentage=stability_percentage, max_trials=max_trials, min_gain=min_gain,
-                    max_passes=max_passes, max_concurrency=max_concurrency, overload_s=overload_s, write=write_)
+        plan = Plan(model=name, texts=chosen, target=target, budget_s=budget_s, max_candidates=max_candidates,
+                    repository=repository, url=url, cores=cores, gpus=gpus, variants=variants, source=source,
+                    window_ms=window_ms, stability_percentage=stability_percentage, max_trials=max_trials,
+                    min_gain=min_gain, max_passes=max_passes, max_concurrency=max_concurrency, overload_s=overload_s,
+                    write=write_)
         previous = previous_run(output_dir, name, target, digest)
 
         def say(line: str) -> None:

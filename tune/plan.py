@@ -17,6 +17,7 @@ class Plan:
         texts: The user's texts (one per request, in order).
         target: What to optimise.
         budget_s: Time for the search; it stops with the best so far.
+        max_candidates: Candidates the search measures at most (``None``: as many as the budget allows).
         repository: The exported repository (local serving, ``--write``).
         url: A running Triton in explicit mode instead of the local one.
         cores: CPU cores the instances may use.
@@ -37,6 +38,7 @@ class Plan:
     texts: tuple[str, ...]
     target: Target
     budget_s: float
+    max_candidates: int | None = None
     repository: Path | None = None
     url: str | None = None
     cores: int = 1

@@ -71,6 +71,8 @@ def tune(plan: Plan, say: Callable[[str], None], previous: dict | None = None) -
                     f"#{best.index}: {report.describe_score(best.score, plan.target)}")
 
             def out_of_time() -> bool:
+                if plan.max_candidates is not None and len(run.rows) >= plan.max_candidates:
+                    return True
                 return time.monotonic() - began + reserve(run.rows, plan) > plan.budget_s
 
             found = search.run(seed, lambda k: run.evaluate(k, seed, search.best.knobs if search.best else None),
