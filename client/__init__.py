@@ -14,6 +14,8 @@ from typing import Any
 
 _EXPORTS = {
     "TextClient": "client.text_client",
+    "ImageClient": "client.image_client",
+    "ImageInput": "client.images",
     "Health": "client.text_client",
     "Prediction": "client.results",
     "Label": "client.results",

@@ -12,10 +12,18 @@ import numpy as np
 from client import bench_report
 from client.corpus import corpus
 from client.errors import PerfAnalyzerError, UsageProblem
-from client.perf_analyzer import LoadLevel, PerfSettings, sweep, tensor_input_data, text_input_data
+from client.perf_analyzer import (
+    LoadLevel,
+    PerfSettings,
+    image_input_data,
+    sweep,
+    tensor_input_data,
+    text_input_data,
+)
 from client.server_stats import stage_times
 from client.text_client import TextClient
 from client.tokenizing import load_encoder
+from tritonize.repo_format.image_preprocessing import IMAGE_INPUT
 
 DEFAULT_CONCURRENCY = (1, 2, 4, 8, 16, 32)
 
@@ -51,15 +59,21 @@ def parse_levels(concurrency: str | None, request_rate: str | None) -> list[Load
                        f"'{request_rate or concurrency}'")
 
 
-def input_data(client: TextClient, model: str, texts: Sequence[str], tokenizer: Path | None) -> dict:
-    """perf_analyzer input for ``model``: the texts for a text model, their token tensors for a tensor model.
+def input_data(client: TextClient, model: str, texts: Sequence[str], tokenizer: Path | None,
+               images: Sequence[bytes] | None = None) -> dict:
+    """perf_analyzer input for ``model``: texts, their token tensors (tensor models) or images (image ensembles).
 
     Token tensors are padded exactly as the tokenizer model pads a request of one text.
 
     Raises:
-        UsageProblem: A tensor model without ``--tokenizer``, or a model that takes neither.
+        UsageProblem: A tensor model without ``--tokenizer``, an image ensemble without images, or a model that
+            takes neither.
     """
     interface = client.interface(model)
+    if [t.name for t in interface.inputs] == [IMAGE_INPUT]:
+        if not images:
+            raise UsageProblem(f"Model '{model}' takes images: pass --images PATH (files or directories)")
+        return image_input_data(IMAGE_INPUT, images)
     if interface.takes_text:
         return text_input_data(interface.inputs[0].name, texts)
     if not interface.takes_tokens:
@@ -79,7 +93,8 @@ def input_data(client: TextClient, model: str, texts: Sequence[str], tokenizer: 
 def run_bench(client: TextClient, models: Sequence[str], levels: Sequence[LoadLevel], settings: PerfSettings,
               texts: Sequence[str] | None, tokenizer: Path | None, output_root: Path,
               on_level: Callable[[str, LoadLevel, bench_report.LevelResult], None] | None = None,
-              on_failure: Callable[[str, LoadLevel, PerfAnalyzerError], None] | None = None) -> BenchResult:
+              on_failure: Callable[[str, LoadLevel, PerfAnalyzerError], None] | None = None,
+              images: Sequence[bytes] | None = None) -> BenchResult:
     """Measure each model at each level and write CSV, JSON, markdown and both plots into a new folder.
 
     A level perf_analyzer fails on goes to ``on_failure`` and is left out (see :func:`client.perf_analyzer.sweep`);
@@ -87,7 +102,7 @@ def run_bench(client: TextClient, models: Sequence[str], levels: Sequence[LoadLe
     """
     texts = list(texts) if texts else corpus(512)
     # Every model's input first: a missing model or tokenizer fails before anything is measured or written.
-    inputs = {model: input_data(client, model, texts, tokenizer) for model in models}
+    inputs = {model: input_data(client, model, texts, tokenizer, images) for model in models}
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = output_root / f"{'-vs-'.join(models)}-{stamp}"
     folder.mkdir(parents=True, exist_ok=False)

@@ -23,6 +23,8 @@ from client.bench import DEFAULT_CONCURRENCY
 from client.bench_report import LevelResult
 from client.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, PROTOCOLS
 from client.errors import InputError, PerfAnalyzerError
+from client.image_client import ImageClient
+from client.images import read_images
 from client.perf_analyzer import LoadLevel, PerfSettings
 from client.plan import DEFAULT_REQUEST_TEXTS, RequestPlan
 from client.results import Prediction
@@ -58,9 +60,10 @@ class Settings:
     debug: bool = False
     api_key: str | None = None
 
-    def client(self) -> TextClient:
-        """A client for these settings, closed when the command ends."""
-        client = TextClient(self.url, self.protocol, timeout=self.timeout, retries=self.retries, api_key=self.api_key)
+    def client(self) -> ImageClient:
+        """A client for these settings (texts and images), closed when the command ends."""
+        client = ImageClient(self.url, self.protocol, timeout=self.timeout, retries=self.retries,
+                             api_key=self.api_key)
         click.get_current_context().call_on_close(client.close)
         return client
 
@@ -196,21 +199,39 @@ def config(settings: Settings, name: str, json_: bool) -> None:
               help="Tokenize on the client for models taking token tensors: a tokenizer.json or NAME_tokenizer folder.")
 @click.option("--sort/--no-sort", default=True, show_default=True,
               help="Batch texts of similar token counts together (less padding); output order is unchanged.")
+@click.option("--image", "images", is_flag=True,
+              help="TEXTS are images: files, directories (their image files) or - for stdin, sent as encoded bytes "
+                   "to an image ensemble.")
+@click.option("--labels", metavar="A,B,…",
+              help="With --image and a CLIP-style image ensemble: zero-shot classification over these labels.")
+@click.option("--template", metavar="TEXT", help="Zero-shot hypothesis template with {} for the label "
+                                                  "[default: the export's, 'This is a photo of {}.'].")
 @click.option("--json", "json_", is_flag=True, help="Print one JSON array of records.")
 @click.option("--jsonl", is_flag=True, help="Stream one JSON record per text, with full vectors.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
 def predict(settings: Settings, texts: tuple[str, ...], model: str | None, file_: str | None, field: str | None,
             batch_size: int | None, concurrency: int, top_k: int | None, tokenizer: Path | None, sort: bool,
-            json_: bool, jsonl: bool, quiet: bool) -> None:
+            images: bool, labels: str | None, template: str | None, json_: bool, jsonl: bool, quiet: bool) -> None:
     """Send TEXTS (or --file, or - for stdin) to a text model; print results in input order.
 
     The default table shows each text's top label and score, or an embedding's size and first values.
     Blank texts (empty lines, records with a blank field) are skipped with a warning; every result keeps its
     input position (JSON ``index``: line number - 1; the table's ``#``: the line number).
+
+    With --image, TEXTS are image files, directories or - (stdin); an image the server cannot read is reported
+    in its row (its reason from Triton), every other image still gets its answer, and the exit status is 1.
     """
     if json_ and jsonl:
         raise click.UsageError("Choose one of --json and --jsonl")
+    if (labels is not None or template is not None) and not images:
+        raise click.UsageError("--labels and --template apply to --image (zero-shot image classification)")
+    if images:
+        if file_ is not None or field is not None or tokenizer is not None:
+            raise click.UsageError("--image takes image paths as arguments (not --file, --field or --tokenizer)")
+        candidates = [label.strip() for label in labels.split(",")] if labels is not None else None
+        _predict_images(settings, texts, model, batch_size, top_k, json_, jsonl, candidates, template)
+        return
     given, streamed = _read_texts(texts, file_, field)
     inputs = list(given.texts)
     client = settings.client()
@@ -284,6 +305,37 @@ def rerank_command(settings: Settings, query: str, documents: tuple[str, ...], m
         click.echo(output.json_document([item.to_record() for item in ranked]))
     else:
         click.echo(output.ranking_table(ranked))
+
+
+def _predict_images(settings: Settings, paths: tuple[str, ...], model: str | None, batch_size: int | None,
+                    top_k: int | None, json_: bool, jsonl: bool, labels: list[str] | None = None,
+                    template: str | None = None) -> None:
+    """``predict --image``: one row (or record) per image; refused images in their rows, then exit status 1."""
+    client = settings.client()
+    given = read_images(paths, click.get_binary_stream("stdin"))
+    started = time.perf_counter()
+    if labels is not None:
+        predictions = client.zero_shot(given, labels, model, template=template, batch_size=batch_size)
+        if top_k:
+            predictions = [replace(p, labels=p.labels[:top_k]) for p in predictions]
+    else:
+        predictions = client.predict_images(given, model, top_k=top_k, batch_size=batch_size)
+    if jsonl:
+        for prediction in predictions:
+            click.echo(output.json_line(prediction))
+    elif json_:
+        click.echo(output.json_document([p.to_record(arrays=True) for p in predictions]))
+    else:
+        click.echo(output.prediction_header().replace("TEXT", "IMAGE", 1))
+        for prediction in predictions:
+            click.echo(output.prediction_row(prediction, top_k or 1))
+    if settings.verbose:
+        elapsed = time.perf_counter() - started
+        click.echo(f"{len(given)} images in {elapsed:.2f} s ({len(given) / elapsed:.1f} images/s)", err=True)
+    failed = [p for p in predictions if p.error is not None]
+    if failed:
+        raise InputError(f"{len(failed)} of {len(predictions)} images could not be read by the server "
+                         f"({', '.join(p.text for p in failed[:5])}{', …' if len(failed) > 5 else ''})")
 
 
 def skipped_message(blank: tuple[int, ...], source: str) -> str:
@@ -364,6 +416,8 @@ def main() -> None:
                    "[default: 512 English sentences from Python's docstrings].")
 @click.option("--tokenizer", type=click.Path(exists=True, path_type=Path),
               help="For tensor models: NAME_tokenizer folder or tokenizer.json to make their inputs.")
+@click.option("--images", "image_paths", multiple=True, type=click.Path(path_type=Path),
+              help="For image ensembles: image files or directories to send (repeat for several).")
 @click.option("--concurrency", "-c", multiple=True, metavar="N",
               help="Requests in flight, as for predict; one measurement per value: repeat or comma-separate "
                    f"(-c 1 -c 4, or 1,4) [default: {','.join(map(str, DEFAULT_CONCURRENCY))}].")
@@ -382,10 +436,11 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print only the result folder.")
 @click.pass_obj
 def bench(settings: Settings, models: tuple[str, ...], model: str | None, compare: tuple[str, ...],
-          texts_file: Path | None, tokenizer: Path | None, concurrency: tuple[str, ...], request_rate: tuple[str, ...],
+          texts_file: Path | None, tokenizer: Path | None, image_paths: tuple[Path, ...], concurrency: tuple[str, ...],
+          request_rate: tuple[str, ...],
           batch_size: int, measurement_interval: int, stability_percentage: int, max_trials: int, output_dir: Path,
           quiet: bool) -> None:
-    """Measure MODELS with NVIDIA's perf_analyzer on real text: CSV, JSON, markdown table and PNG plots."""
+    """Measure MODELS with NVIDIA's perf_analyzer on real text (or --images): CSV, JSON, markdown table, PNG plots."""
     from client.bench import parse_levels, run_bench
     from client.connection import Endpoint
 
@@ -411,8 +466,9 @@ def bench(settings: Settings, models: tuple[str, ...], model: str | None, compar
     if not quiet:
         click.echo(f"Measuring {', '.join(names)} at {', '.join(level.label for level in levels)} "
                    f"over {endpoint.protocol} with perf_analyzer …", err=True)
+    images = [image.data for image in read_images(image_paths)] if image_paths else None
     result = run_bench(client, names, levels, perf, texts, tokenizer, output_dir, on_level=progress,
-                       on_failure=failed)
+                       on_failure=failed, images=images)
     if not quiet:
         click.echo(bench_report.markdown_table(result.results))
     click.echo(str(result.folder))

@@ -88,6 +88,8 @@ def prediction_header() -> str:
 
 def summary(prediction: Prediction, top_k: int = 1) -> str:
     """The result in brief: ``top_k`` labels with scores, per-token labels, or a vector's size and first values."""
+    if prediction.error is not None:
+        return f"error: {prediction.error}"
     if prediction.labels:
         return ", ".join(_label(label) for label in prediction.labels[:top_k])
     if prediction.entities is not None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import sysconfig
@@ -104,6 +106,16 @@ def environment() -> dict[str, str]:
 def text_input_data(input_name: str, texts: Sequence[str]) -> dict:
     """perf_analyzer ``--input-data`` JSON for a text model: one text per entry (``-b`` stacks entries)."""
     return {"data": [{input_name: {"content": [text], "shape": [1]}} for text in texts]}
+
+
+def image_input_data(input_name: str, images: Sequence[bytes]) -> dict:
+    """perf_analyzer ``--input-data`` JSON for an image ensemble: one encoded image per entry.
+
+    perf_analyzer reads ``b64`` of a BYTES tensor as Triton's serialized form (each element prefixed by its
+    4-byte little-endian length), not as the element itself.
+    """
+    return {"data": [{input_name: {"b64": base64.b64encode(struct.pack("<I", len(data)) + data).decode("ascii"),
+                                   "shape": [1]}} for data in images]}
 
 
 def tensor_input_data(requests: Sequence[dict[str, np.ndarray]]) -> dict:

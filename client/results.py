@@ -37,6 +37,7 @@ class Prediction:
         token_offsets: ``(start, end)`` character offsets of each token of ``token_labels`` in ``text``.
         entities: Entities as transformers' token-classification pipeline returns them (``entity_group``,
             ``score``, ``word``, ``start``, ``end``), when the model groups them; ``None`` for other models.
+        error: Why the server refused this item alone (an image it cannot read); ``None`` when answered.
     """
 
     index: int
@@ -46,6 +47,7 @@ class Prediction:
     token_labels: tuple[tuple[Label, ...], ...] = ()
     token_offsets: tuple[tuple[int, int], ...] = ()
     entities: tuple[dict, ...] | None = None
+    error: str | None = None
 
     def to_record(self, arrays: bool = False) -> dict[str, object]:
         """A JSON-ready record with full vectors (numeric outputs as numpy arrays with ``arrays``, for orjson)."""
@@ -59,6 +61,8 @@ class Prediction:
         if self.entities is not None:
             record["entities"] = list(self.entities)
         record["outputs"] = {name: _plain(array, arrays) for name, array in self.outputs.items()}
+        if self.error is not None:
+            record["error"] = self.error
         return record
 
 

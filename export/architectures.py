@@ -86,7 +86,14 @@ WHERE = {
 
 #: What tritonize exports, for every refusal.
 EXPORTED = ("tritonize exports text encoders: embeddings (*Model, sentence-transformers folders), "
-            "*ForSequenceClassification, *ForTokenClassification, cross-encoders and SPLADE sparse encoders")
+            "*ForSequenceClassification, *ForTokenClassification, cross-encoders and SPLADE sparse encoders; "
+            "and image models from encoded image bytes: *ForImageClassification, image embeddings (an image "
+            "family's *Model, *VisionModelWithProjection), CLIP/SigLIP image and text towers")
+
+#: Class-name suffix of the image classifiers tritonize exports.
+IMAGE_CLASSIFIER_SUFFIX = "ForImageClassification"
+#: Class-name suffixes of the image embedding models tritonize exports (an image family's base model).
+IMAGE_EMBEDDING_SUFFIXES = ("VisionModelWithProjection", "Model")
 
 #: Tables of the heads tritonize exports (base models give embeddings).
 EXPORTED_TABLES = ("MODEL", "SEQUENCE_CLASSIFICATION", "TOKEN_CLASSIFICATION")
@@ -213,6 +220,8 @@ def refusal(config: dict, architecture: str) -> str | None:
     model_type = str(config.get("model_type", ""))
     if architecture in tables().get("TEXT_ENCODING", {}).get(model_type, ()):
         return None  # an encoder of an encoder-decoder family (T5EncoderModel), or a multimodal model's text tower
+    if exported_image_task(model_type, architecture):
+        return None  # served from encoded image bytes (export.images)
     kind = kind_of(model_type, architecture)
     registered = tables_of_class().get(architecture)
     suffix = architecture.endswith(EXPORTED_SUFFIXES) and not architecture.endswith("LMHeadModel")
@@ -230,6 +239,20 @@ def refusal(config: dict, architecture: str) -> str | None:
     if kind.table == "MASKED_LM":
         where += " Pass --task sparse-embedding to export it as a SPLADE sparse encoder."
     return _refused(architecture, kind.describe(), where)
+
+
+def exported_image_task(model_type: str, architecture: str) -> str:
+    """What tritonize exports of an image model: ``classification``, ``embedding``, ``image-text`` or ``""``.
+
+    ``image-text``: CLIP, SigLIP and kin (the zero-shot table), whose image and text towers are both served.
+    """
+    if architecture in tables().get("ZERO_SHOT_IMAGE_CLASSIFICATION", {}).get(model_type, ()):
+        return "image-text"
+    if architecture.endswith(IMAGE_CLASSIFIER_SUFFIX):
+        return "classification"
+    if architecture.endswith(IMAGE_EMBEDDING_SUFFIXES) and kind_of(model_type, architecture).modality == "image":
+        return "embedding"
+    return ""
 
 
 def _refused(architecture: str, what: str, where: str) -> str:

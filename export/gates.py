@@ -58,6 +58,6 @@ def gate_for(variant: str, task: Task, overrides: GateOverrides) -> Gate:
     """The gate of ``variant``, with overrides applied and task-irrelevant checks dropped."""
     gate = DEFAULT_GATES[variant]
     gate = replace(gate, **{k: v for k, v in vars(overrides).items() if v is not None})
-    if task is Task.FEATURE_EXTRACTION:
+    if task in (Task.FEATURE_EXTRACTION, Task.IMAGE_FEATURE_EXTRACTION):
         return replace(gate, min_agreement=None)
     return replace(gate, min_cosine=None, mean_cosine=None)

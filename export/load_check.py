@@ -93,7 +93,7 @@ class Skipped:
     reason: str
 
 
-def serve_staged(staged: Path, ensemble: str, requests: list[dict[str, list[str]]],
+def serve_staged(staged: Path, ensemble: str, requests: list[dict[str, list[str]]] | list[dict[str, list[bytes]]],
                  output_names: list[str]) -> Served | Skipped:
     """Serve ``staged`` in the local Triton and send ``requests`` to ``ensemble`` (skipped without a local Triton).
 
@@ -140,7 +140,8 @@ def _query(url: str, ensemble: str, requests: list[dict[str, list[str]]],
             for name, texts in request.items():
                 shape = [len(texts), *shapes[name][1:]]
                 tensor = http.InferInput(name, shape, "BYTES")
-                tensor.set_data_from_numpy(np.array([t.encode() for t in texts], dtype=object).reshape(shape))
+                items = [t if isinstance(t, bytes) else t.encode() for t in texts]  # texts, or encoded images
+                tensor.set_data_from_numpy(np.array(items, dtype=object).reshape(shape))
                 inputs.append(tensor)
             try:
                 result = client.infer(ensemble, inputs,

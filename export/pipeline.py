@@ -6,15 +6,20 @@ check passes.
 
 from __future__ import annotations
 
+import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from export.artifacts import artifact_gate, export_and_verify
-from export.errors import ExportFailedError, VerificationError
+from export.errors import ExportFailedError, UnsupportedModelError, VerificationError
 from export.failure import failure_message
 from export.folder_check import check_files, check_weights
 from export.folders import model_folders
+from export.images.detection import image_model
+from export.images.pipeline import run_image_export
+from export.images.processor import PixelCheck
+from export.images.st_clip import clip_module_folder
 from export.load_check import LoadCheck, Skipped, serve_staged, verification_requests
 from export.load_model import load_model, read_info
 from export.postprocess_heads import build_head, run_head
@@ -57,6 +62,8 @@ class ExportResult:
         max_length: Token limit of the tokenizer model.
         labels: Class names (classification).
         load_check: Whether the staged models were loaded and queried in the local Triton, and how long it took.
+        pixel_check: The image step's pixels against the image processor's (image models).
+        text_names: The text tower's models (CLIP-style exports; ``names`` are then the image tower's).
     """
 
     model_id: str
@@ -72,6 +79,8 @@ class ExportResult:
     max_length: int
     labels: tuple[str, ...]
     load_check: LoadCheck = LoadCheck(False, note=SKIPPED_BY_OPTION)
+    pixel_check: PixelCheck | None = None
+    text_names: ModelNames | None = None
 
 
 def run_export(settings: ExportSettings, progress: Progress | None = None) -> ExportResult:
@@ -85,6 +94,18 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
     with progress.step("Resolving model"):
         source = resolve_source(settings.model, settings.revision)
         check_files(source.folder, source.model_id)
+        clip_folder = clip_module_folder(source.folder)  # a sentence-transformers CLIP folder's model
+        config_path = (clip_folder or source.folder) / "config.json"
+        image = image_model(json.loads(config_path.read_text())) if config_path.is_file() else None
+        if image is not None and settings.task not in (None, image.task):
+            raise UnsupportedModelError(f"'{image.architecture}' is an image model: its task is {image.task.value} "
+                                        f"(leave --task out).")
+        if image is not None:
+            check_weights(clip_folder or source.folder, source.model_id)
+            if clip_folder is None:
+                return run_image_export(settings, source, image, ensemble_format, progress)
+            return run_image_export(settings, replace(source, folder=clip_folder), image, ensemble_format, progress,
+                                    st_folder=source.folder)
         info = read_info(source, settings.task)
         check_weights(source.folder, source.model_id)
     names = ModelNames(check_name(settings.name or default_name(source.model_id)))

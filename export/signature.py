@@ -6,6 +6,8 @@
 from tritonize.contract import (
     BATCH_AXIS,
     ENTITIES_OUTPUT,
+    IMAGE_INPUT,
+    IMAGE_TASKS,
     NUMPY_DTYPES,
     PAIR_INPUTS,
     PROMPT_NAME_INPUT,
@@ -16,10 +18,13 @@ from tritonize.contract import (
     Signature,
     Task,
     TensorSpec,
+    image_signature,
     ranking_outputs,
 )
 
 __all__ = [
-    "BATCH_AXIS", "ENTITIES_OUTPUT", "NUMPY_DTYPES", "PAIR_INPUTS", "PROMPT_NAME_INPUT", "SEQUENCE_AXIS",
-    "TEXT_INPUT", "TOKEN_INPUT_NAMES", "TOKEN_SPANS", "Signature", "Task", "TensorSpec", "ranking_outputs",
+    "BATCH_AXIS", "ENTITIES_OUTPUT", "IMAGE_INPUT", "IMAGE_TASKS", "NUMPY_DTYPES", "PAIR_INPUTS", "PROMPT_NAME_INPUT",
+    "SEQUENCE_AXIS",
+    "TEXT_INPUT", "TOKEN_INPUT_NAMES", "TOKEN_SPANS", "Signature", "Task", "TensorSpec", "image_signature",
+    "ranking_outputs",
 ]

@@ -7,7 +7,7 @@ from pathlib import Path
 from export.gates import Gate
 from export.pipeline import ExportResult
 from export.settings import ExportSettings
-from export.signature import Task
+from export.signature import IMAGE_TASKS, Task
 from export.verify import Report
 
 
@@ -54,8 +54,7 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
     lines = [
         f"Exported {result.model_id} ({result.task.value}) as version {result.version} to {result.repository}",
         f"  ensemble  {names.ensemble}: {inputs} → {outputs}  (calls {names.artifact(result.ensemble_format)})",
-        f"  tokenizer {names.tokenizer}: max_length {result.max_length}, "
-        f"padded to multiples of {settings.batching.pad_to_multiple_of}",
+        _first_step(result, settings),
         f"  target    Triton {settings.triton_release} (NGC), ONNX opset {settings.opset}, "
         f"instances {settings.instance_count}× {settings.instance_kind}, max_batch_size "
         f"{settings.batching.max_batch_size}",
@@ -79,6 +78,24 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
     return "\n".join(lines)
 
 
+def _first_step(result: ExportResult, settings: ExportSettings) -> str:
+    """The line about the ensemble's first step: the tokenizer, or the image preprocessing."""
+    names = result.names
+    if result.task in IMAGE_TASKS:
+        pixels = result.signature.inputs[0]
+        checked = result.pixel_check
+        equal = (f", equal to the image processor's on {checked.images} images (max |diff| "
+                 f"{checked.max_abs_diff:.1e})" if checked else "")
+        line = f"  preprocess {names.preprocess}: encoded image → {pixels.name} FP32 {list(pixels.dims)}{equal}"
+        if result.text_names is not None:
+            line += (f"\n  text      {result.text_names.ensemble}: TEXT BYTES [1] → embeddings (calls "
+                     f"{result.text_names.tokenizer}, {result.text_names.artifact(result.ensemble_format)}); "
+                     f"zero-shot settings in {names.ensemble}'s config")
+        return line
+    return (f"  tokenizer {names.tokenizer}: max_length {result.max_length}, "
+            f"padded to multiples of {settings.batching.pad_to_multiple_of}")
+
+
 def release_notes(tag: str) -> list[str]:
     """The target release's vulnerability warning and how the local Triton differs from it, as summary lines."""
     from tritonize.releases import LOCAL_RELEASE, local_differences, warning
@@ -89,6 +106,10 @@ def release_notes(tag: str) -> list[str]:
 
 def query_example(result: ExportResult) -> str:
     """A client command line that queries the exported ensemble."""
+    if result.task in IMAGE_TASKS and result.text_names is not None:
+        return f'client predict --model {result.names.ensemble} --image photo.jpg --labels "cat,dog"'
+    if result.task in IMAGE_TASKS:
+        return f"client predict --model {result.names.ensemble} --image photo.jpg"
     if result.task is Task.TEXT_RANKING:
         return f'client rerank --model {result.names.ensemble} "what is triton" "Triton serves models" "A fox"'
     if result.task is Task.SPARSE_EMBEDDING:

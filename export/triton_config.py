@@ -11,7 +11,15 @@ from export.python_models.entities_model import LABELS_PARAMETER, PASSED_THROUGH
 from export.python_models.sparse_tokens_model import PASSED_THROUGH as SPARSE_PASSED_THROUGH
 from export.python_models.sparse_tokens_model import TOKENS_OUTPUT
 from export.settings import Acceleration, ExportSettings, Format, QueuePolicy
-from export.signature import ENTITIES_OUTPUT, PROMPT_NAME_INPUT, TEXT_INPUT, Signature, Task, TensorSpec
+from export.signature import (
+    ENTITIES_OUTPUT,
+    IMAGE_INPUT,
+    PROMPT_NAME_INPUT,
+    TEXT_INPUT,
+    Signature,
+    Task,
+    TensorSpec,
+)
 from tritonize.contract import CONTAINER_REPOSITORY
 from tritonize.repo_format.files import LABELS_FILENAME, TENSORRT_CACHE_DIR
 from tritonize.repo_format.names import ModelNames
@@ -264,10 +272,57 @@ def _warmups(signature: Signature, settings: ExportSettings) -> list[mc.ModelWar
     sizes = sorted({1, max_batch_size}) if max_batch_size > 0 else [1]
     warmups = []
     for size in sizes:
-        dims = [length] if max_batch_size > 0 else [1, length]
-        inputs = {
-            spec.name: mc.ModelWarmup.Input(data_type=spec.dtype, dims=dims, zero_data=True)
-            for spec in signature.inputs
-        }
+        inputs = {}
+        for spec in signature.inputs:
+            dims = [length if dim == -1 else dim for dim in spec.dims]  # token tensors: one bucket long
+            inputs[spec.name] = mc.ModelWarmup.Input(data_type=spec.dtype, zero_data=True,
+                                                     dims=dims if max_batch_size > 0 else [1, *dims])
         warmups.append(mc.ModelWarmup(name=f"batch_{size}", batch_size=size, inputs=inputs))
     return warmups
+
+
+def preprocess_config(names: ModelNames, signature: Signature, settings: ExportSettings,
+                      parameters: dict[str, str]) -> mc.ModelConfig:
+    """Config of the Python-backend image step: ``IMAGE`` (encoded bytes) in, ``pixel_values`` out."""
+    batching = settings.batching
+    config = mc.ModelConfig(
+        name=names.preprocess,
+        backend=PYTHON_BACKEND,
+        max_batch_size=batching.max_batch_size,
+        input=[_input(IMAGE_INPUT, batching.max_batch_size)],
+        output=[_output(spec, batching.max_batch_size, False) for spec in signature.inputs],
+        version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
+        instance_group=[
+            mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=settings.tokenizer_instance_count)
+        ],
+        parameters={key: mc.ModelParameter(string_value=value) for key, value in parameters.items()},
+    )
+    _add_dynamic_batching(config, settings.tokenizer_queue_delay_us, (), settings.queue)
+    return config
+
+
+def image_ensemble_config(names: ModelNames, fmt: Format, signature: Signature, settings: ExportSettings,
+                          has_labels: bool, parameters: dict[str, str] | None = None) -> mc.ModelConfig:
+    """Config of the image ensemble clients call: preprocessing step, then the artifact step.
+
+    ``parameters`` are for clients (a CLIP export's zero-shot settings); Triton keeps them and serves them.
+    """
+    max_batch_size = settings.batching.max_batch_size
+    steps = [
+        mc.ModelEnsembling.Step(model_name=names.preprocess, model_version=-1,
+                                input_map={IMAGE_INPUT.name: IMAGE_INPUT.name},
+                                output_map={name: name for name in signature.input_names}),
+        mc.ModelEnsembling.Step(model_name=names.artifact(fmt), model_version=-1,
+                                input_map={name: name for name in signature.input_names},
+                                output_map={_artifact_output_name(signature, fmt, spec): spec.name
+                                            for spec in signature.outputs}),
+    ]
+    return mc.ModelConfig(
+        name=names.ensemble,
+        platform=ENSEMBLE_PLATFORM,
+        max_batch_size=max_batch_size,
+        input=[_input(IMAGE_INPUT, max_batch_size)],
+        output=[_output(spec, max_batch_size, has_labels) for spec in signature.outputs],
+        ensemble_scheduling=mc.ModelEnsembling(step=steps),
+        parameters={key: mc.ModelParameter(string_value=value) for key, value in (parameters or {}).items()},
+    )

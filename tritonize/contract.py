@@ -14,7 +14,7 @@ from enum import Enum
 import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
-from tritonize.repo_format import tokenizer_encoding
+from tritonize.repo_format import image_preprocessing, tokenizer_encoding
 from tritonize.repo_format.platforms import libtorch_output_name
 
 
@@ -26,6 +26,8 @@ class Task(str, Enum):
     TOKEN_CLASSIFICATION = "token-classification"
     TEXT_RANKING = "text-ranking"
     SPARSE_EMBEDDING = "sparse-embedding"
+    IMAGE_CLASSIFICATION = "image-classification"
+    IMAGE_FEATURE_EXTRACTION = "image-feature-extraction"
 
     @classmethod
     def names(cls) -> list[str]:
@@ -90,6 +92,12 @@ TEXT_INPUT = TensorSpec(tokenizer_encoding.TEXT_INPUT, mc.TYPE_STRING, (1,))
 #: What clients send to a reranking ensemble: one (query, passage) pair per batch item.
 PAIR_INPUTS = tuple(TensorSpec(name, mc.TYPE_STRING, (1,)) for name in tokenizer_encoding.PAIR_INPUTS)
 
+#: What clients send to an image ensemble: one encoded image (JPEG, PNG, WebP, BMP, GIF …) per batch item.
+IMAGE_INPUT = TensorSpec(image_preprocessing.IMAGE_INPUT, mc.TYPE_STRING, (1,))
+
+#: Tasks whose ensembles take encoded images.
+IMAGE_TASKS = (Task.IMAGE_CLASSIFICATION, Task.IMAGE_FEATURE_EXTRACTION)
+
 #: Optional input of models with prompts: the prompt name per text (empty or absent: the default prompt).
 PROMPT_NAME_INPUT = TensorSpec(tokenizer_encoding.PROMPT_NAME_INPUT, mc.TYPE_STRING, (1,))
 
@@ -130,7 +138,9 @@ class Signature:
 
     @property
     def text_inputs(self) -> tuple[TensorSpec, ...]:
-        """What clients send to the ensemble: a text, or a (query, passage) pair for ranking."""
+        """What clients send to the ensemble: a text, a (query, passage) pair for ranking, or an encoded image."""
+        if self.task in IMAGE_TASKS:
+            return (IMAGE_INPUT,)
         return PAIR_INPUTS if self.task is Task.TEXT_RANKING else (TEXT_INPUT,)
 
     @property
@@ -178,6 +188,26 @@ class Signature:
                 TensorSpec("probabilities", mc.TYPE_FP32, (-1, num_labels), labelled=True),
             )
         return cls(task=task, inputs=inputs, outputs=outputs)
+
+
+def image_signature(task: Task, size: tuple[int, int], num_labels: int = 0, width: int = 0) -> Signature:
+    """The interface of an image model: ``pixel_values`` (FP32 ``[3, height, width]``, one shape) in.
+
+    Args:
+        task: Image classification (``logits``, ``probabilities``) or image embeddings (``embeddings``).
+        size: (height, width) of every preprocessed image.
+        num_labels: Number of classes (classification).
+        width: Width of the embeddings (feature extraction).
+    """
+    inputs = (TensorSpec(image_preprocessing.PIXEL_VALUES, mc.TYPE_FP32, (3, *size)),)
+    if task is Task.IMAGE_CLASSIFICATION:
+        outputs: tuple[TensorSpec, ...] = (
+            TensorSpec("logits", mc.TYPE_FP32, (num_labels,), labelled=True),
+            TensorSpec("probabilities", mc.TYPE_FP32, (num_labels,), labelled=True),
+        )
+    else:
+        outputs = (TensorSpec("embeddings", mc.TYPE_FP32, (width,)),)
+    return Signature(task=task, inputs=inputs, outputs=outputs)
 
 
 def ranking_outputs(num_labels: int) -> tuple[TensorSpec, ...]:

@@ -387,7 +387,7 @@ def test_compose_hub_token_is_a_file_secret():
 
 def test_requirements_are_pinned_for_the_container_python():
     pins = requirements()
-    assert set(pins) == {"numpy", "tokenizers"}
+    assert set(pins) == {"numpy", "tokenizers", "pillow"}
     assert int(pins["numpy"].split(".")[0]) < 2, "numpy<2: the Triton 24.10 Python backend is built against 1.x"
     # numpy 1.26 is the first with cp312 wheels and the last 1.x; tokenizers ships abi3 wheels (cp39 and later).
     assert pins["numpy"].startswith("1.26."), "the one numpy 1.x with wheels for both 3.10 and 3.12"

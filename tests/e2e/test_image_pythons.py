@@ -20,14 +20,15 @@ import pytest
 import export.python_models
 from export.release_check import cache_root
 from tritonize.releases import RELEASES
-from tritonize.repo_format import tokenizer_encoding
+from tritonize.repo_format import image_preprocessing, tokenizer_encoding
+from tritonize.repo_format.files import IMAGE_PREPROCESSING_FILENAME
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "docker" / "requirements.txt"
 PYTHONS = sorted({r.python for r in RELEASES if r.confirmed}, key=lambda v: tuple(map(int, v.split("."))))
 #: Every file the exporter copies beside a Python-backend model (tritonize_tokenizer.py is tokenizer_encoding.py).
 MODEL_FILES = [*sorted(Path(export.python_models.__file__).parent.glob("*_model.py")),
-               Path(tokenizer_encoding.__file__)]
+               Path(tokenizer_encoding.__file__), Path(image_preprocessing.__file__)]
 TEXTS = ["Hello, Triton!", "a longer sentence with several more tokens in it", ""]
 
 _ENCODE = """
@@ -57,7 +58,7 @@ def interpreter(version: str) -> str | None:
 def test_the_table_names_the_pythons_checked_here() -> None:
     assert PYTHONS == ["3.10", "3.12"]
     assert {p.name for p in MODEL_FILES} >= {"tokenizer_model.py", "entities_model.py", "sparse_tokens_model.py",
-                                             "tokenizer_encoding.py"}
+                                             "tokenizer_encoding.py", "image_model.py", "image_preprocessing.py"}
 
 
 @pytest.mark.parametrize("version", PYTHONS)
@@ -108,3 +109,45 @@ def test_the_tokenizer_encoder_gives_the_same_arrays_in_the_image_python(version
                                                     32, 8, 0).encode(TEXTS)
     for name, array in here.items():
         np.testing.assert_array_equal(np.asarray(there[name]), array)
+
+
+_PIXELS = """
+import sys
+from pathlib import Path
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import tritonize_image as images
+import PIL
+folder = Path(sys.argv[2])
+for rule in ("fixed", "shortest_edge"):
+    parameters = images.ImageParameters(rule, height=224, width=224, shortest_edge=224, resample=3,
+                                        do_center_crop=rule == "shortest_edge", crop_height=224, crop_width=224)
+    for path in sorted(folder.glob("*.img")):
+        np.save(folder / f"{path.stem}-{rule}.npy", images.preprocess(path.read_bytes(), parameters))
+print(sys.version_info[:2], PIL.__version__, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("version", PYTHONS)
+def test_the_image_step_gives_the_same_pixels_in_the_image_python(version: str, tmp_path: Path) -> None:
+    """The image step with the image's Pillow pin (docker/requirements.txt) against this environment's Pillow,
+    on the verification images (every format and mode), bicubic resize to 224 and shortest edge + crop."""
+    from export.images.verification import verification_images
+
+    python = image_environment(version)
+    step = tmp_path / "step"
+    step.mkdir()
+    shutil.copy(image_preprocessing.__file__, step / IMAGE_PREPROCESSING_FILENAME)
+    for name, data in verification_images().items():
+        (tmp_path / f"{name}.img").write_bytes(data)
+    result = subprocess.run([str(python), "-c", _PIXELS, str(step), str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(f"({version.replace('.', ', ')})"), result.stderr
+    for name, data in verification_images().items():
+        for rule in ("fixed", "shortest_edge"):
+            parameters = image_preprocessing.ImageParameters(
+                rule, height=224, width=224, shortest_edge=224, resample=3, do_center_crop=rule == "shortest_edge",
+                crop_height=224, crop_width=224)
+            here = image_preprocessing.preprocess(data, parameters)
+            there = np.load(tmp_path / f"{name}-{rule}.npy")
+            assert np.max(np.abs(there - here)) <= 1e-5, (name, rule, result.stderr)

@@ -56,7 +56,8 @@ def test_unknown_task_is_a_usage_error(tiny_models: dict[str, Path], tmp_path: P
     result = CliRunner().invoke(main, [str(tiny_models["bert-base"]), "--task", "translation"])
     assert result.exit_code == 2
     assert "Invalid value for '--task': 'translation' is not one of 'feature-extraction', " \
-           "'text-classification', 'token-classification', 'text-ranking', 'sparse-embedding'." in result.output
+           "'text-classification', 'token-classification', 'text-ranking', 'sparse-embedding', " \
+           "'image-classification', 'image-feature-extraction'." in result.output
 
 
 def test_task_needing_a_missing_head(tiny_models: dict[str, Path], tmp_path: Path) -> None:
@@ -79,7 +80,9 @@ def test_language_model_head_is_not_an_exported_task(tmp_path: Path) -> None:
         "Error: 'GPT2LMHeadModel' is a text model (text generation): tritonize does not export it yet. On Triton, "
         "generation models are served by the vLLM backend or the TensorRT-LLM backend. tritonize exports text "
         "encoders: embeddings (*Model, sentence-transformers folders), *ForSequenceClassification, "
-        "*ForTokenClassification, cross-encoders and SPLADE sparse encoders."
+        "*ForTokenClassification, cross-encoders and SPLADE sparse encoders; and image models from encoded image "
+        "bytes: *ForImageClassification, image embeddings (an image family's *Model, *VisionModelWithProjection), "
+        "CLIP/SigLIP image and text towers."
     )
 
 

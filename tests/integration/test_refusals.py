@@ -25,9 +25,9 @@ from tests.support.tiny_models import make_clip_text, make_gpt2_classifier
 EXPORTED = "tritonize exports text encoders: embeddings (*Model, sentence-transformers folders)"
 #: Pair → what its one-line refusal must say (the issue's cases).
 EXPECTED = {
-    ("vit", "ViTModel"): ("is an image model (image feature extraction): tritonize does not export it yet.",
-                          "image preprocessing"),
-    ("dinov2", "Dinov2Model"): ("is an image model (", "image preprocessing"),
+    ("detr", "DetrForObjectDetection"): ("is an image model (object detection): tritonize does not export it yet.",
+                                         "image preprocessing"),
+    ("dinov2", "Dinov2Backbone"): ("is an image model (", "image preprocessing"),
     ("wav2vec2", "Wav2Vec2Model"): ("is an audio model (", "extracts the audio features"),
     ("bart", "BartForSequenceClassification"): (
         "is an encoder-decoder text model (its head reads the decoder's output): tritonize does not export "
@@ -37,14 +37,18 @@ EXPECTED = {
     ("llama", "LlamaForCausalLM"): ("is a text model (text generation)", "vLLM backend or the TensorRT-LLM backend"),
     ("t5", "T5ForConditionalGeneration"): ("is a text model (text-to-text generation)",
                                            "vLLM backend or the TensorRT-LLM backend"),
-    ("clip", "CLIPModel"): ("is an image-text model (zero-shot image classification)", "image and text preprocessing"),
+    ("owlvit", "OwlViTForObjectDetection"): ("is an image-text model (zero-shot object detection)",
+                                             "image and text preprocessing"),
     ("whisper", "WhisperForConditionalGeneration"): ("is an audio model (speech recognition)", "TensorRT-LLM"),
-    ("vit", "ViTForImageClassification"): ("is an image model (image classification)", "image preprocessing"),
 }
 #: Pairs that must reach the weights (text encoders and classifiers).
 PASSING = (("bert", "BertModel"), ("bert", "BertForSequenceClassification"), ("bert", "BertForTokenClassification"),
            ("clip_text_model", "CLIPTextModel"), ("t5", "T5EncoderModel"), ("gpt2", "GPT2ForSequenceClassification"),
-           ("qwen3", "Qwen3Model"), ("modernbert", "ModernBertModel"))
+           ("qwen3", "Qwen3Model"), ("modernbert", "ModernBertModel"),
+           # image models: served from encoded image bytes (tests/test_images_*.py)
+           ("vit", "ViTForImageClassification"), ("vit", "ViTModel"), ("dinov2", "Dinov2Model"),
+           ("convnext", "ConvNextForImageClassification"), ("swin", "SwinForImageClassification"),
+           ("clip", "CLIPModel"), ("siglip", "SiglipModel"), ("clip_vision_model", "CLIPVisionModel"))
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +83,12 @@ def test_text_encoders_and_classifiers_pass_detection(outcomes: dict[tuple[str, 
 
 
 def test_cli_refuses_an_image_model_in_one_line(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "vit", "architectures": ["ViTModel"]}))
+    config = {"model_type": "detr", "architectures": ["DetrForObjectDetection"]}
+    (tmp_path / "config.json").write_text(json.dumps(config))
     result = CliRunner().invoke(main, [str(tmp_path), "--repository", str(tmp_path / "repo"), "--quiet"])
     assert result.exit_code == 1
-    assert result.output.startswith("Error: 'ViTModel' is an image model (image feature extraction): tritonize does "
-                                    "not export it yet.")
+    assert result.output.startswith("Error: 'DetrForObjectDetection' is an image model (object detection): "
+                                    "tritonize does not export it yet.")
     assert result.output.count("\n") == 1 and not (tmp_path / "repo").exists()
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from tritonize.repo_format.tokenizer_encoding import TOKENIZER_FILENAME
 
 __all__ = [
-    "CONFIG_FILENAME", "LABELS_FILENAME", "ONNX_FILENAME", "PYTHON_MODEL_FILENAME", "TENSORRT_CACHE_DIR",
+    "CONFIG_FILENAME", "IMAGE_PREPROCESSING_FILENAME",
+    "LABELS_FILENAME", "ONNX_FILENAME", "PYTHON_MODEL_FILENAME", "TENSORRT_CACHE_DIR",
     "TOKENIZER_ENCODING_FILENAME", "TOKENIZER_FILENAME", "TORCHSCRIPT_FILENAME", "version_folders",
 ]
 
@@ -23,6 +24,8 @@ LABELS_FILENAME = "labels.txt"
 PYTHON_MODEL_FILENAME = "model.py"
 #: The tokenizer model's encoder module, beside its ``model.py`` (a copy of :mod:`.tokenizer_encoding`).
 TOKENIZER_ENCODING_FILENAME = "tritonize_tokenizer.py"
+#: The image step's preprocessing module, beside its ``model.py`` (a copy of :mod:`.image_preprocessing`).
+IMAGE_PREPROCESSING_FILENAME = "tritonize_image.py"
 #: Default artifact of Triton's onnxruntime backend.
 ONNX_FILENAME = "model.onnx"
 #: Default artifact of Triton's pytorch (libtorch) backend.

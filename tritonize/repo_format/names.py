@@ -24,6 +24,11 @@ class ModelNames:
         return f"{self.base}_tokenizer"
 
     @property
+    def preprocess(self) -> str:
+        """The Python-backend model that decodes and preprocesses images (image ensembles)."""
+        return f"{self.base}_preprocess"
+
+    @property
     def entities(self) -> str:
         """The Python-backend model that groups token classes into entities (token classification)."""
         return f"{self.base}_entities"

@@ -1,0 +1,1 @@
+"""Image models: classifiers and image embeddings, served from encoded image bytes."""
