@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields, replace
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonize.repo_format.platforms import INTRA_OP_THREADS, PLATFORMS
-from tritonize.repo_format.tokenizer_encoding import PAD_TO_MULTIPLE_OF_KEY
+from tritonize.repo_format.tokenizer_encoding import PAD_TO_MULTIPLE_OF_KEY, TEXT_INPUT
 
 #: The artifact's format by its config's platform.
 _FORMATS = {platform: fmt for fmt, platform in PLATFORMS.items()}
@@ -78,11 +78,13 @@ class Ensemble:
         """Roles from the ensemble's steps (``configs`` holds the ensemble and every step).
 
         Raises:
-            ValueError: ``name`` is not an ensemble of a tokenizer and an ONNX / TorchScript model.
+            ValueError: ``name`` is not an ensemble of a tokenizer and an ONNX / TorchScript model that takes
+                ``TEXT`` (tune sends texts; image and pair ensembles are not tuned).
         """
         config = configs[name]
         steps = tuple(step.model_name for step in config.ensemble_scheduling.step)
-        if len(steps) < 2 or configs.get(steps[0], mc.ModelConfig()).backend != "python":
+        takes_text = TEXT_INPUT in {tensor.name for tensor in config.input}
+        if len(steps) < 2 or not takes_text or configs.get(steps[0], mc.ModelConfig()).backend != "python":
             raise ValueError(f"'{name}' is not a text ensemble of a tokenizer and an ONNX or TorchScript model "
                              f"(steps: {', '.join(steps) or 'none'})")
         return cls(name, steps[0], steps[1], steps)  # export's order: tokenizer, then the artifact

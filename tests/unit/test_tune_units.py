@@ -36,7 +36,9 @@ def configs() -> dict[str, mc.ModelConfig]:
         parameters={"intra_op_thread_count": mc.ModelParameter(string_value="1")},
         dynamic_batching=mc.ModelDynamicBatching(max_queue_delay_microseconds=500, default_queue_policy=policy),
         model_warmup=[mc.ModelWarmup(name="batch_1", batch_size=1), mc.ModelWarmup(name="batch_64", batch_size=64)])
-    ensemble = mc.ModelConfig(name="m", platform="ensemble", max_batch_size=64, ensemble_scheduling=mc.ModelEnsembling(
+    ensemble = mc.ModelConfig(name="m", platform="ensemble", max_batch_size=64,
+                              input=[mc.ModelInput(name="TEXT", data_type=mc.TYPE_STRING, dims=[1])],
+                              ensemble_scheduling=mc.ModelEnsembling(
         step=[mc.ModelEnsembling.Step(model_name="m_tokenizer", model_version=-1),
               mc.ModelEnsembling.Step(model_name="m_onnx", model_version=-1)]))
     return {"m": ensemble, "m_tokenizer": tokenizer, "m_onnx": onnx}
@@ -59,9 +61,13 @@ def test_roles_and_knobs_read_from_the_configs() -> None:
     assert read_knobs(configs(), ROLES) == DEFAULTS
 
 
-def test_a_non_ensemble_is_refused() -> None:
+def test_a_non_ensemble_or_one_that_takes_no_text_is_refused() -> None:
     with pytest.raises(ValueError, match="not a text ensemble"):
         Ensemble.from_configs("m_onnx", configs())
+    images = configs()
+    images["m"].input[0].name = "IMAGE"
+    with pytest.raises(ValueError, match="not a text ensemble"):
+        Ensemble.from_configs("m", images)
 
 
 def test_apply_then_read_gives_the_knobs_back_and_leaves_the_input_alone() -> None:
