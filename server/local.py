@@ -301,6 +301,20 @@ class LocalTriton:
             return self._shadow.translations
         return plan(self.repository, self._gpus())
 
+    def sync_repository(self) -> list[Translation]:
+        """Bring the shadow in line with the repository now, before a load request (``explicit`` mode).
+
+        ``poll`` and ``explicit`` modes follow the repository every second anyway; a caller that just rewrote a
+        config and asks Triton to load it calls this first, so the load reads the new config.
+
+        Raises:
+            UsageError: The server is not running.
+            RepositoryError: The repository cannot be read or the shadow written.
+        """
+        if self._shadow is None:
+            raise UsageError("Start the server before sync_repository().")
+        return self._shadow.sync()
+
     def explain(self) -> str:
         """Model by model: what serves it, and every change made for the bundled server."""
         return describe(str(self.repository), self.translations, self._gpus())

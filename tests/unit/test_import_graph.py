@@ -4,6 +4,8 @@
 - ``client/``, ``server/`` and ``gateway/`` never import ``export/`` (they share its contract via
   :mod:`tritonize.contract`), so a client install needs no exporter and no PyTorch.
 - ``benchmarks/`` sits on top: no package of the project imports it (tests may).
+- ``tune/`` uses export, server and client (it exports variants, serves candidates, measures them); no package
+  imports it either.
 """
 
 from __future__ import annotations
@@ -14,18 +16,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("tritonize", "export", "client", "server", "gateway", "deploy", "benchmarks")
+PACKAGES = ("tritonize", "export", "client", "server", "gateway", "deploy", "benchmarks", "tune")
 
 #: Package → the project packages it must never import.
 FORBIDDEN: dict[str, set[str]] = {
     "tritonize": set(PACKAGES) - {"tritonize"},
-    "client": {"export", "server", "deploy", "benchmarks", "gateway"},
+    "client": {"export", "server", "deploy", "benchmarks", "gateway", "tune"},
     # The local server may start the gateway beside Triton (``--gateway-port``); the gateway never imports it.
-    "server": {"export", "benchmarks"},
-    "gateway": {"export", "server", "deploy", "benchmarks"},
+    "server": {"export", "benchmarks", "tune"},
+    "gateway": {"export", "server", "deploy", "benchmarks", "tune"},
     # The exporter's load check serves the staged repository in the local Triton (server/), never through client/.
-    "export": {"benchmarks", "client", "deploy", "gateway"},
-    "deploy": {"benchmarks", "export"},
+    "export": {"benchmarks", "client", "deploy", "gateway", "tune"},
+    "deploy": {"benchmarks", "export", "tune"},
+    # ``python -m tune`` sits beside benchmarks on top of export, server and client; nothing imports it.
+    "tune": {"benchmarks", "deploy", "gateway"},
 }
 
 

@@ -21,7 +21,7 @@ DOCS = [README, ROOT / "CONTRIBUTING.md", ROOT / "docker" / "README.md", *sorted
 
 #: ``python -m MODULE`` → the module holding its Click command (``main`` unless named).
 CLI_MODULES = {"export": "export.cli:main", "server": "server.cli:main", "client": "client.cli:cli",
-               "gateway": "gateway.cli:main"}
+               "gateway": "gateway.cli:main", "tune": "tune.cli:main"}
 #: Programs the docs name that are not ours (their own docs cover them).
 FOREIGN = {
     "docker", "curl", "nvidia-smi", "aws", "echo", "sudo", "cat", "grep", "jq", "kubectl", "helm", "git", "pip",

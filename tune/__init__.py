@@ -1,0 +1,1 @@
+"""``python -m tune``: the best serving config for this machine, these texts and a latency budget."""
