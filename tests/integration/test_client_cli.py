@@ -38,11 +38,6 @@ def triton(tiny_repository: Path):
         yield server
 
 
-@pytest.fixture(params=["http", "grpc"])
-def protocol(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
 @pytest.fixture
 def url(triton: LocalTriton, protocol: str) -> str:
     """The server's URL with scheme, as the client shows it."""

@@ -150,17 +150,6 @@ def triton(exported: tuple):
         yield server
 
 
-@pytest.fixture(params=["http", "grpc"])
-def protocol(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def text_client(triton: LocalTriton, protocol: str):
-    with TextClient(triton.http_url if protocol == "http" else triton.grpc_url, protocol) as connected:
-        yield connected
-
-
 def test_pylate_folder_is_detected_as_multi_vector(made: tuple, exported: tuple) -> None:
     info = read_info(resolve_source(str(made[0]), None))
     assert info.task is Task.MULTI_VECTOR and info.colbert.query_length == QUERY_LENGTH

@@ -60,17 +60,6 @@ def triton(repository: Path):
         yield server
 
 
-@pytest.fixture(params=["http", "grpc"])
-def protocol(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def text_client(triton: LocalTriton, protocol: str):
-    with TextClient(triton.http_url if protocol == "http" else triton.grpc_url, protocol) as connected:
-        yield connected
-
-
 def reference(folder: Path, pairs: list[tuple[str, str]], **options: object) -> np.ndarray:
     return np.asarray(CrossEncoder(str(folder)).predict(pairs, **options))
 

@@ -61,17 +61,6 @@ def triton(exported: tuple):
         yield server
 
 
-@pytest.fixture(params=["http", "grpc"])
-def protocol(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def text_client(triton: LocalTriton, protocol: str):
-    with TextClient(triton.http_url if protocol == "http" else triton.grpc_url, protocol) as connected:
-        yield connected
-
-
 @pytest.fixture(scope="module")
 def classifiers(exported: tuple) -> dict[str, object]:
     return {kind: pipeline("zero-shot-classification", model=str(folder), device="cpu")
