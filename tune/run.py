@@ -123,7 +123,7 @@ def _variants(plan: Plan, roles: Ensemble, serving: LocalServing | RemoteServing
     if not isinstance(serving, LocalServing) or not plan.variants:
         return versions, files
     for variant in export_variants(plan.variants, plan.source, roles.ensemble, "gpu" if plan.gpus else "cpu", work,
-                                   say):
+                                   say, one_step=roles.one_step):
         if variant.files is None:
             notes.append(f"Variant {variant.name} dropped: {variant.verdict}.")
             continue

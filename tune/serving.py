@@ -77,6 +77,8 @@ class LocalServing:
             for entry in folder.iterdir():
                 if entry.is_file():
                     shutil.copy2(entry, target / entry.name)
+                elif entry.is_dir() and not entry.name.isdigit():  # a one-step model's warm-up inputs
+                    shutil.copytree(entry, target / entry.name, copy_function=_link_or_copy)
             newest = version_folders(folder)
             if newest:
                 shutil.copytree(newest[-1], target / newest[-1].name, copy_function=_link_or_copy)
