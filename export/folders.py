@@ -39,7 +39,6 @@ from tritonize.repo_format.files import (
     LABELS_FILENAME,
     MULTI_VECTOR_FILENAME,
     NLI_ZERO_SHOT_FILENAME,
-    ONNX_FILENAME,
     PYTHON_MODEL_FILENAME,
     TOKENIZER_ENCODING_FILENAME,
     TOKENIZER_FILENAME,
@@ -122,7 +121,6 @@ def one_step_folders(names: ModelNames, settings: ExportSettings, loaded: Loaded
         BATCHING_FILENAME: Path(batching.__file__).read_bytes(),
         TOKENIZER_FILENAME: tokenizer_json.encode(),
     }
-    assert ONNX_FILENAME in onnx_files, "the ONNX artifact is written as model.onnx"
     config = one_step_config(names, signature, settings,
                              tokenizer_parameters(loaded, settings.batching.pad_to_multiple_of), bool(labels), prompts)
     models = [ModelFolder(config, version_files=version_files, root_files={**label_files, **warmup_files(signature)})]
