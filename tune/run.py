@@ -61,7 +61,8 @@ def tune(plan: Plan, say: Callable[[str], None], previous: dict | None = None) -
             serving.start()
             session = Session(plan, roles, configs, serving, versions, work, say, began)
             search = CoordinateSearch(space.axes(plan.cores, plan.gpus, tuple(v for v in plan.variants
-                                                                              if v in versions)),
+                                                                              if v in versions),
+                                                 tokenizer_model=not roles.one_step),
                                       min_gain=plan.min_gain, max_passes=plan.max_passes)
             run = session
 

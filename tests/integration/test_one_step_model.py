@@ -156,3 +156,21 @@ def test_one_step_is_refused_where_it_cannot_apply(folders: dict[str, Path], tmp
     with pytest.raises(UsageError, match=f"--serving one-step does not apply here: {why}"):
         export_into(tmp_path / "repo", str(model), "m", formats=("onnx",), instance_kind=kind, serving="one-step")
     assert not (tmp_path / "repo").exists() or not any((tmp_path / "repo").iterdir())
+
+
+def test_the_client_calls_a_one_step_model_as_it_calls_an_ensemble(triton: LocalTriton) -> None:
+    from client import TextClient
+    from tests.support.client_cli import run
+
+    with TextClient(triton.http_url, "http") as client:
+        assert {"emb", "cls", "pr"} <= set(client.text_models()) and "emb_ens" in client.text_models()
+        assert client.stages("emb") == ["emb"] and client.stages("emb_ens") == ["emb_ens_tokenizer", "emb_ens_onnx"]
+    labels = [run(triton.http_url, "predict", "-m", m, "--top-k", "2", "--jsonl", "hello world")
+              for m in ("cls", "cls_ens")]
+    assert labels[0].exit_code == 0, labels[0].output
+    assert labels[0].output == labels[1].output  # top-2 label names from labels.txt, as from the ensemble
+    assert any(name in labels[0].output for name in ("negative", "neutral", "positive"))
+    reranked = [run(triton.http_url, "rerank", "--model", m, PAIRS[0][0], PAIRS[0][1], PAIRS[1][1])
+                for m in ("rr", "rr_ens")]
+    assert reranked[0].exit_code == 0, reranked[0].output
+    assert reranked[0].output == reranked[1].output

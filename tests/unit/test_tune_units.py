@@ -110,6 +110,8 @@ def test_a_one_step_model_plays_every_role_and_keeps_its_own_instances_and_delay
     assert [g.count for g in config.instance_group] == [2]  # the tokenizer's knobs do not overwrite the model's
     assert config.dynamic_batching.max_queue_delay_microseconds == 0
     assert config.parameters[PAD_TO_MULTIPLE_OF_KEY].string_value == "1"
+    searched = {knob for axis in space.axes(2, tokenizer_model=False) for knob in axis.fields}
+    assert "pad_to_multiple_of" in searched and not {"tokenizer_instance_count", "tokenizer_queue_delay_us"} & searched
 
 
 def test_describe_names_only_what_changed() -> None:
