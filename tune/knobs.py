@@ -96,6 +96,11 @@ class Ensemble:
         return cls(name, steps[0], steps[1], steps)  # export's order: tokenizer, then the artifact
 
     @property
+    def models(self) -> tuple[str, ...]:
+        """Every model of the roles, once: the ensemble and its steps (a one-step model alone)."""
+        return tuple(dict.fromkeys((self.ensemble, *self.steps)))
+
+    @property
     def one_step(self) -> bool:
         """One model tokenizes and runs the graph (no separate tokenizer model to tune)."""
         return self.tokenizer == self.artifact
@@ -130,7 +135,7 @@ def read_knobs(configs: dict[str, mc.ModelConfig], roles: Ensemble, variant: str
 
 def apply_knobs(configs: dict[str, mc.ModelConfig], roles: Ensemble, knobs: Knobs) -> dict[str, mc.ModelConfig]:
     """New configs of every model of the ensemble with ``knobs`` set (``configs`` is left as it is)."""
-    new = {name: _copy(config) for name, config in configs.items() if name in (roles.ensemble, *roles.steps)}
+    new = {name: _copy(config) for name, config in configs.items() if name in roles.models}
     for config in new.values():
         config.max_batch_size = knobs.max_batch_size
         for warmup in config.model_warmup:

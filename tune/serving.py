@@ -70,7 +70,7 @@ class LocalServing:
         self._roles = roles
         self._server = None
         self.repository.mkdir(parents=True)
-        for name in (roles.ensemble, *roles.steps):
+        for name in roles.models:
             folder = source / name
             target = self.repository / name
             target.mkdir()
