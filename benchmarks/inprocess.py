@@ -24,8 +24,10 @@ DEFAULT_BATCH_SIZES = (1, 4, 8, 16)
 
 
 def encoder_for(repository: Path, name: str) -> TextEncoder:
-    """The served tokenizer model's encoder, built from its own config and tokenizer.json."""
-    return load_tokenizer_model(repository / ModelNames(name).tokenizer)
+    """The served tokenizer's encoder, built from its own config and tokenizer.json (the tokenizer model's, or
+    the one-step model's when the export has no tokenizer model)."""
+    tokenizer = repository / ModelNames(name).tokenizer
+    return load_tokenizer_model(tokenizer if tokenizer.is_dir() else repository / ModelNames(name).ensemble)
 
 
 def default_layouts(cores: int | None = None) -> tuple[tuple[int, int], ...]:

@@ -5,12 +5,11 @@
 
 Servers, all up at once (idle while another is measured), all serving the bundled all-MiniLM-L6-v2 fp32:
 
-- **tritonize**: the CPU export (``--instance-kind cpu`` defaults, no queue timeout as in
-  :mod:`benchmarks.serving`) on the local Triton, KServe v2 JSON;
-- **tritonize 1-step** and **1-step unbatched** (``--no-one-step`` skips them): the same files served as one
-  Python-backend model that tokenizes and runs ONNX Runtime in one step (:mod:`benchmarks.fused_repository`),
-  with the ONNX model's dynamic batcher and without one: the hop A/B of the fixed per-request cost, measured
-  in the same cycles;
+- **tritonize**: the default CPU export (``--instance-kind cpu`` defaults: the one-step model that tokenizes and
+  runs ONNX Runtime in one Python-backend step; no queue timeout as in :mod:`benchmarks.serving`) on the local
+  Triton, KServe v2 JSON;
+- **tritonize ensemble** (``--no-ensemble`` skips it): the same model exported with ``--serving ensemble``
+  (tokenizer model → ONNX model): the hop A/B of the fixed per-request cost, measured in the same cycles;
 - **infinity-emb** 0.0.78, optimum (ONNX Runtime) engine, mean pooling, in its own venv
   (:mod:`benchmarks.peer_envs`, built once; one source patch applied there, see
   :func:`benchmarks.peer_envs.patch_infinity`), on optimum-cli's ONNX export of the same folder;
@@ -42,7 +41,6 @@ import numpy as np
 
 from benchmarks import cpu_split, http_load, inprocess, peer_envs, peer_servers
 from benchmarks import peers_report as report
-from benchmarks.fused_repository import add_fused
 from benchmarks.machine import cpu_count, describe_machine
 from benchmarks.serving import Plan as ServingPlan
 from benchmarks.serving import export_variant, model_path
@@ -74,10 +72,10 @@ class Plan:
             tuning sweep use seed 0).
         long_texts: Paragraphs for served/ceiling on long texts (0 skips it).
         peers: Peer servers to compare with (``infinity``, ``naive``).
-        one_step: Also serve and measure the one-step models (:mod:`benchmarks.fused_repository`).
+        ensemble: Also serve and measure the ``--serving ensemble`` export.
         batch_sizes: In-process ceiling batch sizes.
         repeats: In-process passes per layout.
-        tuning: Serving knobs of the export (the 1-step models copy the ONNX model's); unset ones keep the
+        tuning: Serving knobs of both exports; unset ones keep the
             exporter's CPU defaults.
     """
 
@@ -88,7 +86,7 @@ class Plan:
     texts: int = 512
     long_texts: int = 64
     peers: tuple[str, ...] = ("infinity", "naive")
-    one_step: bool = True
+    ensemble: bool = True
     batch_sizes: tuple[int, ...] = (1, 4, 8)
     repeats: int = 2
     tuning: Tuning = field(default_factory=Tuning)
@@ -191,8 +189,10 @@ def servers(plan: Plan, workdir: Path,
         # wait that long, and a refused request would count against the throughput measured.
         result = export_variant("fp32", workdir / "repository", ServingPlan(tuning=plan.tuning))
         models = [result.names.ensemble]
-        if plan.one_step:
-            models += [add_fused(result.repository, result.names.base, batched) for batched in (True, False)]
+        if plan.ensemble:
+            say("Exporting it again with --serving ensemble …")
+            ensemble = export_variant("fp32", workdir / "repository", ServingPlan(tuning=plan.tuning), "ensemble")
+            models.append(ensemble.names.ensemble)
         triton = stack.enter_context(LocalTriton(result.repository))
         client = stack.enter_context(TextClient(triton.http_url, "http"))
         found = [Served(http_load.kserve_target(label, triton.http_url, model), triton.pid or 0, client,
@@ -264,19 +264,19 @@ def run(plan: Plan, folder: Path, say: Callable[[str], None] = lambda _: None) -
               help="Level; repeat for several [default: 1, 16, 64].")
 @click.option("--peer", "peers", type=click.Choice(["infinity", "naive"]), multiple=True,
               help="Peer to compare with; repeat [default: both].")
-@click.option("--one-step/--no-one-step", default=True,
-              help="Also measure the same files served as one tokenize-and-run Python model (the hop A/B).")
+@click.option("--ensemble/--no-ensemble", default=True,
+              help="Also measure the same model exported with --serving ensemble (the hop A/B).")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("benchmarks/results/peers"))
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @Tuning.click_options
 def main(quick: bool, cycles: int | None, seconds: float | None, levels: tuple[int, ...], peers: tuple[str, ...],
-         one_step: bool, output_dir: Path, quiet: bool, **knobs: object) -> None:
+         ensemble: bool, output_dir: Path, quiet: bool, **knobs: object) -> None:
     """Compare tritonize with infinity-emb and a naive FastAPI app on the same texts and load.
 
     The serving knobs (--max-queue-delay-us, --instance-count, ...) change the export as in benchmarks.serving.
     """
-    changes: dict[str, object] = {"one_step": one_step, "tuning": Tuning.from_options(knobs)}
+    changes: dict[str, object] = {"ensemble": ensemble, "tuning": Tuning.from_options(knobs)}
     for name, value in (("cycles", cycles), ("seconds", seconds), ("levels", levels), ("peers", peers)):
         if value:
             changes[name] = tuple(value) if isinstance(value, tuple) else value

@@ -63,7 +63,8 @@ def export_repository(repository: Path) -> Path:
     if not (repository / NAME).is_dir():
         from export.pipeline import run_export
 
-        run_export(ExportSettings(repository=repository, name=NAME, instance_kind="cpu", formats=("onnx",)))
+        run_export(ExportSettings(repository=repository, name=NAME, instance_kind="cpu", formats=("onnx",),
+                                  serving="ensemble"))  # it swaps NAME_onnx versions under load
     return repository
 
 

@@ -40,7 +40,7 @@ from client.corpus import corpus, paragraphs
 from client.perf_analyzer import LoadLevel, PerfSettings
 from client.text_client import TextClient
 from export.pipeline import ExportResult, run_export
-from export.settings import Acceleration, ExportSettings, QueuePolicy
+from export.settings import Acceleration, ExportSettings, QueuePolicy, Serving
 from export.verify import row_cosines
 from server.local import LocalTriton
 from tritonize.repo_format.files import ONNX_FILENAME
@@ -108,10 +108,16 @@ class Plan:
         return replace(quick, **changes)
 
 
-def export_variant(variant: str, repository: Path, plan: Plan) -> ExportResult:
-    """Export ``plan.model`` as ``variant`` for CPU into ``repository``, with ``plan.tuning`` applied."""
+def export_variant(variant: str, repository: Path, plan: Plan, serving: Serving | None = None) -> ExportResult:
+    """Export ``plan.model`` as ``variant`` for CPU into ``repository``, with ``plan.tuning`` applied.
+
+    ``serving``: the exporter's default path when ``None`` (the one-step model for CPU); ``ensemble`` adds
+    ``_ensemble`` to the name, so both paths can sit in one repository.
+    """
+    suffix = "_ensemble" if serving == "ensemble" else ""
     settings = ExportSettings(
-        model=plan.model, repository=repository, name=f"{plan.name}_{variant.replace('+', '_')}",
+        model=plan.model, repository=repository, name=f"{plan.name}_{variant.replace('+', '_')}{suffix}",
+        serving=serving,
         formats=("onnx",), instance_kind="cpu",
         batching=batching_settings(plan.tuning), acceleration=VARIANTS[variant],
         instance_count=plan.tuning.instance_count,  # None: the exporter's CPU default
@@ -124,8 +130,9 @@ def export_variant(variant: str, repository: Path, plan: Plan) -> ExportResult:
 
 
 def model_path(result: ExportResult) -> Path:
-    """The served ``model.onnx`` of an export."""
-    return result.repository / result.names.artifact("onnx") / str(result.version) / ONNX_FILENAME
+    """The served ``model.onnx`` of an export (in the one-step model's folder, or the ONNX model's)."""
+    model = result.names.ensemble if result.serving.one_step else result.names.artifact("onnx")
+    return result.repository / model / str(result.version) / ONNX_FILENAME
 
 
 def corpus_cosines(result: ExportResult, reference: Path, texts: Sequence[str]) -> tuple[float, float]:

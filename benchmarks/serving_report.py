@@ -213,7 +213,8 @@ def describe_split(used: CpuSplit) -> str:
 def cpu_runs(serving: ServingReport) -> list[tuple[str, CpuSplit, float, float, float]]:
     """Every run with its split: (label, split, model's share, model cost per text served / at the bound, ratio).
 
-    The model's share counts the stubs of the ensemble's steps but the tokenizer; at the bound the model has every
+    The model's share counts the stubs of the ensemble's steps but the tokenizer (a one-step model's stubs, which
+    tokenize too); at the bound the model has every
     core, so its cost per text there is the cores over the bound's throughput (the cores cancel in the ratio).
     """
     runs = []
@@ -225,7 +226,9 @@ def cpu_runs(serving: ServingReport) -> list[tuple[str, CpuSplit, float, float, 
             if c.bulk and c.bulk.cpu:
                 measured.append((f"bulk ({c.bulk.texts})", c.bulk.cpu, c.bulk.texts_per_s, c.bulk.bound.texts_per_s))
             for label, used, throughput, bound in measured:
-                share = used.share(f"{names.base}_") - used.shares.get(names.tokenizer, 0.0)
+                # A one-step model's stubs are named NAME (its share includes the tokenizing: not split).
+                share = (used.share(f"{names.base}_") - used.shares.get(names.tokenizer, 0.0)
+                         + used.shares.get(names.ensemble, 0.0))
                 runs.append((f"{v.variant} {c.corpus} {label}", used, share, share * bound / throughput,
                              throughput / bound))
     return runs

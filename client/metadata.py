@@ -10,6 +10,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonize.contract import TensorSpec
 from tritonize.repo_format.platforms import libtorch_base_name
+from tritonize.repo_format.tokenizer_folder import is_one_step
 
 READY = "READY"
 ENSEMBLE_PLATFORM = "ensemble"
@@ -67,6 +68,7 @@ class ModelInterface:
         inputs: Required input tensors, in config order (dims without the batch dimension when batching);
             optional ones (a prompted model's ``PROMPT_NAME``) are left out: the model's default applies.
         outputs: Output tensors; ``labelled`` when the config names a label file.
+        one_step: A one-step model (tokenizer and model in one Python-backend step): called as an ensemble is.
     """
 
     name: str
@@ -74,6 +76,7 @@ class ModelInterface:
     max_batch_size: int
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    one_step: bool = False
 
     @classmethod
     def from_config(cls, config: mc.ModelConfig) -> ModelInterface:
@@ -85,6 +88,7 @@ class ModelInterface:
             inputs=tuple(TensorSpec(t.name, t.data_type, tuple(t.dims)) for t in config.input if not t.optional),
             outputs=tuple(TensorSpec(t.name, t.data_type, tuple(t.dims), labelled=bool(t.label_filename))
                           for t in config.output),
+            one_step=is_one_step(config),
         )
 
     @property
@@ -93,9 +97,14 @@ class ModelInterface:
         return len(self.inputs) == 1 and self.inputs[0].dtype == mc.TYPE_STRING
 
     @property
+    def is_entry_model(self) -> bool:
+        """A model clients call with raw inputs: an ensemble, or a one-step model."""
+        return self.platform == ENSEMBLE_PLATFORM or self.one_step
+
+    @property
     def is_text_ensemble(self) -> bool:
-        """An ensemble that takes text: what ``predict`` picks when no model is named."""
-        return self.platform == ENSEMBLE_PLATFORM and self.takes_text
+        """An ensemble (or one-step model) that takes text: what ``predict`` picks when no model is named."""
+        return self.is_entry_model and self.takes_text
 
     @property
     def takes_tokens(self) -> bool:

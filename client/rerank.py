@@ -10,7 +10,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from client.connection import RequestedOutput
 from client.errors import InputError, UnsupportedModel
-from client.metadata import ENSEMBLE_PLATFORM, ModelInterface
+from client.metadata import ModelInterface
 from client.results import Label, Prediction, parse_classes
 from tritonize.contract import PAIR_INPUTS, TensorSpec
 
@@ -51,8 +51,8 @@ def takes_pairs(interface: ModelInterface) -> bool:
 
 
 def is_pair_ensemble(interface: ModelInterface) -> bool:
-    """An ensemble that reranks: what ``rerank`` picks when no model is named."""
-    return interface.platform == ENSEMBLE_PLATFORM and takes_pairs(interface)
+    """An ensemble (or one-step model) that reranks: what ``rerank`` picks when no model is named."""
+    return interface.is_entry_model and takes_pairs(interface)
 
 
 def check_reranker(interface: ModelInterface) -> None:

@@ -17,6 +17,7 @@ from export.settings import (
     DEFAULT_OPSET,
     DEFAULT_TRITON_RELEASE,
     FORMATS,
+    SERVING_PATHS,
     Acceleration,
     BatchingSettings,
     ExportSettings,
@@ -131,6 +132,10 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
               help="Token classification: how token classes become entities, as transformers' pipeline groups them.")
 @click.option("--sparse-top-k", type=click.IntRange(min=1), default=_DEFAULTS.sparse_top_k,
               help="Sparse embeddings: (index, weight) pairs served per text, highest weights first.")
+@click.option("--serving", type=click.Choice(SERVING_PATHS), show_default=False,
+              help="one-step: one Python-backend model NAME tokenizes and runs ONNX Runtime (one hop per request); "
+                   "ensemble: NAME calls NAME_tokenizer, then NAME_onnx / NAME_torchscript [default: one-step for "
+                   "--instance-kind cpu ONNX exports of embeddings, classifiers and rerankers, ensemble otherwise].")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
 @debug_option()
 @requires_extras
@@ -146,12 +151,14 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
          opset: int, triton_release: str, skip_release_check: bool,
          skip_torchscript_release_check: bool, skip_load_check: bool, truncate_dim: int | None,
          aggregation_strategy: str,
-         sparse_top_k: int, quiet: bool, debug: bool) -> None:
+         sparse_top_k: int, serving: str | None, quiet: bool, debug: bool) -> None:
     """Export a Hugging Face MODEL (hub id or local folder) into a verified Triton model repository.
 
     With no MODEL, exports the bundled sentence-transformers/all-MiniLM-L6-v2. Writes an ensemble NAME
     (text in), a tokenizer model NAME_tokenizer and one model per format (NAME_onnx, NAME_torchscript),
-    after checking every artifact against PyTorch. Exit codes: 0 written, 1 export failed, 2 usage error.
+    after checking every artifact against PyTorch; CPU ONNX exports of embeddings, classifiers and rerankers
+    write one model NAME that tokenizes and runs ONNX Runtime instead (--serving).
+    Exit codes: 0 written, 1 export failed, 2 usage error.
     """
     from export.pipeline import run_export
     from export.progress import Progress
@@ -173,6 +180,7 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
         opset=opset, triton_release=triton_release, release_check=not skip_release_check,
         torchscript_release_check=not skip_torchscript_release_check, truncate_dim=truncate_dim,
         aggregation_strategy=aggregation_strategy, sparse_top_k=sparse_top_k, load_check=not skip_load_check,
+        serving=serving,  # type: ignore[arg-type]  # one of SERVING_PATHS (click.Choice)
     )
     try:
         result = run_export(settings, Progress(stream=None if quiet else sys.stderr))

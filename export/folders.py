@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from export.load_model import LoadedModel
-from export.python_models import entities_model, sparse_tokens_model, tokenizer_model, vectors_model, zero_shot_model
+from export.python_models import (
+    entities_model,
+    one_step_model,
+    sparse_tokens_model,
+    tokenizer_model,
+    vectors_model,
+    zero_shot_model,
+)
 from export.repository import ModelFolder
 from export.served_tokenizer import colbert_tokenizer_parameters, tokenizer_parameters
 from export.settings import ExportSettings, Format
@@ -18,13 +25,17 @@ from export.triton_config import (
     ensemble_config,
     entities_config,
     multi_vector_ensemble_config,
+    one_step_config,
     tokenizer_config,
     vectors_config,
     vocabulary_config,
+    warmup_files,
     zero_shot_config,
 )
+from server.adapters import batching
 from tritonize.repo_format import multi_vector, nli_zero_shot, tokenizer_encoding
 from tritonize.repo_format.files import (
+    BATCHING_FILENAME,
     LABELS_FILENAME,
     MULTI_VECTOR_FILENAME,
     NLI_ZERO_SHOT_FILENAME,
@@ -35,9 +46,15 @@ from tritonize.repo_format.files import (
 
 
 def model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedModel, ensemble_format: Format,
-                  artifacts: dict[Format, Path], tokenizer_json: str) -> list[ModelFolder]:
-    """Every model folder the export writes, configs built from the one signature."""
+                  artifacts: dict[Format, Path], tokenizer_json: str, one_step: bool = False) -> list[ModelFolder]:
+    """Every model folder the export writes, configs built from the one signature.
+
+    ``one_step``: the one-step model takes the ensemble's place and the tokenizer's and ONNX model's (see
+    :mod:`export.serving`); other artifacts are still written as their own models.
+    """
     signature = loaded.signature
+    if one_step:
+        return one_step_folders(names, settings, loaded, artifacts, tokenizer_json)
     if signature.task is Task.MULTI_VECTOR:
         return multi_vector_folders(names, settings, loaded, ensemble_format, artifacts, tokenizer_json)
     labels = loaded.info.labels
@@ -83,6 +100,35 @@ def model_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedMod
             ModelFolder(artifact_config(names, fmt, signature, settings, has_labels), version_files=files,
                         root_files=label_files)
         )
+    return models
+
+
+def one_step_folders(names: ModelNames, settings: ExportSettings, loaded: LoadedModel,
+                     artifacts: dict[Format, Path], tokenizer_json: str) -> list[ModelFolder]:
+    """The one-step model ``NAME`` (tokenizer and ONNX Runtime in one Python-backend model), other artifacts.
+
+    Its version folder holds ``model.py``, the tokenizer-encoding and batching modules, ``tokenizer.json`` and
+    ``model.onnx`` (with its external data file, if any); no ``NAME_tokenizer`` or ``NAME_onnx`` is written.
+    """
+    signature, labels = loaded.signature, loaded.info.labels
+    prompts = bool(loaded.info.st_folder and any(loaded.info.st_folder.prompts.prompts.values()))
+    label_files = {LABELS_FILENAME: ("\n".join(labels) + "\n").encode()} if labels else {}
+    onnx_files: dict[str, Path | bytes] = {p.name: p for p in artifacts["onnx"].parent.iterdir()}
+    version_files: dict[str, Path | bytes] = {
+        **onnx_files,
+        PYTHON_MODEL_FILENAME: Path(one_step_model.__file__).read_bytes(),
+        TOKENIZER_ENCODING_FILENAME: Path(tokenizer_encoding.__file__).read_bytes(),
+        BATCHING_FILENAME: Path(batching.__file__).read_bytes(),
+        TOKENIZER_FILENAME: tokenizer_json.encode(),
+    }
+    config = one_step_config(names, signature, settings,
+                             tokenizer_parameters(loaded, settings.batching.pad_to_multiple_of), bool(labels), prompts)
+    models = [ModelFolder(config, version_files=version_files, root_files={**label_files, **warmup_files(signature)})]
+    for fmt, path in artifacts.items():
+        if fmt != "onnx":
+            files: dict[str, Path | bytes] = {p.name: p for p in path.parent.iterdir()}
+            models.append(ModelFolder(artifact_config(names, fmt, signature, settings, bool(labels)),
+                                      version_files=files, root_files=label_files))
     return models
 
 

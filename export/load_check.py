@@ -50,7 +50,7 @@ class LoadCheck:
         if not self.ran:
             return f"Load check skipped: {self.note}"
         return (f"Load check: Triton {self.note} loaded the staged models and answered the verification texts "
-                f"through the ensemble ({self.seconds:.1f} s)")
+                f"through the model clients call ({self.seconds:.1f} s)")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from export.artifacts import artifact_gate, export_and_verify
-from export.errors import ExportFailedError, UnsupportedModelError, VerificationError
+from export.errors import ExportFailedError, UnsupportedModelError, UsageError, VerificationError
 from export.failure import failure_message
 from export.folder_check import check_files, check_weights
 from export.folders import model_folders
@@ -27,6 +27,7 @@ from export.progress import Progress
 from export.reference_checks import reference_checks
 from export.repository import check_name, choose_version, staged_models, swap_in
 from export.served_tokenizer import check_prompt_pooling, check_served_tokenizer, text_encoder
+from export.serving import ServingChoice, choose_serving
 from export.settings import ExportSettings, Format
 from export.settings_check import validate
 from export.signature import Signature, Task
@@ -75,6 +76,7 @@ class ExportResult:
         zero_shot: The export also wrote the zero-shot model (NLI pair classifiers).
         pixel_check: The image step's pixels against the image processor's (image models).
         text_names: The text tower's models (CLIP-style exports; ``names`` are then the image tower's).
+        serving: The serving path taken (one-step model or ensemble) and why.
     """
 
     model_id: str
@@ -94,6 +96,7 @@ class ExportResult:
     zero_shot: bool = False
     pixel_check: PixelCheck | None = None
     text_names: ModelNames | None = None
+    serving: ServingChoice = ServingChoice("ensemble", "image exports serve as an ensemble")
 
 
 def run_export(settings: ExportSettings, progress: Progress | None = None) -> ExportResult:
@@ -113,6 +116,9 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         if image is not None and settings.task not in (None, image.task):
             raise UnsupportedModelError(f"'{image.architecture}' is an image model: its task is {image.task.value} "
                                         f"(leave --task out).")
+        if image is not None and settings.serving == "one-step":
+            raise UsageError("--serving one-step applies to text exports: an image model's ensemble decodes and "
+                             "preprocesses images first. Leave it out or pass --serving ensemble.")
         if image is not None:
             check_weights(clip_folder or source.folder, source.model_id)
             if clip_folder is None:
@@ -122,7 +128,10 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         info = read_info(source, settings.task)
         check_weights(source.folder, source.model_id)
     names = ModelNames(check_name(settings.name or default_name(source.model_id)))
+    serving = choose_serving(settings, info.task, ensemble_format, zero_shot_entailment(info) is not None)
     model_names = [names.ensemble, names.tokenizer, *(names.artifact(fmt) for fmt in settings.formats)]
+    if serving.one_step:  # one model in place of the ensemble, its tokenizer and the ONNX model
+        model_names = [names.ensemble, *(names.artifact(fmt) for fmt in settings.formats if fmt != "onnx")]
     if info.task is Task.TOKEN_CLASSIFICATION:
         model_names.append(names.entities)
     if info.task is Task.SPARSE_EMBEDDING:
@@ -156,7 +165,8 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
                                                        progress, checked, view)
         checks.extend(artifact_checks)
         _raise_unless_passed(checks)
-        models = model_folders(names, settings, loaded, ensemble_format, artifacts, tokenizer_json)
+        models = model_folders(names, settings, loaded, ensemble_format, artifacts, tokenizer_json,
+                               serving.one_step)
         with staged_models(settings.repository, models, version) as staging:
             load_check = LoadCheck(False, note=SKIPPED_BY_OPTION)
             if settings.load_check:
@@ -184,7 +194,7 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         formats=settings.formats, ensemble_format=ensemble_format, report=Report(tuple(checks)), files=files,
         repository=settings.repository.resolve(), max_length=loaded.max_length, labels=info.labels,
         load_check=load_check, detection=describe_detection(info.detection, info.task),
-        zero_shot=zero_shot_entailment(info) is not None,
+        zero_shot=zero_shot_entailment(info) is not None, serving=serving,
     )
 
 

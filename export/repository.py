@@ -33,7 +33,7 @@ class ModelFolder:
     Attributes:
         config: Its Triton config (``config.name`` is the folder name).
         version_files: Files of the version folder: name → source file to copy, or content.
-        root_files: Files beside ``config.pbtxt`` (label files): name → content.
+        root_files: Files beside ``config.pbtxt`` (label files, warm-up inputs): relative path → content.
     """
 
     config: mc.ModelConfig
@@ -184,6 +184,7 @@ def _stage(staging: Path, model: ModelFolder, version: int, live: Path) -> None:
             shutil.copytree(kept, folder / kept.name, symlinks=True, copy_function=_link_or_copy)
     (folder / CONFIG_FILENAME).write_text(render(model.config))
     for name, content in model.root_files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(content)
     for name, source in model.version_files.items():
         if isinstance(source, bytes):
@@ -256,7 +257,7 @@ def _libc() -> ctypes.CDLL | None:
 
 def _written(path: Path, model_dir: Path, version: int) -> bool:
     relative = path.relative_to(model_dir).parts
-    return len(relative) == 1 or relative[0] == str(version)
+    return len(relative) == 1 or not relative[0].isdigit() or relative[0] == str(version)
 
 
 @contextlib.contextmanager

@@ -13,6 +13,11 @@ from tritonize.repo_format.platforms import Format
 
 InstanceKind = Literal["gpu", "cpu"]
 
+#: How a text export is served: one Python-backend model that tokenizes and runs ONNX Runtime (``one-step``), or
+#: an ensemble of the tokenizer model and the artifact's model (``ensemble``). See :mod:`export.serving`.
+Serving = Literal["one-step", "ensemble"]
+SERVING_PATHS: tuple[Serving, ...] = ("one-step", "ensemble")
+
 #: NGC release of the Triton container we target: the newest confirmed one of :mod:`tritonize.releases`.
 DEFAULT_TRITON_RELEASE = DEFAULT_RELEASE
 
@@ -150,6 +155,8 @@ class ExportSettings:
             model normalises; ``None`` keeps the folder's ``truncate_dim`` or the full width.
         aggregation_strategy: How token classes become entities (transformers' pipeline strategies).
         sparse_top_k: (index, weight) pairs served per text by a sparse embedding model.
+        serving: ``one-step`` or ``ensemble``; ``None`` takes the rule of :func:`export.serving.choose_serving`
+            (one-step for CPU ONNX exports whose ensemble would be exactly tokenizer → model).
         load_check: Before the models are swapped in, load them in the local Triton (when installed) and send
             the verification texts through the ensemble (:mod:`export.load_check`).
     """
@@ -181,6 +188,7 @@ class ExportSettings:
     aggregation_strategy: str = "simple"
     sparse_top_k: int = DEFAULT_SPARSE_TOP_K
     load_check: bool = True
+    serving: Serving | None = None
 
     def __post_init__(self) -> None:
         """Fill batching and instance count left unset with the defaults of the instance kind."""

@@ -57,7 +57,8 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
     inputs = ", ".join(f"{s.name} {s.triton_dtype} {list(s.dims)}" for s in result.signature.text_inputs)
     lines = [
         f"Exported {result.model_id} ({result.task.value}) as version {result.version} to {result.repository}",
-        f"  ensemble  {names.ensemble}: {inputs} → {outputs}  (calls {names.artifact(result.ensemble_format)})",
+        _served_model(result, inputs, outputs),
+        f"  serving   {result.serving.path}: {result.serving.reason}",
         _first_step(result, settings),
         f"  target    Triton {settings.triton_release} (NGC), ONNX opset {settings.opset}, "
         f"instances {settings.instance_count}× {settings.instance_kind}, max_batch_size "
@@ -94,6 +95,15 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
     return "\n".join(lines)
 
 
+def _served_model(result: ExportResult, inputs: str, outputs: str) -> str:
+    """The line about the model clients call: the ensemble and what it calls, or the one-step model."""
+    names = result.names
+    if result.serving.one_step:
+        return (f"  one-step  {names.ensemble}: {inputs} → {outputs}  (tokenizer and ONNX Runtime in one "
+                f"Python-backend model)")
+    return f"  ensemble  {names.ensemble}: {inputs} → {outputs}  (calls {names.artifact(result.ensemble_format)})"
+
+
 def _first_step(result: ExportResult, settings: ExportSettings) -> str:
     """The line about the ensemble's first step: the tokenizer, or the image preprocessing."""
     names = result.names
@@ -108,7 +118,8 @@ def _first_step(result: ExportResult, settings: ExportSettings) -> str:
                      f"{result.text_names.tokenizer}, {result.text_names.artifact(result.ensemble_format)}); "
                      f"zero-shot settings in {names.ensemble}'s config")
         return line
-    return (f"  tokenizer {names.tokenizer}: max_length {result.max_length}, "
+    where = f"in {names.ensemble}" if result.serving.one_step else names.tokenizer
+    return (f"  tokenizer {where}: max_length {result.max_length}, "
             f"padded to multiples of {settings.batching.pad_to_multiple_of}")
 
 

@@ -26,7 +26,14 @@ from tritonize.contract import CONTAINER_REPOSITORY
 from tritonize.repo_format import multi_vector, nli_zero_shot
 from tritonize.repo_format.files import LABELS_FILENAME, TENSORRT_CACHE_DIR
 from tritonize.repo_format.names import ModelNames
-from tritonize.repo_format.platforms import ENSEMBLE_PLATFORM, INTRA_OP_THREADS, PLATFORMS, PYTHON_BACKEND
+from tritonize.repo_format.platforms import (
+    ENSEMBLE_PLATFORM,
+    INTRA_OP_THREADS,
+    ONE_STEP,
+    PLATFORMS,
+    PYTHON_BACKEND,
+    SERVING_KEY,
+)
 from tritonize.repo_format.tokenizer_encoding import TokenizerParameters
 
 #: ``--instance-kind`` → Triton instance group kind.
@@ -315,6 +322,51 @@ def zero_shot_config(names: ModelNames, settings: ExportSettings, entailment_id:
             nli_zero_shot.PAIR_BATCH_KEY: mc.ModelParameter(string_value=str(pair_batch)),
         },
     )
+
+
+#: Folder of warm-up input files, beside ``config.pbtxt`` (where Triton looks for ``input_data_file``).
+WARMUP_FOLDER = "warmup"
+#: The text the one-step model warms up with (a pair's both sides for rerankers).
+WARMUP_TEXT = "Warming up the model with a short sentence."
+
+
+def one_step_config(names: ModelNames, signature: Signature, settings: ExportSettings,
+                    parameters: TokenizerParameters, has_labels: bool, prompts: bool = False) -> mc.ModelConfig:
+    """Config of the one-step model: the ensemble's name, inputs and outputs, served by the Python backend.
+
+    It takes the ONNX model's serving settings (instances, dynamic batching, queue policy, thread count) and the
+    tokenizer model's parameters; it warms up with texts (:func:`warmup_files`) at batch 1 and the largest batch.
+    """
+    onnx = artifact_config(names, "onnx", signature, settings, has_labels)
+    tokenizer = tokenizer_config(names, signature, settings, parameters, prompts)
+    config = mc.ModelConfig()
+    config.CopyFrom(onnx)
+    config.name = names.ensemble
+    config.ClearField("platform")
+    config.backend = PYTHON_BACKEND
+    del config.input[:]
+    config.input.extend(tokenizer.input)
+    for key, value in tokenizer.parameters.items():
+        config.parameters[key].CopyFrom(value)
+    config.parameters[SERVING_KEY].string_value = ONE_STEP
+    del config.model_warmup[:]
+    max_batch_size = settings.batching.max_batch_size
+    for size in sorted({1, max_batch_size}):
+        inputs = {spec.name: mc.ModelWarmup.Input(data_type=spec.dtype, dims=list(spec.dims),
+                                                  input_data_file=spec.name)
+                  for spec in signature.text_inputs}
+        config.model_warmup.append(mc.ModelWarmup(name=f"batch_{size}", batch_size=size, inputs=inputs))
+    return config
+
+
+def warmup_files(signature: Signature) -> dict[str, bytes]:
+    """The one-step model's warm-up inputs, one text item each, as Triton reads BYTES: 4-byte length, then UTF-8.
+
+    Keys are paths beside ``config.pbtxt`` (``warmup/<input name>``).
+    """
+    text = WARMUP_TEXT.encode()
+    item = len(text).to_bytes(4, "little") + text
+    return {f"{WARMUP_FOLDER}/{spec.name}": item for spec in signature.text_inputs}
 
 
 def _artifact_output_name(signature: Signature, fmt: Format, spec: TensorSpec) -> str:

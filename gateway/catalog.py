@@ -1,4 +1,4 @@
-"""What each served ensemble is for, read from its config: embeddings, rerank, or another task.
+"""What each served ensemble (or one-step model) is for, read from its config: embeddings, rerank, or another task.
 
 Pure logic over ``ModelConfig`` protobufs (the engine fetches them from Triton), so it is unit-tested without a
 server. Tensor names follow the exporter's contract in :mod:`tritonize.repo_format`.
@@ -14,7 +14,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from client.token_lengths import TokenizerStep, tokenizer_step
 from tritonize.repo_format.platforms import ENSEMBLE_PLATFORM
 from tritonize.repo_format.tokenizer_encoding import PAIR_INPUTS, PROMPT_NAME_INPUT, TEXT_INPUT
-from tritonize.repo_format.tokenizer_folder import tokenizer_parameters
+from tritonize.repo_format.tokenizer_folder import is_one_step, tokenizer_parameters
 
 #: The dense sentence-embedding output of a feature-extraction ensemble.
 EMBEDDINGS_OUTPUT = "embeddings"
@@ -61,13 +61,16 @@ class ServedModel:
 
 
 def classify(config: mc.ModelConfig, config_of: Callable[[str], mc.ModelConfig]) -> ServedModel | None:
-    """The served model an ensemble config describes; ``None`` for a model that is not an ensemble.
+    """The served model an ensemble or one-step config describes; ``None`` for a model that is neither.
+
+    A one-step model (tokenizer inside) is its own tokenizer step: its config holds the tokenizer's parameters.
 
     Args:
         config: The model's config.
         config_of: A step model's config by name (for the tokenizer step and its prompts).
     """
-    if config.platform != ENSEMBLE_PLATFORM:
+    one_step = is_one_step(config)
+    if config.platform != ENSEMBLE_PLATFORM and not one_step:
         return None
     required = [t for t in config.input if not t.optional]
     names = tuple(t.name for t in required)
@@ -75,8 +78,10 @@ def classify(config: mc.ModelConfig, config_of: Callable[[str], mc.ModelConfig])
     outputs = {t.name: t for t in config.output}
     batch = max(config.max_batch_size, 1)
     takes_prompt = any(t.name == PROMPT_NAME_INPUT for t in config.input)
-    step = _tokenizer(config, config_of) if strings and names == (TEXT_INPUT,) else None
-    prompts, default = _prompts(step, config_of)
+    step = None
+    if strings and names == (TEXT_INPUT,):
+        step = TokenizerStep(config.name, TEXT_INPUT, batch) if one_step else _tokenizer(config, config_of)
+    prompts, default = _prompts(step, lambda name: config if name == config.name else config_of(name))
     if names == (TEXT_INPUT,) and strings and EMBEDDINGS_OUTPUT in outputs:
         dims = list(outputs[EMBEDDINGS_OUTPUT].dims)
         width = dims[-1] if len(dims) == 1 and dims[0] > 0 and config.max_batch_size > 0 else 0

@@ -59,6 +59,8 @@ class TokenCounter:
         if model.tokenizer is None:
             return None
         encoder = self.encoder(model.tokenizer.model)
+        if encoder is None and model.tokenizer.model == model.name:  # a one-step model returns no masks
+            return None
         if encoder is None:
             return sum(await self.engine.token_counts(model.tokenizer, texts, prompt))
         if sum(len(text) for text in texts) <= INLINE_CHARS:

@@ -24,8 +24,6 @@ from tritonize.repo_format.platforms import (
 
 #: Name of the Python-backend file in every version folder of an adapted model.
 ADAPTER_FILENAME = PYTHON_MODEL_FILENAME
-#: Shared helper the adapters import; it lies beside ``model.py``.
-BATCHING_FILENAME = "tritonize_batching.py"
 #: Config parameter that tells an adapter which artifact of the version folder to run.
 ARTIFACT_PARAMETER = "tritonize_artifact"
 

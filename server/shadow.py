@@ -30,9 +30,9 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from server.config_rewrite import ADAPTER_FILENAME, BATCHING_FILENAME, Translation, translate
+from server.config_rewrite import ADAPTER_FILENAME, Translation, translate
 from server.errors import RepositoryError, RepositoryNotFoundError
-from tritonize.repo_format.files import CONFIG_FILENAME
+from tritonize.repo_format.files import BATCHING_FILENAME, CONFIG_FILENAME
 from tritonize.repo_format.pbtxt import render
 
 _ADAPTERS = Path(__file__).parent / "adapters"

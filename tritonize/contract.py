@@ -103,7 +103,7 @@ IMAGE_TASKS = (Task.IMAGE_CLASSIFICATION, Task.IMAGE_FEATURE_EXTRACTION)
 PROMPT_NAME_INPUT = TensorSpec(tokenizer_encoding.PROMPT_NAME_INPUT, mc.TYPE_STRING, (1,))
 
 #: Token tensors a tokenizer may produce, in the order models take them.
-TOKEN_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+TOKEN_INPUT_NAMES = tokenizer_encoding.TOKEN_NAMES
 
 #: What the tokenizer adds for token classification: each token's character span in the text, and a mask that
 #: is 1 for special tokens and padding (the positions that belong to no word of the text).

@@ -12,6 +12,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonize.repo_format.platforms import INTRA_OP_THREADS, PLATFORMS
 from tritonize.repo_format.tokenizer_encoding import PAD_TO_MULTIPLE_OF_KEY, TEXT_INPUT
+from tritonize.repo_format.tokenizer_folder import is_one_step
 
 #: The artifact's format by its config's platform.
 _FORMATS = {platform: fmt for fmt, platform in PLATFORMS.items()}
@@ -61,6 +62,9 @@ class Knobs:
 class Ensemble:
     """The models of one text ensemble, by role.
 
+    A one-step model (``python -m export --serving one-step``) plays every role itself: it is the model clients
+    call, it tokenizes and it runs the graph; its tokenizer knobs other than the length buckets do not apply.
+
     Attributes:
         ensemble: The ensemble clients call.
         tokenizer: Its first step, the Python-backend tokenizer.
@@ -82,12 +86,24 @@ class Ensemble:
                 ``TEXT`` (tune sends texts; image and pair ensembles are not tuned).
         """
         config = configs[name]
-        steps = tuple(step.model_name for step in config.ensemble_scheduling.step)
         takes_text = TEXT_INPUT in {tensor.name for tensor in config.input}
+        if is_one_step(config) and takes_text:
+            return cls(name, name, name, (name,))
+        steps = tuple(step.model_name for step in config.ensemble_scheduling.step)
         if len(steps) < 2 or not takes_text or configs.get(steps[0], mc.ModelConfig()).backend != "python":
             raise ValueError(f"'{name}' is not a text ensemble of a tokenizer and an ONNX or TorchScript model "
                              f"(steps: {', '.join(steps) or 'none'})")
         return cls(name, steps[0], steps[1], steps)  # export's order: tokenizer, then the artifact
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Every model of the roles, once: the ensemble and its steps (a one-step model alone)."""
+        return tuple(dict.fromkeys((self.ensemble, *self.steps)))
+
+    @property
+    def one_step(self) -> bool:
+        """One model tokenizes and runs the graph (no separate tokenizer model to tune)."""
+        return self.tokenizer == self.artifact
 
 
 def threads_key(config: mc.ModelConfig) -> str:
@@ -119,7 +135,7 @@ def read_knobs(configs: dict[str, mc.ModelConfig], roles: Ensemble, variant: str
 
 def apply_knobs(configs: dict[str, mc.ModelConfig], roles: Ensemble, knobs: Knobs) -> dict[str, mc.ModelConfig]:
     """New configs of every model of the ensemble with ``knobs`` set (``configs`` is left as it is)."""
-    new = {name: _copy(config) for name, config in configs.items() if name in (roles.ensemble, *roles.steps)}
+    new = {name: _copy(config) for name, config in configs.items() if name in roles.models}
     for config in new.values():
         config.max_batch_size = knobs.max_batch_size
         for warmup in config.model_warmup:
@@ -141,9 +157,10 @@ def apply_knobs(configs: dict[str, mc.ModelConfig], roles: Ensemble, knobs: Knob
     artifact.dynamic_batching.preferred_batch_size.extend(
         size for size in knobs.preferred_batch_sizes if size <= knobs.max_batch_size)
     tokenizer = new[roles.tokenizer]
-    _set_instances(tokenizer, knobs.tokenizer_instance_count)
     tokenizer.parameters[PAD_TO_MULTIPLE_OF_KEY].string_value = str(knobs.pad_to_multiple_of)
-    tokenizer.dynamic_batching.max_queue_delay_microseconds = knobs.tokenizer_queue_delay_us
+    if not roles.one_step:  # a one-step model's instances and delay are the artifact's, set above
+        _set_instances(tokenizer, knobs.tokenizer_instance_count)
+        tokenizer.dynamic_batching.max_queue_delay_microseconds = knobs.tokenizer_queue_delay_us
     return new
 
 

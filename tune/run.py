@@ -61,7 +61,8 @@ def tune(plan: Plan, say: Callable[[str], None], previous: dict | None = None) -
             serving.start()
             session = Session(plan, roles, configs, serving, versions, work, say, began)
             search = CoordinateSearch(space.axes(plan.cores, plan.gpus, tuple(v for v in plan.variants
-                                                                              if v in versions)),
+                                                                              if v in versions),
+                                                 tokenizer_model=not roles.one_step),
                                       min_gain=plan.min_gain, max_passes=plan.max_passes)
             run = session
 
@@ -123,7 +124,7 @@ def _variants(plan: Plan, roles: Ensemble, serving: LocalServing | RemoteServing
     if not isinstance(serving, LocalServing) or not plan.variants:
         return versions, files
     for variant in export_variants(plan.variants, plan.source, roles.ensemble, "gpu" if plan.gpus else "cpu", work,
-                                   say):
+                                   say, one_step=roles.one_step):
         if variant.files is None:
             notes.append(f"Variant {variant.name} dropped: {variant.verdict}.")
             continue

@@ -70,13 +70,15 @@ class LocalServing:
         self._roles = roles
         self._server = None
         self.repository.mkdir(parents=True)
-        for name in (roles.ensemble, *roles.steps):
+        for name in roles.models:
             folder = source / name
             target = self.repository / name
             target.mkdir()
             for entry in folder.iterdir():
                 if entry.is_file():
                     shutil.copy2(entry, target / entry.name)
+                elif entry.is_dir() and not entry.name.isdigit():  # a one-step model's warm-up inputs
+                    shutil.copytree(entry, target / entry.name, copy_function=_link_or_copy)
             newest = version_folders(folder)
             if newest:
                 shutil.copytree(newest[-1], target / newest[-1].name, copy_function=_link_or_copy)

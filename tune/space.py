@@ -31,17 +31,22 @@ def layouts(cores: int, gpus: int) -> tuple[tuple[int, int], ...]:
     return tuple(sorted(pairs, key=lambda p: (p[0] * max(p[1], 1), p[0], p[1])))
 
 
-def axes(cores: int, gpus: int = 0, variants: tuple[str, ...] = ()) -> list[Axis]:
-    """Every axis, in visit order; ``variants`` (accelerated artifacts that passed their gate) add one more."""
+def axes(cores: int, gpus: int = 0, variants: tuple[str, ...] = (), tokenizer_model: bool = True) -> list[Axis]:
+    """Every axis, in visit order; ``variants`` (accelerated artifacts that passed their gate) add one more.
+
+    Without a tokenizer model of its own (a one-step model tokenizes in its instances), the tokenizer's instance
+    count and queue delay are not searched.
+    """
     found = [
         Axis("layout", ("instance_count", "threads_per_instance"), tuple(layouts(cores, gpus))),
         single("max_queue_delay_us", DELAYS_US),
         single("pad_to_multiple_of", PAD_MULTIPLES),
         single("max_batch_size", MAX_BATCH_SIZES),
         single("preferred_batch_sizes", PREFERRED),
-        single("tokenizer_instance_count", tuple(range(1, max(cores, 2) + 1))),
-        single("tokenizer_queue_delay_us", TOKENIZER_DELAYS_US),
     ]
+    if tokenizer_model:
+        found += [single("tokenizer_instance_count", tuple(range(1, max(cores, 2) + 1))),
+                  single("tokenizer_queue_delay_us", TOKENIZER_DELAYS_US)]
     if variants:
         found.insert(1, single("variant", ("fp32", *variants), ordered=False))
     return found

@@ -39,10 +39,11 @@ class Variant:
 
 
 def export_variants(names: tuple[str, ...], source: str | None, base: str, instance_kind: str, workdir: Path,
-                    say: Callable[[str], None]) -> list[Variant]:
+                    say: Callable[[str], None], one_step: bool = False) -> list[Variant]:
     """Export each variant of ``source`` (``None``: the bundled MiniLM) as ``base`` into its own repository.
 
-    Only the artifact's files are used; the configs stay the candidate's.
+    Only the artifact's files are used (a one-step model's whole version folder, when ``one_step``); the configs
+    stay the candidate's.
     """
     from export.pipeline import run_export
 
@@ -51,7 +52,8 @@ def export_variants(names: tuple[str, ...], source: str | None, base: str, insta
         say(f"variant {name}: exporting and checking its accuracy gate …")
         settings = ExportSettings(model=source, repository=workdir / f"variant-{name}", name=base,
                                   instance_kind=instance_kind, acceleration=VARIANTS[name], release_check=False,
-                                  torchscript_release_check=False, load_check=False)
+                                  torchscript_release_check=False, load_check=False,
+                                  serving="one-step" if one_step else "ensemble")
         try:
             result = run_export(settings)
         except VerificationError as error:
@@ -60,7 +62,8 @@ def export_variants(names: tuple[str, ...], source: str | None, base: str, insta
             found.append(Variant(name, None, f"not exported: {str(error).splitlines()[0]}"))
         else:
             fmt = result.ensemble_format
-            folder = result.repository / result.names.artifact(fmt) / str(result.version)
+            model = result.names.ensemble if result.serving.one_step else result.names.artifact(fmt)
+            folder = result.repository / model / str(result.version)
             found.append(Variant(name, folder, "passed its accuracy gate"))
         say(f"variant {name}: {found[-1].verdict}")
     return found

@@ -39,7 +39,8 @@ def winner_folders(repository: Path, roles: Ensemble, configs: dict[str, mc.Mode
                         continue
                     raise TuneError(f"{entry} is a folder; tune writes only flat version folders, as export does")
                 files[entry.name] = entry
-        root = {p.name: p.read_bytes() for p in model_dir.iterdir() if p.is_file() and p.name != CONFIG_FILENAME}
+        root = {p.relative_to(model_dir).as_posix(): p.read_bytes() for p in model_dir.rglob("*")
+                if p.is_file() and p.name != CONFIG_FILENAME and not p.relative_to(model_dir).parts[0].isdigit()}
         folders.append(ModelFolder(new[name], files, root))
     return folders
 

@@ -21,8 +21,8 @@ from export.source import bundled_source, default_name
 from server.flags import CONTAINER_REPOSITORY, ServerFlags, docker_cmd, restricted_args
 from tests.support.docker_image import imported_outside_fallbacks, requirements
 from tests.support.tools import require_tool
-from tritonize.releases import RELEASES
-from tritonize.repo_format.files import PYTHON_MODEL_FILENAME, TOKENIZER_ENCODING_FILENAME
+from tritonize.releases import RELEASES, release
+from tritonize.repo_format.files import BATCHING_FILENAME, PYTHON_MODEL_FILENAME, TOKENIZER_ENCODING_FILENAME
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -239,6 +239,19 @@ def test_labels_environment_and_python_backend_dependencies():
     assert _arg_defaults(runtime)["VERSION"] == _project_version(), "bump ARG VERSION with pyproject's version"
 
 
+def test_the_image_installs_the_onnx_runtime_of_its_release_for_the_one_step_model():
+    global_args, stages = _stages()
+    runtime = _chain(stages, "export")[0]
+    (pip,) = [run for run in runtime.values("RUN") if "pip install" in run]
+    assert '"onnxruntime==${ONNXRUNTIME_VERSION}"' in pip and "--no-deps" in pip
+    default = release(global_args["TRITON_RELEASE"]).onnxruntime
+    assert _arg_defaults(runtime)["ONNXRUNTIME_VERSION"] == default == release(DEFAULT_TRITON_RELEASE).onnxruntime
+    # `make image TRITON_RELEASE=…` passes that release's ONNX Runtime with it.
+    for row in (release("24.10"), release(DEFAULT_TRITON_RELEASE)):
+        dry_run = _make("-n", "image", f"TRITON_RELEASE={row.tag}")
+        assert f"--build-arg TRITON_RELEASE={row.tag} --build-arg ONNXRUNTIME_VERSION={row.onnxruntime}" in dry_run
+
+
 def test_exporter_installs_the_torch_constraints_pin_as_a_cpu_wheel():
     torch_pin = re.search(r"^torch==(\S+)", (ROOT / "constraints.txt").read_text(), re.MULTILINE).group(1)
     _, stages = _stages()
@@ -408,6 +421,23 @@ def test_files_the_exporter_copies_into_the_tokenizer_model_import_only_what_the
     # Standard library of 3.10 (the oldest image Python): this interpreter's, less what newer Pythons added.
     stdlib = set(sys.stdlib_module_names) - {"tomllib", "_tomllib"}
     allowed = stdlib | set(requirements()) | {"triton_python_backend_utils", Path(TOKENIZER_ENCODING_FILENAME).stem}
+    for path in files:
+        for version in CONTAINER_PYTHONS:
+            tree = ast.parse(path.read_text(), filename=str(path), feature_version=version)
+        extra = imported_outside_fallbacks(tree) - allowed
+        assert not extra, f"{path.name} imports {sorted(extra)}: not in the Triton image"
+
+
+def test_files_of_the_one_step_model_import_only_what_the_image_has(tiny_models, tmp_path):
+    """The one-step model's Python files: the image's Python, its pinned packages and the installed onnxruntime."""
+    from tests.support.exports import export_into
+
+    export_into(tmp_path, str(tiny_models["bert-sentence"]), "m", formats=("onnx",), serving="one-step")
+    files = sorted((tmp_path / "m" / "1").glob("*.py"))
+    assert [p.name for p in files] == sorted([PYTHON_MODEL_FILENAME, BATCHING_FILENAME, TOKENIZER_ENCODING_FILENAME])
+    stdlib = set(sys.stdlib_module_names) - {"tomllib", "_tomllib"}
+    allowed = stdlib | set(requirements()) | {"onnxruntime", "triton_python_backend_utils",
+                                              Path(TOKENIZER_ENCODING_FILENAME).stem, Path(BATCHING_FILENAME).stem}
     for path in files:
         for version in CONTAINER_PYTHONS:
             tree = ast.parse(path.read_text(), filename=str(path), feature_version=version)

@@ -82,7 +82,7 @@ def test_truncate_dim_cuts_and_renormalises_like_encode(dense_folder: Path, tmp_
 
     repository = tmp_path / "repo"
     result = CliRunner().invoke(main, [str(dense_folder), "--repository", str(repository), "--name", "m8",
-                                       "--truncate-dim", "8", "--instance-kind", "cpu"])
+                                       "--truncate-dim", "8", "--instance-kind", "cpu", "--serving", "ensemble"])
     assert result.exit_code == 0, result.output
     assert "embeddings FP32 [8]" in result.output
     session = ort.InferenceSession(str(repository / "m8_onnx" / "1" / "model.onnx"))

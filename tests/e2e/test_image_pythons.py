@@ -2,8 +2,10 @@
 
 Syntax: every file the exporter copies into a served version folder compiles under each image Python that this
 machine has (pyenv's ``python3.10`` / ``python3.12``), else ruff checks it with that target version. Behaviour:
-in a virtual environment of that Python with exactly ``docker/requirements.txt`` (numpy, tokenizers), the
-encoder the tokenizer model runs gives the arrays it gives here.
+in a virtual environment of that Python with exactly ``docker/requirements.txt`` (numpy, tokenizers) and the
+onnxruntime the Dockerfile installs (the ONNX Runtime of the newest release with that Python), the encoder the
+tokenizer model runs gives the arrays it gives here, and the one-step model's ``model.py`` gives the outputs it
+gives here.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from tritonize.repo_format.files import IMAGE_PREPROCESSING_FILENAME
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "docker" / "requirements.txt"
 PYTHONS = sorted({r.python for r in RELEASES if r.confirmed}, key=lambda v: tuple(map(int, v.split("."))))
+#: The onnxruntime an image of each Python gets: its newest release's ONNX Runtime (ARG ONNXRUNTIME_VERSION).
+ONNXRUNTIME = {r.python: r.onnxruntime for r in RELEASES if r.confirmed}
 #: Every file the exporter copies beside a Python-backend model (tritonize_tokenizer.py is tokenizer_encoding.py).
 MODEL_FILES = [*sorted(Path(export.python_models.__file__).parent.glob("*_model.py")),
                Path(tokenizer_encoding.__file__), Path(image_preprocessing.__file__), Path(nli_zero_shot.__file__),
@@ -87,13 +91,15 @@ def image_environment(version: str) -> Path:
         pytest.skip(f"no python{version} on this machine: the syntax check above used ruff")
     folder = cache_root() / f"image-python-{version}"
     marker = folder / "requirements.txt"
-    if marker.is_file() and marker.read_text() == REQUIREMENTS.read_text():
+    onnxruntime = f"onnxruntime=={ONNXRUNTIME[version]}"
+    wanted = f"{REQUIREMENTS.read_text()}{onnxruntime}\n"
+    if marker.is_file() and marker.read_text() == wanted:
         return folder / "bin" / "python"
     shutil.rmtree(folder, ignore_errors=True)
     subprocess.run([python, "-m", "venv", str(folder)], check=True, capture_output=True)
     subprocess.run([str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    "--no-deps", "-r", str(REQUIREMENTS)], check=True, capture_output=True)
-    shutil.copy(REQUIREMENTS, marker)
+                    "--no-deps", "-r", str(REQUIREMENTS), onnxruntime], check=True, capture_output=True)
+    marker.write_text(wanted)
     return folder / "bin" / "python"
 
 
@@ -152,3 +158,67 @@ def test_the_image_step_gives_the_same_pixels_in_the_image_python(version: str, 
             here = image_preprocessing.preprocess(data, parameters)
             there = np.load(tmp_path / f"{name}-{rule}.npy")
             assert np.max(np.abs(there - here)) <= 1e-5, (name, rule, result.stderr)
+
+
+#: Runs the one-step model's model.py from its version folder as the Python backend would: initialize with the
+#: config as JSON, one execute with two requests (a good one, one with invalid UTF-8). ``pb_utils`` is a stand-in
+#: for the backend's module with the calls model.py makes; the real backend runs it in the integration tests.
+_ONE_STEP = """
+import json, sys, types
+import numpy as np
+pb = types.ModuleType("triton_python_backend_utils")
+class Tensor:
+    def __init__(self, name, array): self.name, self.array = name, array
+    def as_numpy(self): return self.array
+class TritonError:
+    INVALID_ARG = 3
+    def __init__(self, message, code=0): self.message, self.code = message, code
+class InferenceResponse:
+    def __init__(self, output_tensors=(), error=None): self.output_tensors, self.error = output_tensors, error
+class Request:
+    def __init__(self, tensors): self.tensors = tensors
+pb.Tensor, pb.TritonError, pb.InferenceResponse = Tensor, TritonError, InferenceResponse
+pb.get_input_tensor_by_name = lambda request, name: request.tensors.get(name)
+pb.triton_string_to_numpy = {"TYPE_FP32": np.float32, "TYPE_INT64": np.int64}.__getitem__
+sys.modules["triton_python_backend_utils"] = pb
+folder, config, texts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+sys.path.insert(0, folder + "/1")
+import model, onnxruntime
+instance = model.TritonPythonModel()
+instance.initialize({"model_config": config, "model_repository": folder, "model_version": "1"})
+items = np.array([[t.encode()] for t in texts], dtype=np.object_)
+broken = np.array([[b"\\xff"]], dtype=np.object_)
+good, bad = Request({"TEXT": Tensor("TEXT", items)}), Request({"TEXT": Tensor("TEXT", broken)})
+answers = instance.execute([good, bad])
+print(json.dumps({"outputs": {t.name: t.array.tolist() for t in answers[0].output_tensors},
+                  "error": [answers[1].error.message, answers[1].error.code]}))
+print(sys.version_info[:2], onnxruntime.__version__, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("version", PYTHONS)
+def test_the_one_step_model_gives_the_same_outputs_in_the_image_python(version: str, tiny_models: dict[str, Path],
+                                                                       tmp_path: Path) -> None:
+    from google.protobuf import json_format
+
+    from tests.support.exports import export_into
+    from tritonize.repo_format.pbtxt import read_config
+
+    python = image_environment(version)
+    export_into(tmp_path, str(tiny_models["bert-sentence"]), "m", formats=("onnx",), serving="one-step")
+    folder = tmp_path / "m"
+    config = json.dumps(json_format.MessageToDict(read_config(folder), preserving_proto_field_name=True))
+    texts = [t for t in TEXTS if t] + ["word " * 100]
+    answers = {}
+    for name, interpreter_ in (("image", str(python)), ("here", sys.executable)):
+        result = subprocess.run([interpreter_, "-c", _ONE_STEP, str(folder), config, json.dumps(texts)],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        answers[name] = json.loads(result.stdout)
+        if name == "image":
+            assert result.stderr.startswith(f"({version.replace('.', ', ')}) {ONNXRUNTIME[version]}"), result.stderr
+    there, here = answers["image"], answers["here"]
+    np.testing.assert_allclose(np.asarray(there["outputs"]["embeddings"]), np.asarray(here["outputs"]["embeddings"]),
+                               atol=1e-5)
+    assert np.asarray(there["outputs"]["embeddings"]).shape == (len(texts), 32)
+    assert there["error"] == here["error"] == ["TEXT item 0 is not valid UTF-8 (byte 0)", 3]

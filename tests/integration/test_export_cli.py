@@ -174,10 +174,34 @@ def test_batching_defaults_follow_the_instance_kind(tiny_models: dict[str, Path]
     result = CliRunner().invoke(main, [str(tiny_models["bert-base"]), "--repository", str(repository), "--name", "m",
                                        "--skip-release-check", "-q", *args])
     assert result.exit_code == 0, result.output
-    model = parse((repository / "m_onnx" / "config.pbtxt").read_text())
-    tokenizer = parse((repository / "m_tokenizer" / "config.pbtxt").read_text())
+    one_step = "cpu" in args  # CPU ONNX embeddings: one model NAME holds the ONNX model's and tokenizer's settings
+    assert (repository / "m_onnx").exists() != one_step and (repository / "m_tokenizer").exists() != one_step
+    model = parse((repository / ("m" if one_step else "m_onnx") / "config.pbtxt").read_text())
+    tokenizer = parse((repository / ("m" if one_step else "m_tokenizer") / "config.pbtxt").read_text())
     assert (model.dynamic_batching.max_queue_delay_microseconds, model.instance_group[0].count,
             tokenizer.parameters["pad_to_multiple_of"].string_value) == expected
+
+
+def test_serving_path_is_shown_and_one_step_is_refused_where_it_cannot_apply(tiny_models: dict[str, Path],
+                                                                              tmp_path: Path) -> None:
+    repository = tmp_path / "repo"
+    common = [str(tiny_models["bert-base"]), "--repository", str(repository), "--skip-release-check",
+              "--skip-load-check", "--instance-kind"]
+    result = CliRunner().invoke(main, [*common, "cpu", "--name", "one"])
+    assert result.exit_code == 0, result.output
+    assert "  serving   one-step: default for CPU ONNX text exports" in result.output
+    assert "  one-step  one: TEXT BYTES [1] → embeddings FP32 [32]" in result.output
+    result = CliRunner().invoke(main, [*common, "cpu", "--name", "ens", "--serving", "ensemble"])
+    assert result.exit_code == 0 and "  serving   ensemble: asked with --serving ensemble" in result.output
+    result = CliRunner().invoke(main, [*common, "gpu", "--name", "gpu"])
+    assert "  serving   ensemble: default: GPU instances keep the ensemble" in result.output
+    result = CliRunner().invoke(main, [*common, "gpu", "--name", "refused", "--serving", "one-step", "-q"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        "Error: --serving one-step does not apply here: GPU instances keep the ensemble (the ONNX Runtime backend "
+        "runs the model on the GPU; the Python backend's ONNX Runtime is CPU-only). Leave it out or pass "
+        "--serving ensemble."]
+    assert not (repository / "refused").exists()
 
 
 def test_tokenizer_and_thread_options_reach_the_configs(tiny_models: dict[str, Path], tmp_path: Path) -> None:

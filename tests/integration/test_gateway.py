@@ -60,8 +60,10 @@ def repository(tmp_path_factory: pytest.TempPathFactory, folders: dict[str, Path
     small = replace(DEFAULT_BATCHING["cpu"], max_batch_size=4)
     patient = QueuePolicy(timeout_ms=60_000)
     export_into(repository, str(folders["emb"]), "emb", formats=("onnx",), batching=small, queue=patient)
-    export_into(repository, str(folders["rr"]), "rr", formats=("onnx",), queue=patient)
+    # The reranker and pr1 take the CPU default: one model that tokenizes and runs ONNX Runtime (one step).
+    export_into(repository, str(folders["rr"]), "rr", formats=("onnx",), queue=patient, serving=None)
     export_into(repository, str(folders["pr"]), "pr", formats=("onnx",), queue=patient)
+    export_into(repository, str(folders["pr"]), "pr1", formats=("onnx",), queue=patient, serving=None)
     # One waiting request at most: a request of many texts overflows the queue, Triton refuses (UNAVAILABLE).
     export_into(repository, str(folders["emb"]), "strict", formats=("onnx",), batching=small,
                 queue=QueuePolicy(max_queue_size=1, timeout_ms=60_000))
@@ -194,13 +196,23 @@ def test_jina_and_tei_rerank_shapes(gateway: str, folders: dict[str, Path]) -> N
 
 def test_models_list_their_task(sdk: openai.OpenAI) -> None:
     models = {m.id: m for m in sdk.models.list()}
-    assert set(models) == {"emb", "rr", "pr", "strict"}
+    assert set(models) == {"emb", "rr", "pr", "strict", "pr1"}
+    assert models["pr1"].task == "text-embedding" and models["pr1"].dimensions == models["pr"].dimensions
+    assert models["pr1"].prompts == models["pr"].prompts and models["pr1"].default_prompt == "query"
     assert models["emb"].task == "text-embedding" and models["emb"].dimensions == 32
     assert models["rr"].task == "text-ranking"
     assert {"passage", "query"} <= set(models["pr"].prompts) and models["pr"].default_prompt == "query"
     assert sdk.models.retrieve("pr:query").id == "pr"
     with pytest.raises(openai.NotFoundError):
         sdk.models.retrieve("nope")
+
+
+def test_a_one_step_model_serves_as_its_ensemble(sdk: openai.OpenAI) -> None:
+    for alias in ("pr", "pr:passage"):
+        one_step = sdk.embeddings.create(model=alias.replace("pr", "pr1", 1), input=TEXTS, encoding_format="float")
+        ensemble = sdk.embeddings.create(model=alias, input=TEXTS, encoding_format="float")
+        np.testing.assert_allclose(vectors(one_step), vectors(ensemble), atol=1e-6)
+        assert one_step.usage.prompt_tokens == ensemble.usage.prompt_tokens > 0  # counted with its tokenizer files
 
 
 def assert_error(response: httpx.Response, status: int, fragment: str, param: str | None = None) -> None:
@@ -260,7 +272,7 @@ def test_api_keys_from_env_and_file_and_usage_counted_by_the_tokenizer_step(
 
 def test_health_and_metrics(gateway: str, sdk: openai.OpenAI) -> None:
     health = httpx.get(f"{gateway}/health")
-    assert health.status_code == 200 and set(health.json()["models"]) == {"emb", "rr", "pr", "strict"}
+    assert health.status_code == 200 and set(health.json()["models"]) == {"emb", "rr", "pr", "strict", "pr1"}
     sdk.embeddings.create(model="emb", input=TEXTS)
     httpx.post(f"{gateway}/v1/embeddings", json={"model": "nope", "input": "hi"})
     metrics = httpx.get(f"{gateway}/metrics").text

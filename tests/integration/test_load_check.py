@@ -88,7 +88,7 @@ def test_cli_summary_says_what_the_check_did_and_when_it_was_skipped(classifier:
         line = next(line for line in result.stdout.splitlines() if line.startswith("Load check"))
         if name == "checked":
             assert line.startswith("Load check: Triton 2.51.0 loaded the staged models and answered the "
-                                   "verification texts through the ensemble (")
+                                   "verification texts through the model clients call (")
             assert "served@triton-2.51" in result.stdout
         elif name == "skipped":
             assert line == "Load check skipped: --skip-load-check"

@@ -127,3 +127,25 @@ def test_tune_at_a_required_rate_measures_one_rate_level_per_candidate(repositor
     assert measured and all(len(c["levels"]) == 1 and c["levels"][0]["request_rate"] == 40 for c in measured)
     assert saved["candidates"][0]["score"]["feasible"]  # 40 texts/s is far below what the tiny model does
     assert "min p99 at 40 infer/s" in result.output
+
+
+def test_tune_a_one_step_model_and_write_its_winner(tmp_path: Path, tiny_models: dict[str, Path]) -> None:
+    """The CPU default export (one model that tokenizes and runs ONNX Runtime): tuned and written in place,
+    warm-up texts kept; an INT8 variant is exported on the same path and served as a version of it."""
+    repository = tmp_path / "model_repository"
+    export_into(repository, str(tiny_models["bert-sentence"]), "one", formats=("onnx",), release_check=False,
+                serving=None)
+    assert not (repository / "one_onnx").exists()
+    result = CliRunner().invoke(main, ["one", "--repository", str(repository), "--p99-ms", "200", "--budget-s",
+                                       "300", "--max-candidates", "3", "--quantize", "int8", "--source",
+                                       str(tiny_models["bert-sentence"]), "--output-dir",
+                                       str(tmp_path / "out"), "--write", *QUICK])
+    assert result.exit_code == 0, result.output
+    saved = json.loads(next((tmp_path / "out").glob("*/tune.json")).read_text())
+    candidates = saved["candidates"]
+    assert all(stage["model"] == "one" for stage in candidates[0]["levels"][0]["stages"])
+    assert not {c["axis"] for c in candidates} & {"tokenizer_instance_count", "tokenizer_queue_delay_us"}
+    assert any(note.startswith("Written: version 2 of one") for note in saved["notes"]), saved["notes"]
+    assert [p.name for p in version_folders(repository / "one")] == ["1", "2"]
+    assert (repository / "one" / "warmup" / "TEXT").is_file()
+    assert sorted(p.name for p in repository.iterdir()) == ["one"]

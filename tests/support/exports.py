@@ -17,13 +17,15 @@ def export_into(repository: Path, model: str | None, name: str, **overrides: obj
 
     The kind's batching defaults with batches of at most 16, and one instance per model to keep test servers light.
     The load check in the local Triton is off unless asked for (``load_check=True``): tests serve what they need.
+    The ensemble path unless told otherwise (``serving=None`` takes the export's default rule, ``"one-step"``
+    the one-step model): most tests exercise the ensemble's steps.
     """
     kind = overrides.pop("instance_kind", "cpu")
     settings = ExportSettings(
         model=model, repository=repository, name=name, formats=overrides.pop("formats", ("onnx", "torchscript")),
         instance_kind=kind, instance_count=overrides.pop("instance_count", 1),
         batching=overrides.pop("batching", replace(DEFAULT_BATCHING[kind], max_batch_size=16)),
-        load_check=overrides.pop("load_check", False), **overrides,
+        load_check=overrides.pop("load_check", False), serving=overrides.pop("serving", "ensemble"), **overrides,
     )
     return run_export(settings)
 

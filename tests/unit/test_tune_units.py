@@ -89,6 +89,31 @@ def test_apply_then_read_gives_the_knobs_back_and_leaves_the_input_alone() -> No
     assert changed_models(before, only_delay) == ["m_onnx"]
 
 
+def test_a_one_step_model_plays_every_role_and_keeps_its_own_instances_and_delay() -> None:
+    from export.settings import ExportSettings
+    from export.triton_config import ModelNames, one_step_config
+    from tritonize.contract import Signature, Task
+    from tritonize.repo_format.tokenizer_encoding import TokenizerParameters
+
+    signature = Signature.build(Task.FEATURE_EXTRACTION, ["input_ids", "attention_mask"], 32, 0)
+    one = one_step_config(ModelNames("m"), signature, ExportSettings(instance_kind="cpu"),
+                          TokenizerParameters(128, 8, 0), has_labels=False)
+    roles = Ensemble.from_configs("m", {"m": one})
+    assert (roles.ensemble, roles.tokenizer, roles.artifact, roles.steps, roles.one_step) == ("m", "m", "m", ("m",),
+                                                                                              True)
+    knobs = read_knobs({"m": one}, roles)
+    assert (knobs.instance_count, knobs.threads_per_instance, knobs.max_queue_delay_us, knobs.pad_to_multiple_of) == \
+        (3, 1, 500, 8)
+    new = apply_knobs({"m": one}, roles, replace(knobs, instance_count=2, max_queue_delay_us=0, pad_to_multiple_of=1,
+                                                 tokenizer_instance_count=5, tokenizer_queue_delay_us=100))
+    config = new["m"]
+    assert [g.count for g in config.instance_group] == [2]  # the tokenizer's knobs do not overwrite the model's
+    assert config.dynamic_batching.max_queue_delay_microseconds == 0
+    assert config.parameters[PAD_TO_MULTIPLE_OF_KEY].string_value == "1"
+    searched = {knob for axis in space.axes(2, tokenizer_model=False) for knob in axis.fields}
+    assert "pad_to_multiple_of" in searched and not {"tokenizer_instance_count", "tokenizer_queue_delay_us"} & searched
+
+
 def test_describe_names_only_what_changed() -> None:
     assert DEFAULTS.describe(DEFAULTS) == "defaults"
     assert replace(DEFAULTS, pad_to_multiple_of=1, preferred_batch_sizes=(4, 8)).describe(DEFAULTS) == \

@@ -11,7 +11,7 @@ from pathlib import Path
 from tritonize.repo_format.tokenizer_encoding import TOKENIZER_FILENAME
 
 __all__ = [
-    "CONFIG_FILENAME", "IMAGE_PREPROCESSING_FILENAME",
+    "BATCHING_FILENAME", "CONFIG_FILENAME", "IMAGE_PREPROCESSING_FILENAME",
     "LABELS_FILENAME", "MULTI_VECTOR_FILENAME", "NLI_ZERO_SHOT_FILENAME", "ONNX_FILENAME", "PYTHON_MODEL_FILENAME",
     "TENSORRT_CACHE_DIR", "TOKENIZER_ENCODING_FILENAME", "TOKENIZER_FILENAME", "TORCHSCRIPT_FILENAME",
     "version_folders",
@@ -25,6 +25,9 @@ LABELS_FILENAME = "labels.txt"
 PYTHON_MODEL_FILENAME = "model.py"
 #: The tokenizer model's encoder module, beside its ``model.py`` (a copy of :mod:`.tokenizer_encoding`).
 TOKENIZER_ENCODING_FILENAME = "tritonize_tokenizer.py"
+#: The adapters' and the one-step model's batching loop, beside their ``model.py`` (a copy of
+#: ``server/adapters/batching.py``).
+BATCHING_FILENAME = "tritonize_batching.py"
 #: The text zero-shot model's contract and arithmetic, beside its ``model.py`` (a copy of :mod:`.nli_zero_shot`).
 NLI_ZERO_SHOT_FILENAME = "tritonize_nli_zero_shot.py"
 #: The vectors step's wire format, beside its ``model.py`` (a copy of :mod:`.multi_vector`).

@@ -14,6 +14,11 @@ BACKENDS: dict[Format, str] = {"onnx": "onnxruntime", "torchscript": "pytorch"}
 ENSEMBLE_PLATFORM = "ensemble"
 PYTHON_BACKEND = "python"
 
+#: Config parameter that marks the model clients call when it is not an ensemble: ``one-step`` (a Python-backend
+#: model that tokenizes and runs the ONNX model in one step, written by ``python -m export --serving one-step``).
+SERVING_KEY = "tritonize_serving"
+ONE_STEP = "one-step"
+
 #: Config parameter with each backend's intra-op thread count (onnxruntime_backend, pytorch_backend).
 INTRA_OP_THREADS: dict[Format, str] = {"onnx": "intra_op_thread_count", "torchscript": "INTRA_OP_THREAD_COUNT"}
 #: Config parameter with each backend's inter-op thread count.

@@ -30,6 +30,8 @@ TEXT_INPUT = "TEXT"
 PAIR_INPUTS = ("QUERY", "PASSAGE")
 #: Optional request input of models with prompts: the prompt name per text, or one for the whole request.
 PROMPT_NAME_INPUT = "PROMPT_NAME"
+#: Token tensors the encoder can produce, in the order models take them.
+TOKEN_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 
 @dataclass(frozen=True)
