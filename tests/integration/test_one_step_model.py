@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
@@ -178,6 +179,10 @@ def test_bad_inputs_are_invalid_argument_naming_the_item_and_the_server_stays_he
     target = http_load.kserve_target("one-step", triton.http_url, "emb")
     stats = http_load.measure(target, list(TEXTS), concurrency=4, seconds=1.0, warmup_s=0.2)
     assert stats.answered > 0 and stats.failed == 0
+    everything = httpx.post(target.url, json=target.body("hello")).json()["outputs"]
+    assert {o["name"] for o in everything} == {"embeddings", "token_count"}  # none named: Triton asks for all
+    asked = http_load.kserve_target("one-step", triton.http_url, "emb", outputs=("embeddings",))
+    assert [o["name"] for o in httpx.post(asked.url, json=asked.body("hello")).json()["outputs"]] == ["embeddings"]
 
 
 @pytest.mark.parametrize(("folder", "kind", "why"), [
