@@ -98,7 +98,8 @@ async def measure(grpc_url: str, gateway: GatewayProcess, model: str, texts: Seq
     async with httpx.AsyncClient(base_url=gateway.url, limits=limits, timeout=120.0) as http:
 
         async def direct(batch: list[str]) -> object:
-            return await engine.embed(served, batch, None)
+            vectors, _ = await engine.embed(served, batch, None)
+            return vectors
 
         async def through_gateway(batch: list[str]) -> object:
             response = await http.post("/v1/embeddings", json={"model": model, "input": batch})

@@ -31,10 +31,18 @@ class Target:
     body: Callable[[str], dict]
 
 
-def kserve_target(name: str, base_url: str, model: str, input_name: str = "TEXT") -> Target:
-    """Triton's KServe v2 JSON inference endpoint of ``model``, one text as a ``[1, 1]`` BYTES tensor."""
+def kserve_target(name: str, base_url: str, model: str, input_name: str = "TEXT",
+                  outputs: tuple[str, ...] = ()) -> Target:
+    """Triton's KServe v2 JSON inference endpoint of ``model``, one text as a ``[1, 1]`` BYTES tensor.
+
+    ``outputs``: the outputs to ask for (none named: Triton answers every output, a one-step model's
+    ``token_count`` included).
+    """
     def body(text: str) -> dict:
-        return {"inputs": [{"name": input_name, "shape": [1, 1], "datatype": "BYTES", "data": [text]}]}
+        request: dict = {"inputs": [{"name": input_name, "shape": [1, 1], "datatype": "BYTES", "data": [text]}]}
+        if outputs:
+            request["outputs"] = [{"name": output} for output in outputs]
+        return request
     return Target(name, f"{_http(base_url)}/v2/models/{model}/infer", body)
 
 

@@ -195,8 +195,10 @@ def servers(plan: Plan, workdir: Path,
             models.append(ensemble.names.ensemble)
         triton = stack.enter_context(LocalTriton(result.repository))
         client = stack.enter_context(TextClient(triton.http_url, "http"))
-        found = [Served(http_load.kserve_target(label, triton.http_url, model), triton.pid or 0, client,
-                        tuple(client.stages(model)))
+        # The outputs the client shows, as the peers answer only embeddings (not a one-step model's token_count).
+        found = [Served(http_load.kserve_target(label, triton.http_url, model,
+                                                outputs=tuple(spec.name for spec in client.interface(model).outputs)),
+                        triton.pid or 0, client, tuple(client.stages(model)))
                  for label, model in zip(report.OURS, models)]
         if "infinity" in plan.peers:
             say("Starting infinity-emb (optimum engine) …")

@@ -8,7 +8,7 @@ from typing import Any
 
 from tritonclient.grpc import model_config_pb2 as mc
 
-from tritonize.contract import TensorSpec
+from tritonize.contract import TOKEN_COUNT, TensorSpec
 from tritonize.repo_format.platforms import libtorch_base_name
 from tritonize.repo_format.tokenizer_folder import is_one_step
 
@@ -67,7 +67,8 @@ class ModelInterface:
         max_batch_size: Largest batch per request; 0 when the model does not batch.
         inputs: Required input tensors, in config order (dims without the batch dimension when batching);
             optional ones (a prompted model's ``PROMPT_NAME``) are left out: the model's default applies.
-        outputs: Output tensors; ``labelled`` when the config names a label file.
+        outputs: Output tensors; ``labelled`` when the config names a label file. A one-step model's optional
+            ``token_count`` (the gateway's usage, not a prediction) is left out: clients request what they show.
         one_step: A one-step model (tokenizer and model in one Python-backend step): called as an ensemble is.
     """
 
@@ -81,14 +82,15 @@ class ModelInterface:
     @classmethod
     def from_config(cls, config: mc.ModelConfig) -> ModelInterface:
         """Read the interface from a ``ModelConfig``."""
+        one_step = is_one_step(config)
         return cls(
             name=config.name,
             platform=config.platform or config.backend,
             max_batch_size=config.max_batch_size,
             inputs=tuple(TensorSpec(t.name, t.data_type, tuple(t.dims)) for t in config.input if not t.optional),
             outputs=tuple(TensorSpec(t.name, t.data_type, tuple(t.dims), labelled=bool(t.label_filename))
-                          for t in config.output),
-            one_step=is_one_step(config),
+                          for t in config.output if not (one_step and t.name == TOKEN_COUNT.name)),
+            one_step=one_step,
         )
 
     @property

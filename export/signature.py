@@ -15,6 +15,7 @@ from tritonize.contract import (
     PROMPT_NAME_INPUT,
     SEQUENCE_AXIS,
     TEXT_INPUT,
+    TOKEN_COUNT,
     TOKEN_INPUT_NAMES,
     TOKEN_SPANS,
     Signature,
@@ -27,6 +28,7 @@ from tritonize.contract import (
 
 __all__ = [
     "BATCH_AXIS", "ENTITIES_OUTPUT", "IMAGE_INPUT", "IMAGE_TASKS", "LEXICAL_WEIGHTS_OUTPUT", "MULTI_VECTOR_OUTPUTS",
-    "NUMPY_DTYPES", "PAIR_INPUTS", "PROMPT_NAME_INPUT", "SEQUENCE_AXIS", "TEXT_INPUT", "TOKEN_INPUT_NAMES",
-    "TOKEN_SPANS", "Signature", "Task", "TensorSpec", "image_signature", "m3_outputs", "ranking_outputs",
+    "NUMPY_DTYPES", "PAIR_INPUTS", "PROMPT_NAME_INPUT", "SEQUENCE_AXIS", "TEXT_INPUT", "TOKEN_COUNT",
+    "TOKEN_INPUT_NAMES", "TOKEN_SPANS", "Signature", "Task", "TensorSpec", "image_signature", "m3_outputs",
+    "ranking_outputs",
 ]

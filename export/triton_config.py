@@ -18,6 +18,7 @@ from export.signature import (
     MULTI_VECTOR_OUTPUTS,
     PROMPT_NAME_INPUT,
     TEXT_INPUT,
+    TOKEN_COUNT,
     Signature,
     Task,
     TensorSpec,
@@ -336,6 +337,8 @@ def one_step_config(names: ModelNames, signature: Signature, settings: ExportSet
 
     It takes the ONNX model's serving settings (instances, dynamic batching, queue policy, thread count) and the
     tokenizer model's parameters; it warms up with texts (:func:`warmup_files`) at batch 1 and the largest batch.
+    Besides the ONNX model's outputs it declares :data:`TOKEN_COUNT` (each text's tokens, made only when asked
+    for): a one-step model has no tokenizer step whose attention masks could be counted.
     """
     onnx = artifact_config(names, "onnx", signature, settings, has_labels)
     tokenizer = tokenizer_config(names, signature, settings, parameters, prompts)
@@ -346,6 +349,7 @@ def one_step_config(names: ModelNames, signature: Signature, settings: ExportSet
     config.backend = PYTHON_BACKEND
     del config.input[:]
     config.input.extend(tokenizer.input)
+    config.output.append(_output(TOKEN_COUNT, settings.batching.max_batch_size, has_labels=False))
     for key, value in tokenizer.parameters.items():
         config.parameters[key].CopyFrom(value)
     config.parameters[SERVING_KEY].string_value = ONE_STEP

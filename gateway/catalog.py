@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from tritonclient.grpc import model_config_pb2 as mc
 
 from client.token_lengths import TokenizerStep, tokenizer_step
+from tritonize.contract import TOKEN_COUNT
 from tritonize.repo_format.platforms import ENSEMBLE_PLATFORM
 from tritonize.repo_format.tokenizer_encoding import PAIR_INPUTS, PROMPT_NAME_INPUT, TEXT_INPUT
 from tritonize.repo_format.tokenizer_folder import is_one_step, tokenizer_parameters
@@ -37,6 +38,8 @@ class ServedModel:
         default_prompt: The prompt applied when none is named.
         takes_prompt: The ensemble has the optional ``PROMPT_NAME`` input.
         tokenizer: The ensemble's tokenizer step (for counting tokens through Triton), if found.
+        counts_tokens: The model returns each text's token count when asked (a one-step model's ``token_count``),
+            in the same call as its embeddings.
     """
 
     name: str
@@ -47,6 +50,7 @@ class ServedModel:
     default_prompt: str | None = None
     takes_prompt: bool = False
     tokenizer: TokenizerStep | None = field(default=None, compare=False)
+    counts_tokens: bool = False
 
     def to_record(self) -> dict[str, object]:
         """The OpenAI model object, with the task and limits as extra fields."""
@@ -86,7 +90,8 @@ def classify(config: mc.ModelConfig, config_of: Callable[[str], mc.ModelConfig])
         dims = list(outputs[EMBEDDINGS_OUTPUT].dims)
         width = dims[-1] if len(dims) == 1 and dims[0] > 0 and config.max_batch_size > 0 else 0
         if width:
-            return ServedModel(config.name, EMBEDDING_TASK, batch, width, prompts, default, takes_prompt, step)
+            counts = one_step and TOKEN_COUNT.name in outputs
+            return ServedModel(config.name, EMBEDDING_TASK, batch, width, prompts, default, takes_prompt, step, counts)
     if names == PAIR_INPUTS and strings and list(getattr(outputs.get(SCORES_OUTPUT), "dims", [])) == [1]:
         return ServedModel(config.name, RERANK_TASK, batch)
     return ServedModel(config.name, _other_task(outputs), batch, prompts=prompts, default_prompt=default,

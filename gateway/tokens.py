@@ -3,8 +3,10 @@
 Cheapest exact way first: when the gateway can read the model repository (beside ``python -m server``, or the
 repository volume mounted in the sidecar), the tokenizer model's own ``tokenizer.json`` and config parameters
 (prompts, ``max_length``, truncation side) build the very :class:`TextEncoder` the served step runs, and counting
-costs microseconds of Rust in the gateway. Otherwise the ensemble's tokenizer step is asked for its attention
-masks, concurrently with the embeddings: exact too, but one more Triton call per sub-request.
+costs microseconds of Rust in the gateway. Otherwise a one-step model returns its ``token_count`` output in the
+embeddings call itself (:meth:`TokenCounter.in_call`: no extra Triton call), and an ensemble's tokenizer step is
+asked for its attention masks, concurrently with the embeddings: exact too, but one more Triton call per
+sub-request.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from gateway.catalog import ServedModel
 from gateway.triton import TritonEngine
 from tritonize.errors import TritonizeError
-from tritonize.repo_format.tokenizer_encoding import TextEncoder
+from tritonize.repo_format.tokenizer_encoding import TextEncoder, token_counts
 from tritonize.repo_format.tokenizer_folder import load_tokenizer_model
 
 #: Texts with more characters than this in all are tokenized off the event loop.
@@ -26,7 +28,7 @@ INLINE_CHARS = 20_000
 def count_tokens(encoder: TextEncoder, texts: Sequence[str], prompt: str | None) -> int:
     """Tokens of ``texts`` after their prompt, truncated to the model's ``max_length``, special tokens included."""
     prompted = encoder.with_prompts(list(texts), [prompt] * len(texts))
-    return sum(len(encoding.ids) for encoding in encoder.tokenizer.encode_batch(prompted))
+    return int(token_counts(encoder.tokenizer.encode_batch(prompted)).sum())
 
 
 class TokenCounter:
@@ -54,8 +56,20 @@ class TokenCounter:
             self._encoders[tokenizer_model] = encoder
         return self._encoders[tokenizer_model]
 
+    def in_call(self, model: ServedModel) -> bool:
+        """Whether ``model``'s embeddings call should return its token counts.
+
+        So it should for a one-step model that has the ``token_count`` output, when this gateway has no local
+        tokenizer files to count with.
+        """
+        return model.counts_tokens and model.tokenizer is not None and self.encoder(model.tokenizer.model) is None
+
     async def count(self, model: ServedModel, texts: Sequence[str], prompt: str | None) -> int | None:
-        """Tokens of ``texts`` for ``model``; ``None`` when the model has no tokenizer step to count with."""
+        """Tokens of ``texts`` for ``model``; ``None`` when there is no tokenizer step to count with.
+
+        A one-step model without local tokenizer files gives ``None`` too: it counts in the embeddings call
+        (:meth:`in_call`), or, exported before it had ``token_count``, not at all.
+        """
         if model.tokenizer is None:
             return None
         encoder = self.encoder(model.tokenizer.model)

@@ -20,6 +20,7 @@ from tritonclient.utils import InferenceServerException
 from client.token_lengths import MASK_OUTPUT, TokenizerStep, mask_lengths
 from gateway.catalog import EMBEDDINGS_OUTPUT, SCORES_OUTPUT, ServedModel
 from gateway.errors import BadRequest, GatewayError, ModelNotFound, Unavailable, UpstreamError
+from tritonize.contract import TOKEN_COUNT
 from tritonize.repo_format.tokenizer_encoding import PAIR_INPUTS, PROMPT_NAME_INPUT, TEXT_INPUT
 
 T = TypeVar("T")
@@ -100,19 +101,29 @@ class TritonEngine:
                                          for name in names), return_exceptions=True)
         return {name: answer.config for name, answer in zip(names, answers) if not isinstance(answer, BaseException)}
 
-    async def embed(self, model: ServedModel, texts: Sequence[str], prompt: str | None) -> np.ndarray:
-        """``[len(texts), dimensions]`` float32 embeddings, from concurrent sub-requests of the model's batch size."""
-        parts = await asyncio.gather(*(self._embed_part(model.name, texts[part], prompt)
-                                       for part in chunks(len(texts), model.max_batch_size)))
-        return np.concatenate(parts, axis=0)
+    async def embed(self, model: ServedModel, texts: Sequence[str], prompt: str | None,
+                    count_tokens: bool = False) -> tuple[np.ndarray, int | None]:
+        """``[len(texts), dimensions]`` float32 embeddings, from concurrent sub-requests of the model's batch size.
 
-    async def _embed_part(self, model: str, texts: Sequence[str], prompt: str | None) -> np.ndarray:
+        With ``count_tokens`` (a one-step model with ``token_count``: ``model.counts_tokens``), the same calls
+        also return each text's token count, and their sum comes second; else ``None`` does.
+        """
+        parts = await asyncio.gather(*(self._embed_part(model.name, texts[part], prompt, count_tokens)
+                                       for part in chunks(len(texts), model.max_batch_size)))
+        vectors = np.concatenate([vectors for vectors, _ in parts], axis=0)
+        return vectors, (sum(tokens for _, tokens in parts) if count_tokens else None)
+
+    async def _embed_part(self, model: str, texts: Sequence[str], prompt: str | None,
+                          count_tokens: bool) -> tuple[np.ndarray, int]:
         inputs = [_strings(TEXT_INPUT, texts)]
         if prompt is not None:
             inputs.append(_strings(PROMPT_NAME_INPUT, [prompt] * len(texts)))
+        names = [EMBEDDINGS_OUTPUT, TOKEN_COUNT.name] if count_tokens else [EMBEDDINGS_OUTPUT]
         result = await self._call(self._client.infer(
-            model, inputs, outputs=[grpcclient.InferRequestedOutput(EMBEDDINGS_OUTPUT)], client_timeout=self.timeout_s))
-        return result.as_numpy(EMBEDDINGS_OUTPUT).reshape(len(texts), -1)
+            model, inputs, outputs=[grpcclient.InferRequestedOutput(name) for name in names],
+            client_timeout=self.timeout_s))
+        tokens = int(result.as_numpy(TOKEN_COUNT.name).sum()) if count_tokens else 0
+        return result.as_numpy(EMBEDDINGS_OUTPUT).reshape(len(texts), -1), tokens
 
     async def token_counts(self, step: TokenizerStep, texts: Sequence[str], prompt: str | None) -> list[int]:
         """Tokens per text as the ensemble's tokenizer step counts them (its attention masks' row sums)."""

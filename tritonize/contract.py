@@ -105,6 +105,11 @@ PROMPT_NAME_INPUT = TensorSpec(tokenizer_encoding.PROMPT_NAME_INPUT, mc.TYPE_STR
 #: Token tensors a tokenizer may produce, in the order models take them.
 TOKEN_INPUT_NAMES = tokenizer_encoding.TOKEN_NAMES
 
+#: Optional output of a one-step model: each text's (or pair's) token count, exactly as the tokenizer step counts
+#: it (its attention mask's sum: prompt and special tokens included, after truncation). Computed only when a
+#: request asks for it (the gateway's ``usage.prompt_tokens``); not a prediction, so clients leave it out.
+TOKEN_COUNT = TensorSpec(tokenizer_encoding.TOKEN_COUNT_OUTPUT, mc.TYPE_INT64, (1,))
+
 #: What the tokenizer adds for token classification: each token's character span in the text, and a mask that
 #: is 1 for special tokens and padding (the positions that belong to no word of the text).
 TOKEN_SPANS = (TensorSpec("offsets", mc.TYPE_INT64, (-1, 2)), TensorSpec("special_tokens_mask", mc.TYPE_INT64, (-1,)))

@@ -2,7 +2,9 @@
 
 The CPU default for text exports whose ensemble would be exactly tokenizer → ONNX model (issue 31): one model
 hop per request (one stub transport, no ensemble scheduling) instead of two. It takes the ensemble's name,
-inputs (``TEXT`` and the optional ``PROMPT_NAME``, or a reranker's ``QUERY``/``PASSAGE``) and outputs.
+inputs (``TEXT`` and the optional ``PROMPT_NAME``, or a reranker's ``QUERY``/``PASSAGE``) and outputs, plus
+the optional ``token_count`` output (each text's tokens, for the gateway's ``usage``), made only for the requests
+that ask for it.
 
 This file is copied into ``NAME/<version>/model.py``, beside ``tritonize_tokenizer.py`` (a copy of
 :mod:`tritonize.repo_format.tokenizer_encoding`), ``tritonize_batching.py`` (a copy of
@@ -48,7 +50,9 @@ class TritonPythonModel:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(os.path.join(folder, ONNX_FILENAME), options,
                                             providers=["CPUExecutionProvider"])
-        self.outputs = [(o["name"], pb_utils.triton_string_to_numpy(o["data_type"])) for o in config["output"]]
+        declared = [(o["name"], pb_utils.triton_string_to_numpy(o["data_type"])) for o in config["output"]]
+        self.outputs = [(name, dtype) for name, dtype in declared if name != encoding.TOKEN_COUNT_OUTPUT]
+        self.count_output = next((item for item in declared if item[0] == encoding.TOKEN_COUNT_OUTPUT), None)
         self.text_inputs = [item["name"] for item in config["input"] if item["name"] != encoding.PROMPT_NAME_INPUT]
         self.pairs = self.text_inputs == list(encoding.PAIR_INPUTS)
         self.encoder = encoding.TextEncoder.with_parameters(
@@ -82,8 +86,9 @@ class TritonPythonModel:
                     error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG))
         flat = [text for texts in texts_per_request for text in texts]
         encodings = iter(self.encoder.tokenizer.encode_batch(flat)) if flat else iter(())
-        feeds = {index: self.encoder.pad([next(encodings) for _ in texts])
-                 for index, texts in enumerate(texts_per_request) if texts}
+        encoded = {index: [next(encodings) for _ in texts] for index, texts in enumerate(texts_per_request) if texts}
+        feeds = {index: self.encoder.pad(items) for index, items in encoded.items()}
+        counts = self._token_counts(requests, encoded)
         order = list(feeds)
         names = [name for name, _ in self.outputs]
         for positions in batching.group_by_shape([feeds[i] for i in order]):
@@ -97,5 +102,15 @@ class TritonPythonModel:
                 continue
             for index, part in zip(group, parts):
                 tensors = [pb_utils.Tensor(name, part[name].astype(dtype, copy=False)) for name, dtype in self.outputs]
+                if index in counts:
+                    tensors.append(counts[index])
                 responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
         return responses
+
+    def _token_counts(self, requests: list, encoded: dict[int, list]) -> dict[int, object]:
+        """The ``token_count`` tensor (``[n, 1]``) of each request that asks for it, by request index."""
+        if self.count_output is None:
+            return {}
+        name, dtype = self.count_output
+        return {index: pb_utils.Tensor(name, encoding.token_counts(items).astype(dtype).reshape(-1, 1))
+                for index, items in encoded.items() if name in requests[index].requested_output_names()}

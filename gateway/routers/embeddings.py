@@ -26,8 +26,10 @@ async def create_embeddings(body: EmbeddingRequest, request: Request) -> Respons
     model, prompt = await app.served.resolve(body.model, EMBEDDING_TASK, body.prompt_name)
     count_inputs(request, ROUTE, model.name, len(texts))
     width = check_dimensions(body.dimensions, model.dimensions, model.name)
-    vectors, tokens = await asyncio.gather(app.engine.embed(model, texts, prompt),
-                                           app.counter.count(model, texts, prompt))
+    in_call = app.counter.in_call(model)  # a one-step model counts in the embeddings call: no extra Triton call
+    (vectors, served_tokens), counted = await asyncio.gather(app.engine.embed(model, texts, prompt, in_call),
+                                                             app.counter.count(model, texts, prompt))
+    tokens = served_tokens if in_call else counted
     vectors = truncate(vectors, width)
     encode = to_base64 if body.encoding_format == "base64" else (lambda row: row)
     data = [{"object": "embedding", "index": i, "embedding": encode(row)} for i, row in enumerate(vectors)]

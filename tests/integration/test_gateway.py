@@ -270,6 +270,30 @@ def test_api_keys_from_env_and_file_and_usage_counted_by_the_tokenizer_step(
     assert httpx.get(f"{keyed}/health").status_code == 200  # probes need no key
 
 
+def test_a_one_step_model_counts_usage_in_the_embeddings_call_without_a_repository(
+        keyed: str, folders: dict[str, Path], triton: LocalTriton) -> None:
+    """The Helm sidecar's case: no repository to read, no tokenizer step to ask; the model returns token_count."""
+    client = openai.OpenAI(base_url=f"{keyed}/v1", api_key="env-key", max_retries=0)
+    with grpcclient.InferenceServerClient(triton.grpc_url) as direct_client:
+        batch = direct_client.get_model_config("pr1").config.max_batch_size
+        texts = TEXTS * (batch // len(TEXTS) + 1) + ["word " * 200]  # two sub-requests; one text truncated
+        calls = -(-len(texts) // batch)
+
+        def served() -> int:
+            return direct_client.get_inference_statistics("pr1").model_stats[0].inference_stats.success.count
+
+        for alias, prompt in (("pr1", "query"), ("pr1:passage", "passage")):  # query: the default prompt
+            before = served()
+            response = client.embeddings.create(model=alias, input=texts, encoding_format="float")
+            assert response.usage.prompt_tokens == response.usage.total_tokens == \
+                tokens(folders["pr"], texts, PROMPTED.prompts[prompt])
+            assert served() - before == calls  # counted in the embeddings calls themselves: no extra Triton call
+            ensemble = client.embeddings.create(model=alias.replace("pr1", "pr", 1), input=texts,
+                                                encoding_format="float")
+            assert ensemble.usage.prompt_tokens == response.usage.prompt_tokens  # the tokenizer step agrees
+            np.testing.assert_allclose(vectors(response), vectors(ensemble), atol=1e-6)
+
+
 def test_health_and_metrics(gateway: str, sdk: openai.OpenAI) -> None:
     health = httpx.get(f"{gateway}/health")
     assert health.status_code == 200 and set(health.json()["models"]) == {"emb", "rr", "pr", "strict", "pr1"}

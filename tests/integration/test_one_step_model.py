@@ -7,8 +7,10 @@ inputs behave as the ensemble's; the load check's served row goes through the on
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
@@ -19,11 +21,13 @@ from tritonclient.utils import InferenceServerException
 from benchmarks import http_load
 from export.errors import UsageError
 from export.pipeline import ExportResult
+from gateway.tokens import count_tokens
 from server.local import LocalTriton
 from tests.support.exports import export_into
 from tests.support.tiny_families import FAMILIES, make_family
 from tests.support.tiny_models import make_bert, make_cross_encoder
 from tritonize.repo_format.names import ModelNames
+from tritonize.repo_format.tokenizer_folder import load_tokenizer_model
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(600)]
 
@@ -110,6 +114,37 @@ def test_one_step_answers_what_the_ensemble_and_the_references_answer(triton: Lo
                                atol=1e-5)
 
 
+def test_token_count_is_what_count_tokens_counts_and_only_when_asked(triton: LocalTriton,
+                                                                   exports: dict[str, ExportResult],
+                                                                   folders: dict[str, Path]) -> None:
+    client = grpcclient.InferenceServerClient(triton.grpc_url)
+    repository = exports["emb"].repository
+    for kind, prompts in (("emb", (None,)), ("pr", (None, "query", "passage"))):
+        local = load_tokenizer_model(repository / kind)  # the very encoder the served model tokenizes with
+        for prompt in prompts:
+            inputs = {"TEXT": list(TEXTS), **({"PROMPT_NAME": [prompt] * len(TEXTS)} if prompt else {})}
+            got = _outputs(client, kind, inputs, ["embeddings", "token_count"])
+            assert got["token_count"].shape == (len(TEXTS), 1) and got["token_count"].dtype == np.int64
+            assert got["token_count"].reshape(-1).tolist() == [count_tokens(local, [t], prompt) for t in TEXTS]
+            np.testing.assert_allclose(got["embeddings"], _outputs(client, kind, inputs, ["embeddings"])["embeddings"],
+                                       atol=1e-6)  # asking for the count changes nothing else
+    counts = _outputs(client, "emb", {"TEXT": list(TEXTS)}, ["token_count"])["token_count"].reshape(-1)
+    reference = SentenceTransformer(str(folders["emb"]), device="cpu").tokenize(list(TEXTS))["attention_mask"]
+    assert counts.tolist() == reference.sum(axis=1).tolist()  # the long text truncated, as sentence-transformers
+    assert counts[2] == reference.shape[1] < len(TEXTS[2].split())
+    passage = _outputs(client, "pr", {"TEXT": ["hello world"], "PROMPT_NAME": ["passage"]}, ["token_count"])
+    bare = load_tokenizer_model(repository / "pr").tokenizer.encode("hello world")
+    assert passage["token_count"][0, 0] > len(bare.ids)  # the prompt's tokens count
+    tensor = grpcclient.InferInput("TEXT", [1, 1], "BYTES")
+    tensor.set_data_from_numpy(np.array([[b"hello world"]], dtype=np.object_))
+    only = client.infer("emb", [tensor], outputs=[grpcclient.InferRequestedOutput("embeddings")])
+    assert only.as_numpy("token_count") is None and only.as_numpy("embeddings") is not None
+    pairs = {"QUERY": [q for q, _ in PAIRS], "PASSAGE": [p for _, p in PAIRS]}
+    rr = load_tokenizer_model(repository / "rr")
+    assert _outputs(client, "rr", pairs, ["token_count"])["token_count"].reshape(-1).tolist() == \
+        [len(e.ids) for e in rr.tokenizer.encode_batch(PAIRS)]  # a pair counts as the pair it is tokenized as
+
+
 def test_prompts_work_as_in_the_ensemble(triton: LocalTriton) -> None:
     client = grpcclient.InferenceServerClient(triton.grpc_url)
     for prompt in (None, "passage"):
@@ -144,6 +179,10 @@ def test_bad_inputs_are_invalid_argument_naming_the_item_and_the_server_stays_he
     target = http_load.kserve_target("one-step", triton.http_url, "emb")
     stats = http_load.measure(target, list(TEXTS), concurrency=4, seconds=1.0, warmup_s=0.2)
     assert stats.answered > 0 and stats.failed == 0
+    everything = httpx.post(target.url, json=target.body("hello")).json()["outputs"]
+    assert {o["name"] for o in everything} == {"embeddings", "token_count"}  # none named: Triton asks for all
+    asked = http_load.kserve_target("one-step", triton.http_url, "emb", outputs=("embeddings",))
+    assert [o["name"] for o in httpx.post(asked.url, json=asked.body("hello")).json()["outputs"]] == ["embeddings"]
 
 
 @pytest.mark.parametrize(("folder", "kind", "why"), [
@@ -169,6 +208,11 @@ def test_the_client_calls_a_one_step_model_as_it_calls_an_ensemble(triton: Local
               for m in ("cls", "cls_ens")]
     assert labels[0].exit_code == 0, labels[0].output
     assert labels[0].output == labels[1].output  # top-2 label names from labels.txt, as from the ensemble
+    embedded = [run(triton.http_url, "predict", "-m", m, "--jsonl", "hello world") for m in ("emb", "emb_ens")]
+    assert embedded[0].exit_code == 0, embedded[0].output
+    assert "token_count" not in embedded[0].output  # the gateway's count, not a prediction the client shows
+    records = [json.loads(result.output.splitlines()[0]) for result in embedded]
+    assert set(records[0]) == set(records[1]) and set(records[0]["outputs"]) == set(records[1]["outputs"])
     assert any(name in labels[0].output for name in ("negative", "neutral", "positive"))
     reranked = [run(triton.http_url, "rerank", "--model", m, PAIRS[0][0], PAIRS[0][1], PAIRS[1][1])
                 for m in ("rr", "rr_ens")]

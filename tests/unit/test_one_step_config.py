@@ -1,4 +1,7 @@
-"""The one-step model's config and the rule that picks the serving path: pure logic, no server."""
+"""The one-step model's config (and how the client and gateway read it) and the rule that picks the serving path.
+
+Pure logic, no server.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +10,21 @@ from dataclasses import replace
 import pytest
 from tritonclient.grpc import model_config_pb2 as mc
 
+from client.metadata import ModelInterface
+from client.plan import RequestPlan
 from export.errors import UsageError
 from export.serving import choose_serving
 from export.settings import DEFAULT_BATCHING, ExportSettings
 from export.triton_config import (
     ModelNames,
     artifact_config,
+    ensemble_config,
     one_step_config,
     tokenizer_config,
     warmup_files,
 )
-from tritonize.contract import Signature, Task
+from gateway.catalog import EMBEDDING_TASK, build_catalog
+from tritonize.contract import TOKEN_COUNT, Signature, Task
 from tritonize.repo_format.pbtxt import parse, render
 from tritonize.repo_format.platforms import ONE_STEP, SERVING_KEY
 from tritonize.repo_format.tokenizer_encoding import TokenizerParameters
@@ -37,8 +44,8 @@ def test_one_step_config_is_the_ensembles_interface_with_the_onnx_models_serving
     assert (config.name, config.backend, config.platform) == ("reviews", "python", "")
     assert list(config.input) == list(tokenizer.input)  # TEXT and the optional PROMPT_NAME
     assert [i.name for i in config.input] == ["TEXT", "PROMPT_NAME"] and config.input[1].optional
-    assert list(config.output) == list(onnx.output)
-    assert all(o.label_filename == "labels.txt" for o in config.output)  # Triton's classification extension
+    assert list(config.output) == [*onnx.output, mc.ModelOutput(name="token_count", data_type=mc.TYPE_INT64, dims=[1])]
+    assert all(o.label_filename == "labels.txt" for o in onnx.output)  # Triton's classification extension
     assert config.instance_group == onnx.instance_group and config.dynamic_batching == onnx.dynamic_batching
     assert config.max_batch_size == onnx.max_batch_size and config.version_policy == onnx.version_policy
     assert config.parameters["intra_op_thread_count"].string_value == "1"
@@ -59,6 +66,26 @@ def test_one_step_warms_up_with_texts_at_batch_1_and_the_largest_batch() -> None
     assert set(files) == {"warmup/QUERY", "warmup/PASSAGE"}
     item = files["warmup/QUERY"]  # Triton's BYTES layout: a 4-byte little-endian length, then the UTF-8 bytes
     assert int.from_bytes(item[:4], "little") == len(item) - 4 and item[4:].decode().strip()
+
+
+def test_the_token_count_is_for_the_gateway_not_a_prediction_the_client_shows() -> None:
+    embedder = Signature.build(Task.FEATURE_EXTRACTION, ["input_ids", "attention_mask"], 32, 0)
+    config = one_step_config(NAMES, embedder, CPU, PARAMETERS, has_labels=False, prompts=True)
+    assert config.output[-1].name == TOKEN_COUNT.name and TOKEN_COUNT.triton_dtype == "INT64"
+    interface = ModelInterface.from_config(config)
+    assert [spec.name for spec in interface.outputs] == ["embeddings"]
+    assert [o.name for o in RequestPlan.build(interface).outputs()] == ["embeddings"]
+    classifier = ModelInterface.from_config(one_step_config(NAMES, CLASSIFIER, CPU, PARAMETERS, has_labels=True))
+    plan = RequestPlan.build(classifier, top_k=2)
+    assert [(o.name, o.class_count) for o in plan.outputs()] == [("logits", 0), ("probabilities", 2)]
+    served = build_catalog({config.name: config})[config.name]
+    assert served.task == EMBEDDING_TASK and served.counts_tokens and served.tokenizer.model == config.name
+    older = mc.ModelConfig()
+    older.CopyFrom(config)
+    del older.output[-1]  # exported before the one-step model had token_count: the gateway does not ask for it
+    assert not build_catalog({older.name: older})[older.name].counts_tokens
+    ensemble = ensemble_config(NAMES, "onnx", embedder, CPU, has_labels=False, prompts=True)
+    assert TOKEN_COUNT.name not in [o.name for o in ensemble.output]  # the ensemble's tokenizer step gives masks
 
 
 @pytest.mark.parametrize(("settings", "task", "fmt", "zero_shot", "path"), [

@@ -51,6 +51,7 @@ def test_request_bodies() -> None:
     triton = kserve_target("t", "http://127.0.0.1:8000/", "minilm")
     assert triton.url == "http://127.0.0.1:8000/v2/models/minilm/infer"
     assert triton.body("hé") == {"inputs": [{"name": "TEXT", "shape": [1, 1], "datatype": "BYTES", "data": ["hé"]}]}
+    assert kserve_target("t", "h:8000", "m", outputs=("embeddings",)).body("x")["outputs"] == [{"name": "embeddings"}]
     assert embeddings_target("i", "http://h:1", "m").body("x") == {"model": "m", "input": ["x"]}
 
 

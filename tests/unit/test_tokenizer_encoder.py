@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from tests.support.tiny_models import wordpiece_tokenizer
-from tritonize.repo_format.tokenizer_encoding import TextEncoder, TextError, TokenizerParameters, decode_texts
+from tritonize.repo_format.tokenizer_encoding import (
+    TextEncoder,
+    TextError,
+    TokenizerParameters,
+    decode_texts,
+    token_counts,
+)
 
 
 def encoder(pad: int = 16, max_length: int = 40) -> TextEncoder:
@@ -29,6 +35,14 @@ def test_truncates_to_max_length_and_caps_the_bucket() -> None:
     arrays = encoder(pad=16, max_length=40).encode([" ".join(["hello"] * 100)])
     assert arrays["input_ids"].shape == (1, 40)
     assert arrays["attention_mask"].sum() == 40
+
+
+def test_token_counts_are_the_attention_masks_row_sums_after_truncation() -> None:
+    texts = ["hello world", "the quick brown fox jumps over the lazy dog", " ".join(["hello"] * 100)]
+    tokens = encoder(pad=16, max_length=40)
+    counts = token_counts(tokens.tokenizer.encode_batch(texts))
+    assert counts.dtype == np.int64 and counts.tolist() == tokens.encode(texts)["attention_mask"].sum(axis=1).tolist()
+    assert counts.tolist()[0] == 4 and counts.tolist()[2] == 40  # [CLS] hello world [SEP]; capped at max_length
 
 
 def test_decode_refuses_invalid_utf8_and_empty_texts() -> None:

@@ -32,6 +32,9 @@ PAIR_INPUTS = ("QUERY", "PASSAGE")
 PROMPT_NAME_INPUT = "PROMPT_NAME"
 #: Token tensors the encoder can produce, in the order models take them.
 TOKEN_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+#: Optional output of the one-step model: each text's token count (see :func:`token_counts`), returned only when
+#: a request asks for it (the gateway's ``usage``).
+TOKEN_COUNT_OUTPUT = "token_count"
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,15 @@ class TextEncoder:
                 arrays["offsets"][row, span] = np.asarray(encoding.offsets, dtype=np.int64).reshape(n, 2)
                 arrays["special_tokens_mask"][row, span] = encoding.special_tokens_mask
         return {name: arrays[name] for name in self.output_names}
+
+
+def token_counts(encodings: list) -> np.ndarray:
+    """Tokens per encoded text (int64, one per text): its attention mask's sum before padding.
+
+    That is the prompt and special tokens included, after truncation to ``max_length``: the encoder's tokenizer
+    pads nothing (:class:`TextEncoder` turns its padding off), so each encoding holds exactly its own tokens.
+    """
+    return np.array([len(encoding.ids) for encoding in encodings], dtype=np.int64)
 
 
 def prompt_names(items: np.ndarray | None, count: int) -> list[str | None]:
