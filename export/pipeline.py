@@ -75,6 +75,8 @@ class ExportResult:
         zero_shot: The export also wrote the zero-shot model (NLI pair classifiers).
         pixel_check: The image step's pixels against the image processor's (image models).
         text_names: The text tower's models (CLIP-style exports; ``names`` are then the image tower's).
+        image_serving: The settings the image models were written with: the image defaults in place of the
+            ones the caller did not choose (image models; :func:`export.settings.image_serving`).
     """
 
     model_id: str
@@ -94,6 +96,7 @@ class ExportResult:
     zero_shot: bool = False
     pixel_check: PixelCheck | None = None
     text_names: ModelNames | None = None
+    image_serving: ExportSettings | None = None
 
 
 def run_export(settings: ExportSettings, progress: Progress | None = None) -> ExportResult:
