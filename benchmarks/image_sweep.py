@@ -28,6 +28,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from benchmarks.images import (
     NAME,
     STEPS,
+    WARM_UP_S,
     best,
     ceiling_layouts,
     export_bench,
@@ -235,7 +236,7 @@ def main(seconds: float, rounds: int, count: int, chosen: tuple[str, ...], outpu
                 click.echo(f"round {index + 1}: ceiling {ceiling.images_per_s:.1f} img/s ({ceiling.label})", err=True)
                 for candidate in candidates if index % 2 == 0 else reversed(candidates):
                     serve(server, exported.repository, apply(configs, candidate))
-                    served(server.grpc_url, NAME, images, 1.0, 4)  # warm every instance
+                    served(server.grpc_url, NAME, images, WARM_UP_S, max(LEVELS))  # warm every instance and size
                     probe = in_process(exported.onnx_path, exported.parameters, images, PROBE_IMAGES,
                                        ceiling.sessions, ceiling.threads, ceiling.batch_size).images_per_s
                     levels = {}

@@ -74,34 +74,35 @@ DEFAULT_THREADS_PER_INSTANCE: dict[str, int | None] = {"gpu": None, "cpu": 1}
 DEFAULT_TOKENIZER_INSTANCE_COUNT: dict[str, int] = {"gpu": 1, "cpu": 1}
 
 # Image exports: every preprocessed image has one shape, so any requests batch together with no padding, but on a CPU
-# a ViT batch still costs the sum of its images (in process, ViT-S/16 224²: 53 ms per image at batch 1, 4 and 8 on
-# one thread), so batching gains nothing by itself there: what counts is that both cores run a model at once.
+# a ViT batch still costs the sum of its images (in process, ViT-S/16 224²: 47–53 ms per image at batch 1, 4 and 8
+# on one thread), so batching gains nothing by itself there: what counts is that both cores run a model at once.
 # Measured with benchmarks/image_sweep.py on the 2-core development machine (ViT-S/16, 640×480 JPEG, one per
 # request; results in benchmarks/results/images/, docs/images.md "Batching"), on a shared machine at load 3–6:
-# c16 throughput moved 2× between rounds of the same candidate, so only what held in every quiet round decides.
+# c16 throughput moved 2× between rounds of the same candidate, so the quiet rounds decide.
 # GPU: the text defaults, not measured on a GPU here.
 
 #: Batching of image exports, per ``--instance-kind``. CPU: the text values. Candidates 500 / 2000 / 0 µs and
-#: max batch 64 / 16 / 8 (or preferred batch 4) served within the noise of each other at c16 (17–35 img/s in
-#: every one of them), so the shorter delay (less latency: a batch costs the sum of its images) and the largest
-#: batch a client may send stay. ``pad_to_multiple_of`` pads no image (only a CLIP text tower, which keeps the
+#: max batch 64 / 16 / 8 (or preferred batch 4) served within the noise of each other at c16 (each one's rounds
+#: spread 20–80 %), so the shorter delay (less latency: a batch costs the sum of its images) and the largest batch
+#: a client may send stay. ``pad_to_multiple_of`` pads no image (only a CLIP text tower, which keeps the
 #: text settings).
 DEFAULT_IMAGE_BATCHING: dict[str, BatchingSettings] = {"gpu": DEFAULT_BATCHING["gpu"], "cpu": DEFAULT_BATCHING["cpu"]}
 
-#: Model instances of image exports, per ``--instance-kind``. CPU: 3 single-threaded, as for text: in the rounds
-#: where the in-process ceiling was at its quiet 35–37 img/s, 3×1 served c16 at 35.4 img/s (0.95 of the ceiling),
-#: 2×1 at 33.8 (0.91), 2 instances × 2 threads at 28.9 (0.78), 1×2 at 28.1 (0.80).
+#: Model instances of image exports, per ``--instance-kind``. CPU: 3 single-threaded, as for text: in the quiet
+#: rounds (in-process ceiling 35–38 img/s) 3×1 served c16 at 32.2 and 35.4 img/s (0.89, 0.95 of an in-process run
+#: just before), 2×1 at 32.9 and 33.8 (0.89, 0.91), 2 instances × 2 threads at 29.1 and 28.9, 1×2 at 28.1.
 DEFAULT_IMAGE_INSTANCE_COUNT: dict[str, int] = {"gpu": DEFAULT_INSTANCE_COUNT["gpu"], "cpu": 3}
 
 #: Intra-op threads per instance of image exports, per ``--instance-kind``. CPU: 1. Two threads per instance cut
 #: c1 latency (p50 36–41 ms vs 55–58 ms in the quiet rounds: one request's ViT runs on both cores) but serve
-#: c16 ~0.8× as many images; ``--instance-count 2 --threads-per-instance 2`` is that trade (docs/images.md).
+#: c16 0.8–0.9× as many images; ``--instance-count 2 --threads-per-instance 2`` is that trade (docs/images.md).
 DEFAULT_IMAGE_THREADS_PER_INSTANCE: dict[str, int | None] = {"gpu": DEFAULT_THREADS_PER_INSTANCE["gpu"], "cpu": 1}
 
 #: Instances of an image export's Python-backend preprocessing step, per ``--instance-kind``. CPU: 1. Decode +
-#: preprocess costs 4–7 ms per 640×480 JPEG (about a tenth of the ViT-S model), so one step instance feeds
-#: ~150 img/s; a second one changed nothing outside the noise. On a GPU the model gets faster and the step
-#: may become the limit: raise ``--tokenizer-instance-count`` there.
+#: preprocess costs 4.6–4.9 ms per 640×480 JPEG (a tenth of the ViT-S model), so one step instance feeds
+#: ~200 img/s; a second one changed nothing outside the noise (c16 34.2 vs 32.2 img/s in one quiet round, the
+#: reverse in others). On a GPU the model gets faster and the step may become the limit: raise
+#: ``--tokenizer-instance-count`` there.
 DEFAULT_IMAGE_PREPROCESS_INSTANCE_COUNT: dict[str, int] = {
     "gpu": DEFAULT_TOKENIZER_INSTANCE_COUNT["gpu"], "cpu": DEFAULT_TOKENIZER_INSTANCE_COUNT["cpu"]}
 
