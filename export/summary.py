@@ -47,7 +47,7 @@ def files_table(files: list[Path], repository: Path) -> str:
 
 
 def image_target(serving: ExportSettings) -> str:
-    """The target line of an image export: what the image models got, and which of it are image defaults."""
+    """The target and serving lines of an image export: what the image models got, and which are image defaults."""
     batching = serving.batching
     threads = serving.threads_per_instance or "backend default"
     preferred = " ".join(map(str, batching.preferred_batch_sizes)) or "none"
@@ -55,8 +55,9 @@ def image_target(serving: ExportSettings) -> str:
     defaults = f"image defaults for {serving.instance_kind}" + (f" except {', '.join(given)}" if given else "")
     return (f"  target    Triton {serving.triton_release} (NGC), ONNX opset {serving.opset}, "
             f"instances {serving.instance_count}× {serving.instance_kind} × {threads} thread(s), max_batch_size "
-            f"{batching.max_batch_size}, preferred batch {preferred}, queue delay {batching.max_queue_delay_us} µs, "
-            f"preprocessing instances {serving.tokenizer_instance_count} ({defaults}; docs/images.md#batching)")
+            f"{batching.max_batch_size}\n"
+            f"  serving   preferred batch {preferred}, queue delay {batching.max_queue_delay_us} µs, preprocessing "
+            f"instances {serving.tokenizer_instance_count}: {defaults} (docs/images.md#batching)")
 
 
 def summary(result: ExportResult, settings: ExportSettings) -> str:

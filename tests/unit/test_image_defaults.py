@@ -102,7 +102,7 @@ def test_image_configs_carry_the_image_defaults() -> None:
 
 def test_the_summary_says_which_defaults_an_image_export_got() -> None:
     line = image_target(image_serving(ExportSettings(instance_kind="cpu")))
-    assert "image defaults for cpu;" in line and "except" not in line
+    assert "image defaults for cpu (docs/images.md#batching)" in line and "except" not in line
     assert f"instances {DEFAULT_IMAGE_INSTANCE_COUNT['cpu']}× cpu" in line
     line = image_target(image_serving(ExportSettings(instance_kind="cpu", instance_count=5)))
-    assert "image defaults for cpu except instance_count;" in line and "instances 5× cpu" in line
+    assert "image defaults for cpu except instance_count (" in line and "instances 5× cpu" in line
