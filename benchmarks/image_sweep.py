@@ -7,9 +7,10 @@ rewriting the three configs as protobuf (ensemble, preprocessing step, model) an
 Triton (explicit model control, as :mod:`tune.serving` does). A candidate sets the model's instances × intra-op
 threads, its dynamic batcher's delay, ``max_batch_size`` (ensemble, step and model alike) and the preprocessing
 step's instances. Each round measures the in-process ceiling (:func:`benchmarks.images.ceiling_layouts`), then
-every candidate in turn at c1 and c16 (gRPC closed loop, one 640×480 JPEG per request); rounds alternate the
-candidates so that a slow minute of a shared machine does not land on one of them. Prints and writes
-``sweep.md``, ``sweep.json`` and ``sweep.png`` into ``benchmarks/results/images/``.
+every candidate in turn: reload, warm up at c16, an in-process probe of the round's best layout (each ratio is
+to it), c1 and c16 (gRPC closed loop, one 640×480 JPEG per request); rounds alternate the candidates' order so
+that a slow minute of a shared machine does not land on one of them. The table gives medians over the rounds.
+Prints and writes ``sweep.md``, ``sweep.json`` and ``sweep.png`` into ``benchmarks/results/images/``.
 """
 
 from __future__ import annotations
