@@ -13,8 +13,14 @@ from export.gates import GateOverrides
 from export.python_models.entities_model import STRATEGIES
 from export.settings import (
     DEFAULT_BATCHING,
+    DEFAULT_IMAGE_BATCHING,
+    DEFAULT_IMAGE_INSTANCE_COUNT,
+    DEFAULT_IMAGE_PREPROCESS_INSTANCE_COUNT,
+    DEFAULT_IMAGE_THREADS_PER_INSTANCE,
     DEFAULT_INSTANCE_COUNT,
     DEFAULT_OPSET,
+    DEFAULT_THREADS_PER_INSTANCE,
+    DEFAULT_TOKENIZER_INSTANCE_COUNT,
     DEFAULT_TRITON_RELEASE,
     FORMATS,
     SERVING_PATHS,
@@ -30,7 +36,12 @@ from tritonize.releases import release, supported
 
 _DEFAULTS = ExportSettings()
 _GPU, _CPU = DEFAULT_BATCHING["gpu"], DEFAULT_BATCHING["cpu"]
+_IMAGE_CPU = DEFAULT_IMAGE_BATCHING["cpu"]
 _ACCELERATION = Acceleration()
+
+
+def _preferred(batching: BatchingSettings) -> str:
+    return " ".join(map(str, batching.preferred_batch_sizes)) or "none"
 
 
 def _check_release(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -46,6 +57,18 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
     return replace(DEFAULT_BATCHING[instance_kind], **{k: v for k, v in given.items() if v is not None})
 
 
+def given_batching(instance_kind: str, **options: object) -> tuple[BatchingSettings | None, frozenset[str]]:
+    """Batching from the options the user gave (``None`` or empty: not given), and the fields left to defaults.
+
+    ``(None, {})`` when no option was given: the export then takes the defaults of the model's kind (text or
+    image, :func:`export.settings.image_serving`); otherwise the fields not given are named as defaulted.
+    """
+    given = {k: v for k, v in options.items() if v is not None and v != ()}
+    if not given:
+        return None, frozenset()
+    return kind_batching(instance_kind, **given), frozenset(k for k in options if k not in given)
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.argument("model", required=False)
 @click.option("--repository", type=click.Path(file_okay=False, path_type=Path), default=_DEFAULTS.repository,
@@ -58,13 +81,16 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
               help="Artifact the ensemble calls [default: the first --format].")
 @click.option("--revision", help="Hub revision (branch, tag or commit).")
 @click.option("--trust-remote-code", is_flag=True, help="Allow custom model code from the hub.")
-@click.option("--max-batch-size", type=click.IntRange(min=0), default=_GPU.max_batch_size,
-              envvar="TRITONIZE_MAX_BATCH_SIZE", help="Largest batch a model instance runs (0: no batching).")
+@click.option("--max-batch-size", type=click.IntRange(min=0), show_default=False, envvar="TRITONIZE_MAX_BATCH_SIZE",
+              help="Largest batch a model instance runs (0: no batching) "
+                   f"[default: {_GPU.max_batch_size}; image models: {_IMAGE_CPU.max_batch_size} cpu].")
 @click.option("--max-queue-delay-us", type=click.IntRange(min=0), show_default=False,
               help="How long the dynamic batcher waits to fill a batch, in microseconds "
-                   f"[default: {_GPU.max_queue_delay_us} gpu, {_CPU.max_queue_delay_us} cpu].")
+                   f"[default: {_GPU.max_queue_delay_us} gpu, {_CPU.max_queue_delay_us} cpu; image models: "
+                   f"{_IMAGE_CPU.max_queue_delay_us} cpu].")
 @click.option("--preferred-batch-size", "preferred", type=click.IntRange(min=1), multiple=True,
-              help="Batch size the dynamic batcher aims for; repeat for several [default: let Triton choose].")
+              help="Batch size the dynamic batcher aims for; repeat for several [default: let Triton choose; image "
+                   f"models: {_preferred(_IMAGE_CPU)} cpu].")
 @click.option("--pad-to-multiple-of", type=click.IntRange(min=1), show_default=False,
               help="Pad each request's tokens to a multiple of this, so requests of similar length batch "
                    "together (1 = no buckets: least padding, least batching) "
@@ -79,12 +105,15 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
               envvar="TRITONIZE_INSTANCE_KIND", help="Where Triton runs the model instances.")
 @click.option("--instance-count", type=click.IntRange(min=1), show_default=False,
               help=f"Model instances per device [default: {DEFAULT_INSTANCE_COUNT['gpu']} gpu, "
-                   f"{DEFAULT_INSTANCE_COUNT['cpu']} cpu].")
+                   f"{DEFAULT_INSTANCE_COUNT['cpu']} cpu; image models: {DEFAULT_IMAGE_INSTANCE_COUNT['cpu']} cpu].")
 @click.option("--threads-per-instance", type=click.IntRange(min=0), show_default=False,
               help="Intra-op threads of each instance (ONNX Runtime / libtorch); 0 leaves the backend's default, "
-                   "all cores per instance [default: 1 cpu, the backend's gpu].")
-@click.option("--tokenizer-instance-count", type=click.IntRange(min=1), default=_DEFAULTS.tokenizer_instance_count,
-              help="Instances of the Python-backend tokenizer model.")
+                   f"all cores per instance [default: {DEFAULT_THREADS_PER_INSTANCE['cpu']} cpu, the backend's gpu; "
+                   f"image models: {DEFAULT_IMAGE_THREADS_PER_INSTANCE['cpu']} cpu].")
+@click.option("--tokenizer-instance-count", type=click.IntRange(min=1), show_default=False,
+              help="Instances of the Python-backend tokenizer model, or of an image model's preprocessing step "
+                   f"[default: {DEFAULT_TOKENIZER_INSTANCE_COUNT['cpu']}; image models: "
+                   f"{DEFAULT_IMAGE_PREPROCESS_INSTANCE_COUNT['cpu']} cpu].")
 @click.option("--tokenizer-queue-delay-us", type=click.IntRange(min=0), default=_DEFAULTS.tokenizer_queue_delay_us,
               help="Dynamic batcher delay of the tokenizer model, in microseconds.")
 @click.option("--version", "version", type=click.IntRange(min=1), help="Version to write [default: next free].")
@@ -140,10 +169,10 @@ def kind_batching(instance_kind: str, **given: object) -> BatchingSettings:
 @debug_option()
 @requires_extras
 def main(model: str | None, repository: Path, name: str | None, task: str | None, formats: tuple[str, ...],
-         ensemble_format: str | None, revision: str | None, trust_remote_code: bool, max_batch_size: int,
+         ensemble_format: str | None, revision: str | None, trust_remote_code: bool, max_batch_size: int | None,
          max_queue_delay_us: int | None, preferred: tuple[int, ...], pad_to_multiple_of: int | None,
          max_queue_size: int, queue_timeout_ms: int, instance_kind: str,
-         instance_count: int | None, threads_per_instance: int | None, tokenizer_instance_count: int,
+         instance_count: int | None, threads_per_instance: int | None, tokenizer_instance_count: int | None,
          tokenizer_queue_delay_us: int, version: int | None, force: bool,
          optimize: bool, fp16: bool, quantize: str | None,
          tensorrt: bool, tensorrt_precision: str, tensorrt_workspace_mb: int, tensorrt_cache_path: str | None,
@@ -164,12 +193,13 @@ def main(model: str | None, repository: Path, name: str | None, task: str | None
     from export.progress import Progress
     from export.summary import summary, verification_table
 
+    batching, defaulted = given_batching(instance_kind, max_batch_size=max_batch_size,
+                                         max_queue_delay_us=max_queue_delay_us, preferred_batch_sizes=tuple(preferred),
+                                         pad_to_multiple_of=pad_to_multiple_of)
     settings = ExportSettings(
         model=model, repository=repository, name=name, task=Task(task) if task else None,
         formats=tuple(dict.fromkeys(formats)), ensemble_format=ensemble_format, revision=revision,
-        trust_remote_code=trust_remote_code,
-        batching=kind_batching(instance_kind, max_batch_size=max_batch_size, max_queue_delay_us=max_queue_delay_us,
-                               preferred_batch_sizes=tuple(preferred), pad_to_multiple_of=pad_to_multiple_of),
+        trust_remote_code=trust_remote_code, batching=batching, defaulted=defaulted,
         queue=QueuePolicy(max_queue_size, queue_timeout_ms),
         instance_kind=instance_kind, instance_count=instance_count, threads_per_instance=threads_per_instance,
         tokenizer_instance_count=tokenizer_instance_count, tokenizer_queue_delay_us=tokenizer_queue_delay_us,

@@ -77,6 +77,8 @@ class ExportResult:
         pixel_check: The image step's pixels against the image processor's (image models).
         text_names: The text tower's models (CLIP-style exports; ``names`` are then the image tower's).
         serving: The serving path taken (one-step model or ensemble) and why.
+        image_serving: The settings the image models were written with: the image defaults in place of the
+            ones the caller did not choose (image models; :func:`export.settings.image_serving`).
     """
 
     model_id: str
@@ -97,6 +99,7 @@ class ExportResult:
     pixel_check: PixelCheck | None = None
     text_names: ModelNames | None = None
     serving: ServingChoice = ServingChoice("ensemble", "image exports serve as an ensemble")
+    image_serving: ExportSettings | None = None
 
 
 def run_export(settings: ExportSettings, progress: Progress | None = None) -> ExportResult:

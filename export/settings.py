@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal
 
@@ -75,6 +75,42 @@ DEFAULT_INSTANCE_COUNT: dict[str, int] = {"gpu": 1, "cpu": 3}
 #: single-threaded sessions are the best in-process layout); see :data:`DEFAULT_INSTANCE_COUNT` for the count.
 DEFAULT_THREADS_PER_INSTANCE: dict[str, int | None] = {"gpu": None, "cpu": 1}
 
+#: Instances of the Python-backend tokenizer model, per ``--instance-kind`` (text exports).
+DEFAULT_TOKENIZER_INSTANCE_COUNT: dict[str, int] = {"gpu": 1, "cpu": 1}
+
+# Image exports: every preprocessed image has one shape, so any requests batch together with no padding, but on a CPU
+# a ViT batch still costs the sum of its images (in process, ViT-S/16 224²: 47–53 ms per image at batch 1, 4 and 8
+# on one thread), so batching gains nothing by itself there: what counts is that both cores run a model at once.
+# Measured with benchmarks/image_sweep.py on the 2-core development machine (ViT-S/16, 640×480 JPEG, one per
+# request; results in benchmarks/results/images/, docs/images.md "Batching"), on a shared machine at load 3–6:
+# c16 throughput moved 2× between rounds of the same candidate, so the quiet rounds decide.
+# GPU: the text defaults, not measured on a GPU here.
+
+#: Batching of image exports, per ``--instance-kind``. CPU: the text values. Candidates 500 / 2000 / 0 µs and
+#: max batch 64 / 16 / 8 (or preferred batch 4) served within the noise of each other at c16 (each one's rounds
+#: spread 20–80 %), so the shorter delay (less latency: a batch costs the sum of its images) and the largest batch
+#: a client may send stay. ``pad_to_multiple_of`` pads no image (only a CLIP text tower, which keeps the
+#: text settings).
+DEFAULT_IMAGE_BATCHING: dict[str, BatchingSettings] = {"gpu": DEFAULT_BATCHING["gpu"], "cpu": DEFAULT_BATCHING["cpu"]}
+
+#: Model instances of image exports, per ``--instance-kind``. CPU: 3 single-threaded, as for text: in the quiet
+#: rounds (in-process ceiling 35–38 img/s) 3×1 served c16 at 32.2 and 35.4 img/s (0.89, 0.95 of an in-process run
+#: just before), 2×1 at 32.9 and 33.8 (0.89, 0.91), 2 instances × 2 threads at 29.1 and 28.9, 1×2 at 28.1.
+DEFAULT_IMAGE_INSTANCE_COUNT: dict[str, int] = {"gpu": DEFAULT_INSTANCE_COUNT["gpu"], "cpu": 3}
+
+#: Intra-op threads per instance of image exports, per ``--instance-kind``. CPU: 1. Two threads per instance cut
+#: c1 latency (p50 36–41 ms vs 55–58 ms in the quiet rounds: one request's ViT runs on both cores) but serve
+#: c16 0.8–0.9× as many images; ``--instance-count 2 --threads-per-instance 2`` is that trade (docs/images.md).
+DEFAULT_IMAGE_THREADS_PER_INSTANCE: dict[str, int | None] = {"gpu": DEFAULT_THREADS_PER_INSTANCE["gpu"], "cpu": 1}
+
+#: Instances of an image export's Python-backend preprocessing step, per ``--instance-kind``. CPU: 1. Decode +
+#: preprocess costs 4.6–4.9 ms per 640×480 JPEG (a tenth of the ViT-S model), so one step instance feeds
+#: ~200 img/s; a second one changed nothing outside the noise (c16 34.2 vs 32.2 img/s in one quiet round, the
+#: reverse in others). On a GPU the model gets faster and the step may become the limit: raise
+#: ``--tokenizer-instance-count`` there.
+DEFAULT_IMAGE_PREPROCESS_INSTANCE_COUNT: dict[str, int] = {
+    "gpu": DEFAULT_TOKENIZER_INSTANCE_COUNT["gpu"], "cpu": DEFAULT_TOKENIZER_INSTANCE_COUNT["cpu"]}
+
 
 @dataclass(frozen=True)
 class QueuePolicy:
@@ -138,7 +174,8 @@ class ExportSettings:
         threads_per_instance: Intra-op threads of each instance's runtime (ONNX Runtime / libtorch); ``None``
             takes :data:`DEFAULT_THREADS_PER_INSTANCE` of the kind; 0 leaves the backend's default (all cores
             per instance).
-        tokenizer_instance_count: Instances of the Python-backend tokenizer model (CPU).
+        tokenizer_instance_count: Instances of the Python-backend tokenizer model (CPU; image exports: the
+            preprocessing step); ``None`` takes the kind's default.
         tokenizer_queue_delay_us: Dynamic batcher delay of the tokenizer model; short, since it only gathers
             requests that already wait.
         version: Version folder to write; the next free one when ``None``.
@@ -159,6 +196,11 @@ class ExportSettings:
             (one-step for CPU ONNX exports whose ensemble would be exactly tokenizer → model).
         load_check: Before the models are swapped in, load them in the local Triton (when installed) and send
             the verification texts through the ensemble (:mod:`export.load_check`).
+        defaulted: Serving settings that hold a default rather than the caller's choice: names of
+            :class:`BatchingSettings` fields, ``instance_count``, ``threads_per_instance``,
+            ``tokenizer_instance_count``. Filled for each one left ``None`` (``batching``: all its fields); a
+            caller that builds ``batching`` from some options only names the others. Image exports replace
+            these with the image defaults (:func:`image_serving`).
     """
 
     model: str | None = None
@@ -174,7 +216,7 @@ class ExportSettings:
     instance_kind: InstanceKind = "gpu"
     instance_count: int = None  # type: ignore[assignment]  # filled in __post_init__
     threads_per_instance: int | None = None
-    tokenizer_instance_count: int = 1
+    tokenizer_instance_count: int = None  # type: ignore[assignment]  # filled in __post_init__
     tokenizer_queue_delay_us: int = 100
     version: int | None = None
     force: bool = False
@@ -189,14 +231,49 @@ class ExportSettings:
     sparse_top_k: int = DEFAULT_SPARSE_TOP_K
     load_check: bool = True
     serving: Serving | None = None
+    defaulted: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        """Fill batching and instance count left unset with the defaults of the instance kind."""
+        """Fill batching and instance counts left unset with the defaults of the instance kind."""
+        filled = set(self.defaulted)
         if self.batching is None:
             object.__setattr__(self, "batching", DEFAULT_BATCHING[self.instance_kind])
+            filled.update(BATCHING_FIELDS)
         if self.instance_count is None:
             object.__setattr__(self, "instance_count", DEFAULT_INSTANCE_COUNT[self.instance_kind])
+            filled.add("instance_count")
         if self.threads_per_instance is None:
             object.__setattr__(self, "threads_per_instance", DEFAULT_THREADS_PER_INSTANCE[self.instance_kind])
+            filled.add("threads_per_instance")
         elif self.threads_per_instance == 0:
             object.__setattr__(self, "threads_per_instance", None)
+        if self.tokenizer_instance_count is None:
+            object.__setattr__(self, "tokenizer_instance_count", DEFAULT_TOKENIZER_INSTANCE_COUNT[self.instance_kind])
+            filled.add("tokenizer_instance_count")
+        object.__setattr__(self, "defaulted", frozenset(filled))
+
+
+#: The :class:`BatchingSettings` fields, as :attr:`ExportSettings.defaulted` names them.
+BATCHING_FIELDS: tuple[str, ...] = tuple(spec.name for spec in fields(BatchingSettings))
+
+#: Every serving setting that may hold a kind's default, as :attr:`ExportSettings.defaulted` names them.
+SERVING_DEFAULTS: tuple[str, ...] = (*BATCHING_FIELDS, "instance_count", "threads_per_instance",
+                                     "tokenizer_instance_count")
+
+
+def image_serving(settings: ExportSettings) -> ExportSettings:
+    """``settings`` with the image defaults of its instance kind wherever it holds a (text) default.
+
+    What the caller chose stays; ``threads_per_instance`` 0 (the backend's default) stays too.
+    """
+    kind, defaulted = settings.instance_kind, settings.defaulted
+    image_batching = DEFAULT_IMAGE_BATCHING[kind]
+    batching = replace(settings.batching, **{name: getattr(image_batching, name)
+                                             for name in BATCHING_FIELDS if name in defaulted})
+    chosen = {"instance_count": DEFAULT_IMAGE_INSTANCE_COUNT[kind],
+              "threads_per_instance": DEFAULT_IMAGE_THREADS_PER_INSTANCE[kind] or 0,
+              "tokenizer_instance_count": DEFAULT_IMAGE_PREPROCESS_INSTANCE_COUNT[kind]}
+    changes = {name: value for name, value in chosen.items() if name in defaulted}
+    if "threads_per_instance" not in changes and settings.threads_per_instance is None:
+        changes["threads_per_instance"] = 0  # the caller's 0, which __post_init__ turned into None
+    return replace(settings, batching=batching, **changes)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from export.gates import Gate
 from export.pipeline import ExportResult
-from export.settings import ExportSettings
+from export.settings import SERVING_DEFAULTS, ExportSettings
 from export.signature import IMAGE_TASKS, LEXICAL_WEIGHTS_OUTPUT, MULTI_VECTOR_OUTPUTS, Task
 from export.verify import Report
 
@@ -46,6 +46,20 @@ def files_table(files: list[Path], repository: Path) -> str:
     return "\n".join(f"  {_size(p.stat().st_size):>9}  {p.relative_to(repository)}" for p in files)
 
 
+def image_target(serving: ExportSettings) -> str:
+    """The target and serving lines of an image export: what the image models got, and which are image defaults."""
+    batching = serving.batching
+    threads = serving.threads_per_instance or "backend default"
+    preferred = " ".join(map(str, batching.preferred_batch_sizes)) or "none"
+    given = [name for name in SERVING_DEFAULTS if name not in serving.defaulted]
+    defaults = f"image defaults for {serving.instance_kind}" + (f" except {', '.join(given)}" if given else "")
+    return (f"  target    Triton {serving.triton_release} (NGC), ONNX opset {serving.opset}, "
+            f"instances {serving.instance_count}× {serving.instance_kind} × {threads} thread(s), max_batch_size "
+            f"{batching.max_batch_size}\n"
+            f"  batching  preferred batch {preferred}, queue delay {batching.max_queue_delay_us} µs, preprocessing "
+            f"instances {serving.tokenizer_instance_count}: {defaults} (docs/images.md#batching)")
+
+
 def summary(result: ExportResult, settings: ExportSettings) -> str:
     """The full report printed after a successful export."""
     names = result.names
@@ -64,6 +78,8 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
         f"instances {settings.instance_count}× {settings.instance_kind}, max_batch_size "
         f"{settings.batching.max_batch_size}",
     ]
+    if result.image_serving is not None:
+        lines[-1] = image_target(result.image_serving)
     if result.task is Task.MULTI_VECTOR and len(result.signature.outputs) == 1:
         dim = result.signature.outputs[0].dims[-1]
         lines.append(f"  queries   {names.query.ensemble}: the same for queries (marker, [MASK] expansion); "

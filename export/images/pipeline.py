@@ -31,7 +31,7 @@ from export.load_check import LoadCheck, Skipped, serve_staged
 from export.load_model import LoadedModel, ModelInfo
 from export.progress import Progress
 from export.repository import check_name, choose_version, staged_models, swap_in
-from export.settings import ExportSettings
+from export.settings import ExportSettings, image_serving
 from export.signature import Task, image_signature
 from export.source import ModelSource, default_name
 from export.st_modules import Pooling
@@ -48,6 +48,9 @@ def run_image_export(settings: ExportSettings, source: ModelSource, image_model:
                      progress: Progress, st_folder: Path | None = None) -> object:
     """Export, verify and write one image model; nothing is written unless every check passes.
 
+    The image models are written with the image defaults (:func:`export.settings.image_serving`) wherever
+    ``settings`` holds a default; a CLIP-style model's text tower keeps the text defaults.
+
     ``st_folder``: the sentence-transformers CLIP folder ``source`` is the CLIPModel module of; the towers are
     then also checked against ``SentenceTransformer.encode``.
 
@@ -60,6 +63,7 @@ def run_image_export(settings: ExportSettings, source: ModelSource, image_model:
     from export.pipeline import ExportResult
 
     task = image_model.task
+    image_settings = image_serving(settings)  # the text tower keeps the text defaults
     refuse_unless_image_text(st_folder, image_model.image_text)
     base = check_name(settings.name or default_name(source.model_id))
     names = ModelNames(f"{base}_image" if image_model.image_text else base)
@@ -122,7 +126,7 @@ def run_image_export(settings: ExportSettings, source: ModelSource, image_model:
                     checks.extend(sentence_transformers_checks(st_folder, images, references[-1][0], signature,
                                                                batches[-1], texts, tower.embed(texts)))
             _raise_unless_passed(checks)
-        models = image_model_folders(names, settings, signature, parameters, ensemble_format, artifacts, labels,
+        models = image_model_folders(names, image_settings, signature, parameters, ensemble_format, artifacts, labels,
                                      zero_shot.as_strings() if zero_shot else None)
         models += tower.models if tower else []
         with staged_models(settings.repository, models, version) as staging:
@@ -147,7 +151,7 @@ def run_image_export(settings: ExportSettings, source: ModelSource, image_model:
         model_id=source.model_id, names=names, task=task, signature=signature, version=version,
         formats=settings.formats, ensemble_format=ensemble_format, report=Report(tuple(checks)), files=files,
         repository=settings.repository.resolve(), max_length=0, labels=labels, load_check=load_check,
-        pixel_check=checked_pixels, text_names=tower.names if tower else None,
+        pixel_check=checked_pixels, text_names=tower.names if tower else None, image_serving=image_settings,
     )
 
 

@@ -25,6 +25,12 @@ from client import ImageClient
 from client.cli import cli
 from export.images.verification import verification_images
 from export.pipeline import ExportResult
+from export.settings import (
+    DEFAULT_IMAGE_BATCHING,
+    DEFAULT_IMAGE_INSTANCE_COUNT,
+    DEFAULT_IMAGE_PREPROCESS_INSTANCE_COUNT,
+    DEFAULT_IMAGE_THREADS_PER_INSTANCE,
+)
 from server.local import LocalTriton
 from tests.support.exports import export_into
 from tests.support.tiny_images import bad_images, make_convnext, make_dinov2, make_swin, make_vit
@@ -42,6 +48,8 @@ MODELS = {
 }
 CLASSIFIERS = ("vit_cls", "convnext_cls", "swin_cls")
 EMBEDDERS = ("vit_emb", "dinov2_emb")
+#: Exported with no serving option: the image defaults for CPU (the others get batches of 16 and one instance).
+IMAGE_DEFAULTS = "vit_emb"
 #: Largest difference of served scores and embeddings from transformers' pipeline.
 ATOL = 1e-5
 
@@ -55,8 +63,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
         folder = root / name
         folder.mkdir()
         folders[name] = make(folder)
+        serving = {"instance_count": None, "batching": None} if name == IMAGE_DEFAULTS else {}
         results[name] = export_into(repository, str(folder), name, formats=formats, release_check=False,
-                                    torchscript_release_check=False, load_check=name == "vit_cls")
+                                    torchscript_release_check=False, load_check=name == "vit_cls", **serving)
     return repository, folders, results
 
 
@@ -101,6 +110,26 @@ def test_exports_check_pixels_pipeline_artifacts_and_the_served_ensemble(
     assert (repository / "vit_cls" / "labels.txt").read_text().split() == ["cat", "dog", "bird"]
     assert (repository / "vit_cls_preprocess" / "1" / "tritonize_image.py").is_file()
     assert results["dinov2_emb"].signature.outputs[0].dims == (32,)
+
+
+def test_image_exports_write_the_image_defaults_unless_given(
+        exported: tuple[Path, dict[str, Path], dict[str, ExportResult]]) -> None:
+    repository, _, results = exported
+    batching = DEFAULT_IMAGE_BATCHING["cpu"]
+    for name, instances, max_batch_size in ((IMAGE_DEFAULTS, DEFAULT_IMAGE_INSTANCE_COUNT["cpu"],
+                                             batching.max_batch_size), ("vit_cls", 1, 16)):
+        ensemble, step, model = (parse((repository / n / "config.pbtxt").read_text())
+                                 for n in (name, f"{name}_preprocess", f"{name}_onnx"))
+        assert ensemble.max_batch_size == step.max_batch_size == model.max_batch_size == max_batch_size
+        assert [g.count for g in model.instance_group] == [instances]
+        assert [g.count for g in step.instance_group] == [DEFAULT_IMAGE_PREPROCESS_INSTANCE_COUNT["cpu"]]
+        assert model.parameters["intra_op_thread_count"].string_value == \
+            str(DEFAULT_IMAGE_THREADS_PER_INSTANCE["cpu"])
+    model = parse((repository / f"{IMAGE_DEFAULTS}_onnx" / "config.pbtxt").read_text())
+    assert model.dynamic_batching.max_queue_delay_microseconds == batching.max_queue_delay_us
+    assert list(model.dynamic_batching.preferred_batch_size) == list(batching.preferred_batch_sizes)
+    assert results[IMAGE_DEFAULTS].image_serving.batching == batching
+    assert "instance_count" not in results["vit_cls"].image_serving.defaulted
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
