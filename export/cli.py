@@ -23,6 +23,7 @@ from export.settings import (
     DEFAULT_TOKENIZER_INSTANCE_COUNT,
     DEFAULT_TRITON_RELEASE,
     FORMATS,
+    ONE_STEP_PAD_TO_MULTIPLE_OF,
     SERVING_PATHS,
     Acceleration,
     BatchingSettings,
@@ -94,7 +95,8 @@ def given_batching(instance_kind: str, **options: object) -> tuple[BatchingSetti
 @click.option("--pad-to-multiple-of", type=click.IntRange(min=1), show_default=False,
               help="Pad each request's tokens to a multiple of this, so requests of similar length batch "
                    "together (1 = no buckets: least padding, least batching) "
-                   f"[default: {_GPU.pad_to_multiple_of} gpu, {_CPU.pad_to_multiple_of} cpu].")
+                   f"[default: {_GPU.pad_to_multiple_of} gpu, {_CPU.pad_to_multiple_of} cpu, "
+                   f"{ONE_STEP_PAD_TO_MULTIPLE_OF} for a one-step model].")
 @click.option("--max-queue-size", type=click.IntRange(min=0), default=_DEFAULTS.queue.max_queue_size,
               help="Requests that may wait for each model; more are refused at once with 503/UNAVAILABLE "
                    "(0: no limit).")

@@ -28,7 +28,7 @@ from export.reference_checks import reference_checks
 from export.repository import check_name, choose_version, staged_models, swap_in
 from export.served_tokenizer import check_prompt_pooling, check_served_tokenizer, text_encoder
 from export.serving import ServingChoice, choose_serving
-from export.settings import ExportSettings, Format
+from export.settings import ONE_STEP_PAD_TO_MULTIPLE_OF, ExportSettings, Format
 from export.settings_check import validate
 from export.signature import Signature, Task
 from export.source import default_name, resolve_source
@@ -132,6 +132,9 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
         check_weights(source.folder, source.model_id)
     names = ModelNames(check_name(settings.name or default_name(source.model_id)))
     serving = choose_serving(settings, info.task, ensemble_format, zero_shot_entailment(info) is not None)
+    if serving.one_step and "pad_to_multiple_of" in settings.defaulted:
+        settings = replace(settings, batching=replace(settings.batching,
+                                                      pad_to_multiple_of=ONE_STEP_PAD_TO_MULTIPLE_OF))
     model_names = [names.ensemble, names.tokenizer, *(names.artifact(fmt) for fmt in settings.formats)]
     if serving.one_step:  # one model in place of the ensemble, its tokenizer and the ONNX model
         model_names = [names.ensemble, *(names.artifact(fmt) for fmt in settings.formats if fmt != "onnx")]

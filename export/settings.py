@@ -64,6 +64,13 @@ DEFAULT_BATCHING: dict[str, BatchingSettings] = {
     "cpu": BatchingSettings(max_queue_delay_us=500, pad_to_multiple_of=8),
 }
 
+#: Length buckets of a one-step model (``--serving one-step``, the CPU default) when ``--pad-to-multiple-of`` is
+#: not given: none. Its dynamic batcher merges requests into one execute, but texts of different token lengths
+#: still run as separate ONNX Runtime calls, so buckets only add padded tokens: the bundled MiniLM, short texts,
+#: c16, same machine minutes apart: 260 req/s unpadded vs 245 in buckets of 8; the in-process ceiling 317 vs 265
+#: texts/s (benchmarks.peers, docs/performance.md).
+ONE_STEP_PAD_TO_MULTIPLE_OF = 1
+
 #: Model instances per device, per ``--instance-kind``. CPU: one more single-threaded instance than the 2 cores
 #: of the development machine, so a core whose instance is handing a batch over (Triton, the ensemble, the stub
 #: transport) runs another's batch instead of idling: INT8 MiniLM short texts served at c16 224–229 → 241–266
