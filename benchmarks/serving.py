@@ -34,7 +34,7 @@ import click
 from benchmarks import cpu_split, inprocess
 from benchmarks import serving_report as report
 from benchmarks.machine import cpu_busy, describe_machine
-from benchmarks.tuning import Tuning, apply_tuning, batching_settings, export_knobs
+from benchmarks.tuning import Tuning, apply_tuning, batching_settings, defaulted_batching, export_knobs
 from client.bench import run_bench
 from client.corpus import corpus, paragraphs
 from client.perf_analyzer import LoadLevel, PerfSettings
@@ -119,7 +119,8 @@ def export_variant(variant: str, repository: Path, plan: Plan, serving: Serving 
         model=plan.model, repository=repository, name=f"{plan.name}_{variant.replace('+', '_')}{suffix}",
         serving=serving,
         formats=("onnx",), instance_kind="cpu",
-        batching=batching_settings(plan.tuning), acceleration=VARIANTS[variant],
+        batching=batching_settings(plan.tuning), defaulted=defaulted_batching(plan.tuning),
+        acceleration=VARIANTS[variant],
         instance_count=plan.tuning.instance_count,  # None: the exporter's CPU default
         **export_knobs(plan.tuning), queue=replace(QueuePolicy(), timeout_ms=plan.queue_timeout_ms),
         release_check=False,  # the benchmark runs the local ONNX Runtime; the exporter's tests check releases

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from export.settings import DEFAULT_BATCHING, BatchingSettings
+from export.settings import BATCHING_FIELDS, DEFAULT_BATCHING, BatchingSettings
 from tritonize.repo_format.files import CONFIG_FILENAME
 from tritonize.repo_format.names import ModelNames
 from tritonize.repo_format.pbtxt import parse, render
@@ -70,6 +70,14 @@ def batching_settings(tuning: Tuning) -> BatchingSettings:
     changes = {name: getattr(tuning, name) for name in ("pad_to_multiple_of", "max_queue_delay_us",
                                                         "preferred_batch_sizes") if getattr(tuning, name) is not None}
     return replace(DEFAULT_BATCHING["cpu"], **changes)
+
+
+def defaulted_batching(tuning: Tuning) -> frozenset[str]:
+    """The batching fields ``tuning`` leaves at the exporter's defaults (``ExportSettings.defaulted``), so the
+    exporter may still choose them per path (a one-step model's length buckets)."""
+    return frozenset(name for name in BATCHING_FIELDS
+                     if name not in ("pad_to_multiple_of", "max_queue_delay_us", "preferred_batch_sizes")
+                     or getattr(tuning, name) is None)
 
 
 def export_knobs(tuning: Tuning) -> dict[str, int]:

@@ -175,7 +175,7 @@ def test_batching_defaults_follow_the_instance_kind(tiny_models: dict[str, Path]
     result = CliRunner().invoke(main, [str(tiny_models["bert-base"]), "--repository", str(repository), "--name", "m",
                                        "--skip-release-check", "-q", *args])
     assert result.exit_code == 0, result.output
-    one_step = "cpu" in args and "ensemble" not in args  # CPU ONNX embeddings: one model NAME holds the ONNX model's and tokenizer's settings
+    one_step = "cpu" in args and "ensemble" not in args  # one model NAME
     assert (repository / "m_onnx").exists() != one_step and (repository / "m_tokenizer").exists() != one_step
     model = parse((repository / ("m" if one_step else "m_onnx") / "config.pbtxt").read_text())
     tokenizer = parse((repository / ("m" if one_step else "m_tokenizer") / "config.pbtxt").read_text())
