@@ -1,8 +1,8 @@
 """Which serving path a text export takes: one step (tokenize + ONNX Runtime in one model) or the ensemble.
 
 The one-step model serves one request with one model hop instead of two (no ensemble scheduling, one
-Python-backend stub transport): on the 2-core development machine it served the bundled MiniLM at c16 1.71×
-infinity-emb against the ensemble's 1.49× (docs/performance.md, "Peers"). It applies where the ensemble would be
+Python-backend stub transport): on the 2-core development machine it served the bundled MiniLM at 1.16× the
+ensemble's throughput at c16, c1 p50 8.5 vs 10.1 ms (docs/performance.md, "Peers"). It applies where the ensemble would be
 exactly tokenizer → model and ONNX Runtime runs in the Python backend's process: CPU instances, the ONNX artifact,
 tasks without a step after the model, and a batching model.
 """

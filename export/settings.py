@@ -90,7 +90,9 @@ DEFAULT_TOKENIZER_INSTANCE_COUNT: dict[str, int] = {"gpu": 1, "cpu": 1}
 # on one thread), so batching gains nothing by itself there: what counts is that both cores run a model at once.
 # Measured with benchmarks/image_sweep.py on the 2-core development machine (ViT-S/16, 640×480 JPEG, one per
 # request; results in benchmarks/results/images/, docs/images.md "Batching"), on a shared machine at load 3–6:
-# c16 throughput moved 2× between rounds of the same candidate, so the quiet rounds decide.
+# c16 throughput moved 2× between rounds of the same candidate, so the quiet rounds decide. A quiet rerun
+# (sweep_quiet.md) confirmed them: c16 32.9 img/s = 0.90 of the in-process ceiling, every 3×1 / 2×1 variant within
+# 2 %; 1 instance × 2 threads trades c16 (0.79) for c1 latency (p50 37 vs 58 ms).
 # GPU: the text defaults, not measured on a GPU here.
 
 #: Batching of image exports, per ``--instance-kind``. CPU: the text values. Candidates 500 / 2000 / 0 µs and
