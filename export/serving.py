@@ -3,8 +3,8 @@
 The one-step model serves one request with one model hop instead of two (no ensemble scheduling, one
 Python-backend stub transport): on the 2-core development machine it served the bundled MiniLM at 1.16× the
 ensemble's throughput at c16, c1 p50 8.5 vs 10.1 ms (docs/performance.md, "Peers"). It applies where the
-ensemble would be exactly tokenizer → model and ONNX Runtime runs in the Python backend's process: CPU instances, the ONNX artifact,
-tasks without a step after the model, and a batching model.
+ensemble would be exactly tokenizer → model and ONNX Runtime runs in the Python backend's process: CPU
+instances, the ONNX artifact, tasks without a step after the model, and a batching model.
 """
 
 from __future__ import annotations
