@@ -177,6 +177,7 @@ class InferenceResponse:
     def __init__(self, output_tensors=(), error=None): self.output_tensors, self.error = output_tensors, error
 class Request:
     def __init__(self, tensors): self.tensors = tensors
+    def requested_output_names(self): return [o["name"] for o in json.loads(config)["output"]]
 pb.Tensor, pb.TritonError, pb.InferenceResponse = Tensor, TritonError, InferenceResponse
 pb.get_input_tensor_by_name = lambda request, name: request.tensors.get(name)
 pb.triton_string_to_numpy = {"TYPE_FP32": np.float32, "TYPE_INT64": np.int64}.__getitem__
