@@ -283,10 +283,10 @@ class TextClient:
             (_, datatype, array), = plan.inputs(chunk)  # the ensemble's text tensor, handed to the step unchanged
             try:
                 answer = self.connection().infer(step.model, [(step.text_input, datatype, array)],
-                                                 [RequestedOutput(token_lengths.MASK_OUTPUT)])
+                                                 [RequestedOutput(step.lengths_output)])
             except ServerRejected:
                 return [len(text) for text in chunk]
-            return token_lengths.mask_lengths(answer[token_lengths.MASK_OUTPUT])
+            return step.lengths(answer[step.lengths_output])
 
         pool = self._executor(concurrency) if concurrency > 1 else None
         return [n for counted in ordered_map(count, chunks, concurrency, pool) for n in counted]

@@ -87,10 +87,13 @@ class TritonPythonModel:
         flat = [text for texts in texts_per_request for text in texts]
         encodings = iter(self.encoder.tokenizer.encode_batch(flat)) if flat else iter(())
         encoded = {index: [next(encodings) for _ in texts] for index, texts in enumerate(texts_per_request) if texts}
-        feeds = {index: self.encoder.pad(items) for index, items in encoded.items()}
         counts = self._token_counts(requests, encoded)
-        order = list(feeds)
         names = [name for name, _ in self.outputs]
+        for index in counts:  # asked for token counts only (a client sorting texts by length): no model run
+            if not set(names) & set(requests[index].requested_output_names()):
+                responses[index] = pb_utils.InferenceResponse(output_tensors=[counts[index]])
+        feeds = {index: self.encoder.pad(items) for index, items in encoded.items() if responses[index] is None}
+        order = list(feeds)
         for positions in batching.group_by_shape([feeds[i] for i in order]):
             group = [order[p] for p in positions]
             try:

@@ -218,3 +218,16 @@ def test_the_client_calls_a_one_step_model_as_it_calls_an_ensemble(triton: Local
                 for m in ("rr", "rr_ens")]
     assert reranked[0].exit_code == 0, reranked[0].output
     assert reranked[0].output == reranked[1].output
+
+
+def test_the_client_sorts_a_one_step_model_s_texts_by_the_model_s_own_token_counts(
+        triton: LocalTriton, exports: dict[str, ExportResult]) -> None:
+    from client import TextClient, token_lengths
+
+    local = load_tokenizer_model(exports["emb"].repository / "emb")
+    texts = [t for t in TEXTS if t] * 30  # more than one request of max_batch_size
+    with TextClient(triton.http_url, "http") as client:
+        step = token_lengths.tokenizer_step(client.model_config("emb"), client.model_config)
+        assert step == token_lengths.TokenizerStep("emb", "TEXT", step.max_batch_size, "token_count")
+        assert client.token_lengths(client.plan("emb"), texts) == [count_tokens(local, [t], None) for t in texts]
+        assert token_lengths.tokenizer_step(client.model_config("pr"), client.model_config) is None  # 2 inputs
