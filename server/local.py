@@ -441,7 +441,7 @@ class LocalTriton:
             code = _reap(self._process, 0)
             if code is not None:
                 raise self._failure(f"Triton exited with code {code} before it was ready.")
-            if self.is_ready():
+            if self.is_ready() and self._metrics_up():
                 return
             if time.monotonic() > deadline:
                 raise self._failure(f"Triton was not ready after {self.ready_timeout:g} s.")
@@ -472,6 +472,10 @@ class LocalTriton:
                 if str(error) != reported:
                     logger.warning("shadow repository not updated: %s", error)
                     reported = str(error)
+
+    def _metrics_up(self) -> bool:
+        """The metrics endpoint answers: Triton opens it after HTTP and gRPC, so health alone can come first."""
+        return local_http.request(f"http://127.0.0.1:{self._port('metrics')}/metrics", timeout=2.0).status == 200
 
     def _call(self, method: str, path: str, body: bytes | None = None, timeout: float = 2.0) -> tuple[int, bytes]:
         headers = {API_KEY_HEADER: self._api_key} if self._api_key else {}
