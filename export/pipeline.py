@@ -25,7 +25,7 @@ from export.load_model import load_model, read_info
 from export.postprocess_heads import build_head, run_head
 from export.progress import Progress
 from export.reference_checks import reference_checks
-from export.repository import check_name, choose_version, staged_models, swap_in
+from export.repository import check_name, choose_version, retired_models, staged_models, swap_in
 from export.served_tokenizer import check_prompt_pooling, check_served_tokenizer, text_encoder
 from export.serving import ServingChoice, choose_serving
 from export.settings import ONE_STEP_PAD_TO_MULTIPLE_OF, ExportSettings, Format
@@ -79,6 +79,8 @@ class ExportResult:
         serving: The serving path taken (one-step model or ensemble) and why.
         image_serving: The settings the image models were written with: the image defaults in place of the
             ones the caller did not choose (image models; :func:`export.settings.image_serving`).
+        retired: Models removed from the repository: steps of the ensembles this export replaced that nothing
+            calls any more (:func:`export.repository.retired_models`).
     """
 
     model_id: str
@@ -100,6 +102,7 @@ class ExportResult:
     text_names: ModelNames | None = None
     serving: ServingChoice = ServingChoice("ensemble", "image exports serve as an ensemble")
     image_serving: ExportSettings | None = None
+    retired: tuple[str, ...] = ()
 
 
 def run_export(settings: ExportSettings, progress: Progress | None = None) -> ExportResult:
@@ -194,13 +197,14 @@ def run_export(settings: ExportSettings, progress: Progress | None = None) -> Ex
                     _raise_unless_passed(checks)
                     load_check = LoadCheck(True, served.seconds, served.version)
             with progress.step(f"Writing version {version} to {settings.repository}"):
-                files = swap_in(staging, settings.repository, models, version)
+                retired = tuple(retired_models(settings.repository, models))
+                files = swap_in(staging, settings.repository, models, version, retired)
     return ExportResult(
         model_id=source.model_id, names=names, task=info.task, signature=signature, version=version,
         formats=settings.formats, ensemble_format=ensemble_format, report=Report(tuple(checks)), files=files,
         repository=settings.repository.resolve(), max_length=loaded.max_length, labels=info.labels,
         load_check=load_check, detection=describe_detection(info.detection, info.task),
-        zero_shot=zero_shot_entailment(info) is not None, serving=serving,
+        zero_shot=zero_shot_entailment(info) is not None, serving=serving, retired=retired,
     )
 
 

@@ -12,7 +12,7 @@ import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from export.errors import RepositoryError, UsageError
 from tritonize.processes import pid_alive
 from tritonize.repo_format.files import CONFIG_FILENAME, version_folders
-from tritonize.repo_format.pbtxt import render
+from tritonize.repo_format.pbtxt import ParseError, read_config, render
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -88,8 +88,25 @@ def choose_version(repository: Path, names: list[str], version: int | None, forc
     return version
 
 
+#: Where :func:`swap_in` moves retired models inside the staging folder (no model name starts with a dot).
+RETIRED_FOLDER = ".retired"
 #: Prefix of the staging folders beside the repository (``.<repository>.staging-<pid>-<random>``).
 STAGING_PREFIX = ".{repository}.staging-"
+
+
+def retired_models(repository: Path, models: list[ModelFolder]) -> list[str]:
+    """The models that the ensembles ``models`` replace called and nothing will call once they are swapped in.
+
+    A replaced ensemble's steps that this write does not write again, and that no other ensemble of the
+    repository (live and kept, or new) calls: exporting ``NAME`` as the one-step model over an ensemble export
+    retires ``NAME_tokenizer`` and ``NAME_onnx``. Models no replaced ensemble called are never retired.
+    """
+    written = {model.config.name for model in models}
+    live = _live_configs(repository.resolve())
+    replaced_steps = {step for name in written & live.keys() for step in _steps(live[name])}
+    still_called = {step for name, config in live.items() if name not in written for step in _steps(config)}
+    still_called |= {step for model in models for step in _steps(model.config)}
+    return sorted(name for name in replaced_steps - written - still_called if name in live)
 
 
 def write_models(repository: Path, models: list[ModelFolder], version: int) -> list[Path]:
@@ -107,8 +124,9 @@ def write_models(repository: Path, models: list[ModelFolder], version: int) -> l
     Returns:
         The files now in the repository that this call wrote.
     """
+    retire = retired_models(repository, models)
     with staged_models(repository, models, version) as staging:
-        return swap_in(staging, repository, models, version)
+        return swap_in(staging, repository, models, version, retire)
 
 
 @contextlib.contextmanager
@@ -141,8 +159,12 @@ def staged_models(repository: Path, models: list[ModelFolder], version: int) -> 
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def swap_in(staging: Path, repository: Path, models: list[ModelFolder], version: int) -> list[Path]:
+def swap_in(staging: Path, repository: Path, models: list[ModelFolder], version: int,
+            retire: Sequence[str] = ()) -> list[Path]:
     """Swap each staged model folder into ``repository`` (see :func:`write_models`); return the files written.
+
+    ``retire`` (from :func:`retired_models`): model folders moved out of the repository, each with one rename,
+    after the swaps, so no ensemble swapped in ever lacks a step; the staging folder's removal deletes them.
 
     Raises:
         RepositoryError: A folder cannot be swapped in.
@@ -153,6 +175,10 @@ def swap_in(staging: Path, repository: Path, models: list[ModelFolder], version:
             repository.mkdir(exist_ok=True)
             for model in models:
                 _swap(staging / model.config.name, repository / model.config.name)
+            if retire:
+                (staging / RETIRED_FOLDER).mkdir()
+            for name in retire:
+                os.rename(repository / name, staging / RETIRED_FOLDER / name)
             _fsync_dir(repository)
         return sorted(p for model in models for p in (repository / model.config.name).rglob("*")
                       if p.is_file() and _written(p, repository / model.config.name, version))
@@ -172,6 +198,20 @@ def remove_stale_staging(repository: Path) -> list[Path]:
     return removed
 
 
+def _live_configs(repository: Path) -> dict[str, mc.ModelConfig]:
+    """The readable configs of the repository's model folders, by folder name (none if it does not exist)."""
+    configs = {}
+    for folder in repository.iterdir() if repository.is_dir() else ():
+        try:
+            configs[folder.name] = read_config(folder)
+        except (OSError, ParseError):  # not a model folder, or not one this can read: never retired
+            continue
+    return configs
+
+
+def _steps(config: mc.ModelConfig) -> set[str]:
+    """The models an ensemble config calls (none for other models)."""
+    return {step.model_name for step in config.ensemble_scheduling.step}
 
 
 def _stage(staging: Path, model: ModelFolder, version: int, live: Path) -> None:

@@ -100,6 +100,8 @@ def summary(result: ExportResult, settings: ExportSettings) -> str:
         "",
         "Files written:",
         files_table(result.files, result.repository),
+        *([f"Removed {', '.join(result.retired)}: steps of the replaced ensemble that nothing calls any more."]
+          if result.retired else []),
         "",
         *release_notes(settings.triton_release),
         f"Serve it:  python -m server --repository {settings.repository}",

@@ -30,7 +30,7 @@ from export.images.zero_shot_check import served_text_checks, zero_shot_checks, 
 from export.load_check import LoadCheck, Skipped, serve_staged
 from export.load_model import LoadedModel, ModelInfo
 from export.progress import Progress
-from export.repository import check_name, choose_version, staged_models, swap_in
+from export.repository import check_name, choose_version, retired_models, staged_models, swap_in
 from export.settings import ExportSettings, image_serving
 from export.signature import Task, image_signature
 from export.source import ModelSource, default_name
@@ -146,12 +146,14 @@ def run_image_export(settings: ExportSettings, source: ModelSource, image_model:
                     _raise_unless_passed(checks)
                     load_check = LoadCheck(True, served_answers.seconds, served_answers.version)
             with progress.step(f"Writing version {version} to {settings.repository}"):
-                files = swap_in(staging, settings.repository, models, version)
+                retired = tuple(retired_models(settings.repository, models))
+                files = swap_in(staging, settings.repository, models, version, retired)
     return ExportResult(
         model_id=source.model_id, names=names, task=task, signature=signature, version=version,
         formats=settings.formats, ensemble_format=ensemble_format, report=Report(tuple(checks)), files=files,
         repository=settings.repository.resolve(), max_length=0, labels=labels, load_check=load_check,
         pixel_check=checked_pixels, text_names=tower.names if tower else None, image_serving=image_settings,
+        retired=retired,
     )
 
 

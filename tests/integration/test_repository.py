@@ -9,6 +9,8 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from export.errors import RepositoryError
 from export.repository import ModelFolder, choose_version, existing_versions, write_models
+from export.settings import ExportSettings
+from export.summary import summary
 from tests.support.exports import export_into
 
 
@@ -148,3 +150,41 @@ def test_kill_9_during_writes_leaves_every_model_folder_old_or_new(tmp_path: Pat
     assert list(tmp_path.glob(".repo.staging-*")), "killed writers leave staging folders behind"
     remove_stale_staging(repository.resolve())
     assert not list(tmp_path.glob(".repo.staging-*"))
+
+
+def ensemble(name: str, *steps: str) -> ModelFolder:
+    config = mc.ModelConfig(name=name, platform="ensemble", max_batch_size=4)
+    for step in steps:
+        config.ensemble_scheduling.step.add(model_name=step, model_version=-1)
+    return ModelFolder(config)
+
+
+def test_replacing_an_ensemble_retires_the_steps_nothing_calls_any_more(tmp_path: Path) -> None:
+    repository = tmp_path / "repo"
+    write_models(repository, [ensemble("m", "m_tokenizer", "m_onnx"), folder("m_tokenizer"), folder("m_onnx"),
+                              ensemble("other", "shared"), folder("shared"), folder("m_torchscript")], 1)
+    (repository / "notes").mkdir()
+    write_models(repository, [ensemble("m", "m_tokenizer", "shared")], 2)  # m_onnx: no longer called
+    assert not (repository / "m_onnx").exists()
+    assert existing_versions(repository / "m_tokenizer") == [1]
+    write_models(repository, [folder("m")], 3)  # one model in the ensemble's place: its steps go, if unshared
+    assert not (repository / "m_tokenizer").exists()
+    assert existing_versions(repository / "shared") == [1]  # "other" still calls it
+    assert existing_versions(repository / "m_torchscript") == [1]  # no replaced ensemble called it
+    assert (repository / "notes").is_dir()
+    assert sorted(p.name for p in repository.iterdir()) == ["m", "m_torchscript", "notes", "other", "shared"]
+    assert not list(tmp_path.glob(".repo.staging-*"))
+
+
+def test_one_step_export_over_an_ensemble_export_removes_its_tokenizer_and_onnx_models(
+        tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    repository = tmp_path / "repo"
+    export_into(repository, str(tiny_models["bert-base"]), "m", formats=("onnx",))
+    result = export_into(repository, str(tiny_models["bert-base"]), "m", formats=("onnx",), serving="one-step")
+    assert result.retired == ("m_onnx", "m_tokenizer")
+    assert [p.name for p in repository.iterdir()] == ["m"]
+    assert "Removed m_onnx, m_tokenizer: steps of the replaced ensemble" in summary(
+        result, ExportSettings(model="x", repository=repository))
+    again = export_into(repository, str(tiny_models["bert-base"]), "m", formats=("onnx",))
+    assert again.retired == ()
+    assert sorted(p.name for p in repository.iterdir()) == ["m", "m_onnx", "m_tokenizer"]
