@@ -2,8 +2,9 @@
 
     .venv/bin/python -m benchmarks.reliability [--repository DIR] [--window 10] [--soak 60]
 
-Exports the bundled all-MiniLM-L6-v2 for CPU (ONNX) unless ``--repository`` holds an export already, serves
-it with the local Triton and drives its text ensemble with closed-loop load of short texts over HTTP. First
+Exports the bundled all-MiniLM-L6-v2 for CPU (ONNX, the export's default serving path: the one-step model;
+``--serving ensemble`` for the ensemble) unless ``--repository`` holds an export already, serves it with the
+local Triton and drives ``minilm`` with closed-loop load of short texts over HTTP. First
 finds the concurrency the machine sustains (the knee of throughput over concurrency), then runs each test
 and prints one table: requests, failures, p99 of the answered, recovery time. Writes it as markdown and JSON
 into ``benchmarks/results/reliability-<time>/``. A benchmark, not a test: the machine is shared, so the
@@ -34,7 +35,8 @@ from server import health
 from server.local import LocalTriton
 from tritonize import local_http
 from tritonize.repo_format.files import CONFIG_FILENAME
-from tritonize.repo_format.pbtxt import parse, render
+from tritonize.repo_format.pbtxt import parse, read_config, render
+from tritonize.repo_format.tokenizer_folder import is_one_step
 
 NAME = "minilm"
 RESULTS = Path(__file__).parent / "results"
@@ -58,14 +60,21 @@ class Row:
                 f"{self.note} |")
 
 
-def export_repository(repository: Path) -> Path:
-    """The bundled MiniLM for CPU instances, exported unless already there."""
+def export_repository(repository: Path, serving: str | None) -> Path:
+    """The bundled MiniLM for CPU instances, exported unless already there (``serving``: the export's default)."""
     if not (repository / NAME).is_dir():
         from export.pipeline import run_export
 
         run_export(ExportSettings(repository=repository, name=NAME, instance_kind="cpu", formats=("onnx",),
-                                  serving="ensemble"))  # it swaps NAME_onnx versions under load
+                                  serving=serving))
     return repository
+
+
+def served_steps(repository: Path) -> list[str]:
+    """The Python-backend models a request to ``NAME`` runs: the one-step model, or the ensemble's two steps."""
+    if is_one_step(read_config(repository / NAME)):
+        return [NAME]
+    return [f"{NAME}_tokenizer", f"{NAME}_onnx"]
 
 
 def with_queue_policy(repository: Path, queue: QueuePolicy, work: Path) -> Path:
@@ -170,10 +179,10 @@ def soak(server: LocalTriton, concurrency: int, seconds: float) -> Row:
                None, f"memory of the server tree {growth:+.1%}{kinds}")
 
 
-def new_version_in_place(repository: Path, concurrency: int) -> Row:
-    """Poll mode: a new ONNX version copied into place slowly, file by file, under load."""
-    source = repository / f"{NAME}_onnx" / "1"
-    target = repository / f"{NAME}_onnx" / "2"
+def new_version_in_place(repository: Path, model: str, concurrency: int) -> Row:
+    """Poll mode: a new version of ``model`` (the one holding ``model.onnx``) copied into place slowly, under load."""
+    source = repository / model / "1"
+    target = repository / model / "2"
     shutil.rmtree(target, ignore_errors=True)
     with LocalTriton(repository, model_control_mode="poll", repository_poll_secs=1) as server:
         began = time.monotonic()
@@ -187,7 +196,7 @@ def new_version_in_place(repository: Path, concurrency: int) -> Row:
                         file.write(data[offset:offset + max(1, len(data) // 8)])
                         file.flush()
                         time.sleep(0.25)
-            served = _wait_for(lambda: any(m.name == f"{NAME}_onnx" and m.version == "2" and m.state == "READY"
+            served = _wait_for(lambda: any(m.name == model and m.version == "2" and m.state == "READY"
                                            for m in server.models()), 30)
             time.sleep(3)
         failures = server.load_failures()[0]
@@ -196,7 +205,7 @@ def new_version_in_place(repository: Path, concurrency: int) -> Row:
     note = (f"v2 READY {served - began:.1f} s after start of load" if served else "v2 never READY") + (
         f"; {len(failures)} load failure(s)" if failures else "") + (
         f"; failed: {result.kinds()}" if result.failed else "")
-    return Row(f"new version copied in place under load, poll, c{concurrency}", len(result.outcomes),
+    return Row(f"new {model} version copied in place under load, poll, c{concurrency}", len(result.outcomes),
                len(result.failed), result.p99_ms(), None, note)
 
 
@@ -303,13 +312,16 @@ def predict_under_overload(server: LocalTriton, concurrency: int, texts: int) ->
               help="Serve with this queue size instead of the exported one (to compare policies).")
 @click.option("--queue-timeout-ms", type=click.IntRange(min=0), help="... and this queue timeout.")
 @click.option("--only-overload", is_flag=True, help="Run only the capacity search and the overload rows.")
+@click.option("--serving", type=click.Choice(["one-step", "ensemble"]),
+              help="Serving path of the export this suite makes [default: the export's default].")
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), help="Results folder.")
 def main(repository: Path | None, window: float, soak_s: float, max_queue_size: int | None,
-         queue_timeout_ms: int | None, only_overload: bool, output: Path | None) -> None:
+         queue_timeout_ms: int | None, only_overload: bool, serving: str | None, output: Path | None) -> None:
     """Run the reliability suite on the local Triton and print its table (indicative: the machine is shared)."""
     busy = cpu_busy(2.0)
     work = Path(tempfile.mkdtemp(prefix="tritonize-reliability-"))
-    repository = export_repository(repository or work / "model_repository")
+    repository = export_repository(repository or work / "model_repository", serving)
+    steps = served_steps(repository)
     if max_queue_size is not None or queue_timeout_ms is not None:
         exported = QueuePolicy()
         queue = QueuePolicy(exported.max_queue_size if max_queue_size is None else max_queue_size,
@@ -331,14 +343,15 @@ def main(repository: Path | None, window: float, soak_s: float, max_queue_size: 
             rows.append(overload(server, factor, concurrency, window, baseline))
         rows.append(predict_under_overload(server, concurrency, 2000))
     if not only_overload:
-        rows.append(new_version_in_place(repository, concurrency))
-        for model in (f"{NAME}_tokenizer", f"{NAME}_onnx"):
+        rows.append(new_version_in_place(repository, steps[-1], concurrency))
+        for model in steps:
             rows.append(stub_killed(repository, model, 16))
             rows.append(detection_without_healing(repository, model))
     table = ["| test | requests | failed | p99 | recovery | notes |", "| --- | ---: | ---: | ---: | ---: | --- |"]
     table += [row.markdown() for row in rows]
-    policy = parse((repository / f"{NAME}_onnx" / CONFIG_FILENAME).read_text()).dynamic_batching.default_queue_policy
-    header = (f"CPU busy before start (other processes): {busy:.0%}; sustained concurrency c{concurrency}; "
+    policy = read_config(repository / steps[-1]).dynamic_batching.default_queue_policy
+    header = (f"{' → '.join(steps)}; CPU busy before start (other processes): {busy:.0%}; "
+              f"sustained concurrency c{concurrency}; "
               f"single-client p99 {baseline:.0f} ms; queue policy: max_queue_size {policy.max_queue_size}, "
               f"timeout {policy.default_timeout_microseconds // 1000} ms")
     click.echo(header)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from tritonize import local_http
 
+#: Where the kernel lists processes.
+PROC = Path("/proc")
 #: The stub's executable, as ``/proc/<pid>/stat`` names it (15 characters at most).
 STUB_COMM = "triton_python_b"
 SERVER_COMM = "tritonserver"
@@ -48,10 +50,10 @@ class Stub:
     instance: str
 
 
-def _processes() -> list[tuple[int, str, str, int]]:
+def _processes(proc: Path = PROC) -> list[tuple[int, str, str, int]]:
     """``(pid, name, state, parent pid)`` of every process this one can see."""
     found = []
-    for entry in Path("/proc").iterdir():
+    for entry in proc.iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
@@ -67,22 +69,28 @@ def server_pids() -> list[int]:
     return [pid for pid, name, _, _ in _processes() if name == SERVER_COMM]
 
 
-def stubs(server_pid: int) -> tuple[list[Stub], list[int]]:
-    """The live stubs of ``server_pid`` (from their command lines), and the pids of its zombie stubs.
+def stubs(server_pid: int, proc: Path = PROC) -> tuple[list[Stub], list[int]]:
+    """The live stubs of ``server_pid`` (from their command lines), and the pids of its dead stubs.
 
-    A zombie's command line is gone, so only its pid is known: remember the live ones to name the dead.
+    Dead: zombies, and stubs in the middle of exiting (no command line left, not yet zombies; were they left
+    out, a watcher that looked then would take the stub for reaped and forget it). A dead stub's command line
+    is gone, so only its pid is known: remember the live ones to name the dead.
     """
     live, zombies = [], []
-    for pid, name, state, parent in _processes():
+    for pid, name, state, parent in _processes(proc):
         if parent != server_pid or name != STUB_COMM:
             continue
         if state == "Z":
             zombies.append(pid)
             continue
         try:
-            stub = parse_stub(pid, Path(f"/proc/{pid}/cmdline").read_bytes())
+            cmdline = (proc / str(pid) / "cmdline").read_bytes()
         except OSError:
             continue
+        if not cmdline:  # exiting: its memory, command line included, is gone before it turns zombie
+            zombies.append(pid)
+            continue
+        stub = parse_stub(pid, cmdline)
         if stub is not None:
             live.append(stub)
     return live, zombies

@@ -15,8 +15,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from server.health import Stub, stubs
+from server.health import PROC, Stub, stubs
 
 logger = logging.getLogger(__name__)
 
@@ -53,16 +54,19 @@ class Watchdog:
         heals: Every dead stub seen so far, in order.
     """
 
-    def __init__(self, server_pid: int, reload: Callable[[str], str], interval: float = CHECK_INTERVAL_S) -> None:
+    def __init__(self, server_pid: int, reload: Callable[[str], str], interval: float = CHECK_INTERVAL_S,
+                 proc: Path = PROC) -> None:
         """Watch the stubs of ``server_pid``.
 
         Args:
             server_pid: The ``tritonserver`` process.
             reload: Reloads one model by name; returns an error message, empty on success.
             interval: Seconds between checks.
+            proc: Where the processes are listed.
         """
         self.heals: list[Heal] = []
         self._pid = server_pid
+        self._proc = proc
         self._reload = reload
         self._interval = interval
         self._known: dict[int, Stub] = {}
@@ -86,7 +90,7 @@ class Watchdog:
 
     def check(self) -> list[Heal]:
         """Look once: remember live stubs, reload the models of dead ones; return what was healed now."""
-        live, zombies = stubs(self._pid)
+        live, zombies = stubs(self._pid, self._proc)
         now = time.monotonic()
         for stub in live:
             self._known[stub.pid] = stub
