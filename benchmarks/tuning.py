@@ -67,17 +67,19 @@ class Tuning:
 
 def batching_settings(tuning: Tuning) -> BatchingSettings:
     """The exporter's batching defaults with the knobs of ``tuning`` that it exposes."""
-    changes = {name: getattr(tuning, name) for name in ("pad_to_multiple_of", "max_queue_delay_us",
-                                                        "preferred_batch_sizes") if getattr(tuning, name) is not None}
-    return replace(DEFAULT_BATCHING["cpu"], **changes)
+    return replace(DEFAULT_BATCHING["cpu"], **_batching_changes(tuning))
 
 
 def defaulted_batching(tuning: Tuning) -> frozenset[str]:
     """The batching fields ``tuning`` leaves at the exporter's defaults (``ExportSettings.defaulted``), so the
     exporter may still choose them per path (a one-step model's length buckets)."""
-    return frozenset(name for name in BATCHING_FIELDS
-                     if name not in ("pad_to_multiple_of", "max_queue_delay_us", "preferred_batch_sizes")
-                     or getattr(tuning, name) is None)
+    return frozenset(BATCHING_FIELDS) - _batching_changes(tuning).keys()
+
+
+def _batching_changes(tuning: Tuning) -> dict[str, object]:
+    """The knobs of ``tuning`` that are set and are ``BatchingSettings`` fields of the same name."""
+    names = ("pad_to_multiple_of", "max_queue_delay_us", "preferred_batch_sizes")
+    return {name: getattr(tuning, name) for name in names if getattr(tuning, name) is not None}
 
 
 def export_knobs(tuning: Tuning) -> dict[str, int]:
