@@ -87,10 +87,12 @@ class TritonPythonModel:
         flat = [text for texts in texts_per_request for text in texts]
         encodings = iter(self.encoder.tokenizer.encode_batch(flat)) if flat else iter(())
         encoded = {index: [next(encodings) for _ in texts] for index, texts in enumerate(texts_per_request) if texts}
-        counts = self._token_counts(requests, encoded)
+        asked = ({index: set(requests[index].requested_output_names()) for index in encoded}
+                 if self.count_output is not None else {})  # only token_count is optional
+        counts = self._token_counts(asked, encoded)
         names = [name for name, _ in self.outputs]
         for index in counts:  # asked for token counts only (a client sorting texts by length): no model run
-            if not set(names) & set(requests[index].requested_output_names()):
+            if not asked[index].intersection(names):
                 responses[index] = pb_utils.InferenceResponse(output_tensors=[counts[index]])
         feeds = {index: self.encoder.pad(items) for index, items in encoded.items() if responses[index] is None}
         order = list(feeds)
@@ -110,10 +112,13 @@ class TritonPythonModel:
                 responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
         return responses
 
-    def _token_counts(self, requests: list, encoded: dict[int, list]) -> dict[int, object]:
-        """The ``token_count`` tensor (``[n, 1]``) of each request that asks for it, by request index."""
+    def _token_counts(self, asked: dict[int, set[str]], encoded: dict[int, list]) -> dict[int, object]:
+        """The ``token_count`` tensor (``[n, 1]``) of each request that asks for it, by request index.
+
+        ``asked``: the outputs each request names.
+        """
         if self.count_output is None:
             return {}
         name, dtype = self.count_output
         return {index: pb_utils.Tensor(name, encoding.token_counts(items).astype(dtype).reshape(-1, 1))
-                for index, items in encoded.items() if name in requests[index].requested_output_names()}
+                for index, items in encoded.items() if name in asked[index]}
