@@ -76,24 +76,24 @@ def stubs(server_pid: int, proc: Path = PROC) -> tuple[list[Stub], list[int]]:
     out, a watcher that looked then would take the stub for reaped and forget it). A dead stub's command line
     is gone, so only its pid is known: remember the live ones to name the dead.
     """
-    live, zombies = [], []
+    live, dead = [], []
     for pid, name, state, parent in _processes(proc):
         if parent != server_pid or name != STUB_COMM:
             continue
         if state == "Z":
-            zombies.append(pid)
+            dead.append(pid)
             continue
         try:
             cmdline = (proc / str(pid) / "cmdline").read_bytes()
         except OSError:
             continue
         if not cmdline:  # exiting: its memory, command line included, is gone before it turns zombie
-            zombies.append(pid)
+            dead.append(pid)
             continue
         stub = parse_stub(pid, cmdline)
         if stub is not None:
             live.append(stub)
-    return live, zombies
+    return live, dead
 
 
 def parse_stub(pid: int, cmdline: bytes) -> Stub | None:
